@@ -1,0 +1,1 @@
+"""GEO ingestion: series matrices, SOFT files, platform tables, tumor-normal pairing."""

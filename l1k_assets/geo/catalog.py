@@ -1,0 +1,94 @@
+"""The cohort catalog: which GEO series make up the tumor-normal compendium and how to pair them.
+
+The catalog is a versioned CSV in the repository (``cohorts.csv``) so that cohort partitions
+are static and reviewable; a user adds a cohort by adding a row. Each row says where the class
+(normal or tumor) and the patient id of a sample are found in the series-matrix header and
+which regular expressions read them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from l1k_assets.errors import FormatError
+
+DEFAULT_CATALOG = Path(__file__).with_name("cohorts.csv")
+ACCESSION_RE = re.compile(r"^(GSE|GPL|GDS|GSM)\d{1,9}$")
+CATALOG_COLUMNS = (
+    "cohort",
+    "platform",
+    "cancer_type",
+    "platform_file",
+    "class_field",
+    "normal_pattern",
+    "tumor_pattern",
+    "patient_field",
+    "patient_pattern",
+    "expected_pairs",
+)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """One GEO series of paired tumor and normal samples."""
+
+    cohort: str
+    platform: str
+    cancer_type: str
+    platform_file: str  # "annot" (GPLxxx.annot.gz) or "soft" (GPLxxx_family.soft.gz)
+    class_field: str  # "title", "source_name_ch1" or "characteristics:<key>"
+    normal_pattern: str
+    tumor_pattern: str
+    patient_field: str
+    patient_pattern: str  # regex with one capturing group: the patient id
+    expected_pairs: int
+
+
+def validate_accession(value: str, prefix: str | None = None) -> str:
+    """Return ``value`` if it is a GEO accession (optionally of a given prefix); refuse anything else.
+
+    Accessions become path components and URL segments, so this is the guard against
+    path traversal through a cohort id.
+    """
+    if not isinstance(value, str) or not ACCESSION_RE.match(value):
+        raise ValueError(f"not a GEO accession: {value!r}")
+    if prefix is not None and not value.startswith(prefix):
+        raise ValueError(f"expected a {prefix} accession, got {value!r}")
+    return value
+
+
+def load_catalog(path: str | Path = DEFAULT_CATALOG) -> list[Cohort]:
+    """Read and validate the cohort catalog."""
+    path = Path(path)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in CATALOG_COLUMNS if c not in table.columns]
+    if missing:
+        raise FormatError(path, f"columns {list(CATALOG_COLUMNS)}", line=1, found=f"missing {missing}")
+    cohorts: list[Cohort] = []
+    seen: set[str] = set()
+    for i, row in enumerate(table.to_dict("records"), start=2):
+        try:
+            validate_accession(row["cohort"], "GSE")
+            validate_accession(row["platform"], "GPL")
+        except ValueError as exc:
+            raise FormatError(path, "GSE/GPL accessions", line=i, found=str(exc)) from None
+        if row["cohort"] in seen:
+            raise FormatError(path, "unique cohort ids", line=i, field="cohort", found=row["cohort"])
+        seen.add(row["cohort"])
+        if row["platform_file"] not in ("annot", "soft"):
+            raise FormatError(path, "'annot' or 'soft'", line=i, field="platform_file", found=row["platform_file"])
+        for key in ("normal_pattern", "tumor_pattern", "patient_pattern"):
+            try:
+                compiled = re.compile(row[key])
+            except re.error as exc:
+                raise FormatError(path, "a valid regular expression", line=i, field=key, found=str(exc)) from None
+            if key == "patient_pattern" and compiled.groups != 1:
+                raise FormatError(path, "exactly one capturing group", line=i, field=key, found=row[key])
+        if not row["expected_pairs"].isdigit():
+            raise FormatError(path, "a whole number", line=i, field="expected_pairs", found=row["expected_pairs"])
+        cohorts.append(Cohort(**{**row, "expected_pairs": int(row["expected_pairs"])}))
+    return cohorts
