@@ -1,0 +1,54 @@
+"""Metadata helpers shared by the thin ``assets.py`` modules (the only Dagster-aware domain code)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from l1k_assets.errors import DataError
+
+
+def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Source URLs and sha256 of every raw file, so lineage reaches the exact bytes fetched."""
+    shown = files[["role", "name", "sha256", "size", "checksum_verified"]]
+    return {
+        "source_urls": dg.MetadataValue.json({r.role: r.url for r in files.itertuples()}),
+        "sha256": dg.MetadataValue.json({r.role: r.sha256 for r in files.itertuples()}),
+        "files": dg.MetadataValue.md(shown.to_markdown(index=False)),
+        "total_bytes": dg.MetadataValue.int(int(files["size"].sum())),
+    }
+
+
+def json_metadata(**values: Any) -> dict[str, dg.MetadataValue]:
+    """Plain values as metadata: numbers stay numbers (so the UI can plot them), the rest JSON."""
+    out: dict[str, dg.MetadataValue] = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out[key] = dg.MetadataValue.bool(value)
+        elif isinstance(value, int):
+            out[key] = dg.MetadataValue.int(value)
+        elif isinstance(value, float):
+            out[key] = dg.MetadataValue.float(value)
+        elif isinstance(value, str):
+            out[key] = dg.MetadataValue.text(value)
+        else:
+            out[key] = dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+    return out
+
+
+def file_path(files: pd.DataFrame, role: str) -> str:
+    """Local path of the file playing ``role`` in a raw file table."""
+    hits = files.loc[files.role == role, "path"]
+    if hits.empty:
+        raise DataError(f"raw file table has no {role!r} file; it has roles {sorted(files.role)}")
+    return str(hits.iloc[0])
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, Any]] | pd.DataFrame) -> dg.MetadataValue:
+    """A small table shown as Markdown on the asset page."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows).T
+    return dg.MetadataValue.md(frame.to_markdown())

@@ -1,0 +1,82 @@
+"""GEO assets: raw series matrices and platform tables per cohort, clean cohort tables, the compendium."""
+
+
+from dataclasses import asdict
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from l1k_assets.asset_utils import file_path, files_metadata, json_metadata, markdown_table
+from l1k_assets.errors import DataError
+from l1k_assets.geo.catalog import Cohort, load_catalog
+from l1k_assets.geo.cohort import SAMPLE_COLUMNS, clean_cohort, combine_cohorts
+from l1k_assets.sources.fetch_set import fetch_urls
+from l1k_assets.sources.layout import geo_platform_url, geo_series_matrix_url
+from resources.data_source import DataSource
+
+CATALOG = {c.cohort: c for c in load_catalog()}
+cohort_partitions = dg.StaticPartitionsDefinition(sorted(CATALOG))
+
+
+def _cohort(key: str) -> Cohort:
+    if key not in CATALOG:
+        raise DataError(f"cohort {key!r} is not in the cohort catalog ({len(CATALOG)} cohorts)")
+    return CATALOG[key]
+
+
+@dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="1", kinds={"geo"})
+def raw_geo_series_matrix(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
+    """The cohort's GEO series-matrix file, as fetched (cached, sha256 recorded)."""
+    cohort = _cohort(context.partition_key)
+    files = fetch_urls(
+        data_source.downloader(), {"series_matrix": geo_series_matrix_url(data_source.base_url("geo"), cohort.cohort)}
+    )
+    context.add_output_metadata({**files_metadata(files), **json_metadata(cohort=cohort.cohort, mode=data_source.mode)})
+    return files
+
+
+@dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="1", kinds={"geo"})
+def raw_geo_platform(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
+    """The cohort platform's annotation (``.annot.gz``) or family SOFT table, as fetched."""
+    cohort = _cohort(context.partition_key)
+    url = geo_platform_url(data_source.base_url("geo"), cohort.platform, cohort.platform_file)
+    files = fetch_urls(data_source.downloader(), {"platform": url})
+    context.add_output_metadata({**files_metadata(files), **json_metadata(platform=cohort.platform)})
+    return files
+
+
+@dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="1", kinds={"pandas", "parquet"})
+def core_geo_expression(
+    context: dg.AssetExecutionContext,
+    raw_geo_series_matrix: pd.DataFrame,
+    raw_geo_platform: pd.DataFrame,
+    core_landmark_genes: pd.DataFrame,
+) -> pd.DataFrame:
+    """Paired samples × landmark genes (log2, highest-variance probe per gene) with cohort, type, patient, tissue."""
+    cohort = _cohort(context.partition_key)
+    landmarks = core_landmark_genes["gene_symbol"].tolist()
+    table, report = clean_cohort(
+        Path(file_path(raw_geo_series_matrix, "series_matrix")), Path(file_path(raw_geo_platform, "platform")), cohort, landmarks
+    )
+    if report.n_pairs != cohort.expected_pairs:
+        context.log.warning(f"{cohort.cohort}: {report.n_pairs} pairs, the catalog expects {cohort.expected_pairs}")
+    context.add_output_metadata(json_metadata(**asdict(report), expected_pairs=cohort.expected_pairs))
+    return table
+
+
+@dg.asset(group_name="geo", code_version="1", kinds={"pandas", "parquet"})
+def core_tumor_normal_samples(context: dg.AssetExecutionContext, core_geo_expression: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """All cohorts' paired samples on the landmark genes present in every cohort, labelled by cancer type."""
+    combined, dropped = combine_cohorts(core_geo_expression)
+    pairs = combined[combined.tissue == "tumor"].groupby("cancer_type").size()
+    cohorts = [CATALOG[k] for k in core_geo_expression]
+    expected = pd.Series([c.expected_pairs for c in cohorts], index=[c.cancer_type for c in cohorts]).groupby(level=0).sum()
+    summary = pd.DataFrame({"pairs": pairs, "catalog_pairs": expected}).fillna(0).astype(int)
+    context.add_output_metadata(
+        {
+            "pairs_per_cancer_type": markdown_table(summary),
+            **json_metadata(n_pairs=int(pairs.sum()), n_genes=combined.shape[1] - len(SAMPLE_COLUMNS), genes_dropped=dropped),
+        }
+    )
+    return combined

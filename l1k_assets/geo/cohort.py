@@ -1,0 +1,88 @@
+"""From one cohort's raw GEO files to a clean samples × landmark-genes table, and the compendium.
+
+This is the GEO half of method 1's preprocessing (METHODS.md §1): GEO2R log2 rule, probe →
+symbol via the platform table, highest-variance probe per gene, landmark genes present in
+every sample, tumor-normal pairs by the catalog's rule, and cohorts of one type combined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from l1k_assets.errors import DataError
+from l1k_assets.geo.catalog import Cohort
+from l1k_assets.geo.pairing import pair_samples, sample_classes
+from l1k_assets.geo.platform import parse_platform_table
+from l1k_assets.geo.preprocess import collapse_probes, geo2r_log2, restrict_to_genes
+from l1k_assets.geo.series_matrix import parse_series_matrix
+
+SAMPLE_COLUMNS = ["cohort", "cancer_type", "patient_id", "tissue"]
+
+
+@dataclass
+class CohortReport:
+    """What happened to one cohort on its way to the clean table (shown in the UI)."""
+
+    cohort: str
+    log2_transformed: bool
+    n_samples_in_file: int
+    n_probes: int
+    n_genes_mapped: int
+    n_pairs: int
+    landmarks_missing: list[str] = field(default_factory=list)
+
+
+def clean_cohort(
+    matrix_path: Path, platform_path: Path, cohort: Cohort, landmarks: Sequence[str]
+) -> tuple[pd.DataFrame, CohortReport]:
+    """Samples (paired only) × landmark genes on log2 scale, with cohort, type, patient and tissue columns."""
+    sm = parse_series_matrix(matrix_path)
+    platform = parse_platform_table(platform_path)
+    expr, transformed = geo2r_log2(sm.expression)
+    genes = collapse_probes(expr, platform)
+    kept, missing = restrict_to_genes(genes, landmarks)
+    pairs = pair_samples(sample_classes(sm.samples, cohort, str(matrix_path)))
+    rows = pd.concat(
+        [
+            pd.DataFrame({"gsm": pairs.normal_gsm, "patient_id": pairs.patient_id, "tissue": "normal"}),
+            pd.DataFrame({"gsm": pairs.tumor_gsm, "patient_id": pairs.patient_id, "tissue": "tumor"}),
+        ]
+    ).set_index("gsm")
+    table = kept.T.loc[rows.index]
+    table.insert(0, "tissue", rows["tissue"])
+    table.insert(0, "patient_id", rows["patient_id"].astype(str))
+    table.insert(0, "cancer_type", cohort.cancer_type)
+    table.insert(0, "cohort", cohort.cohort)
+    table.index.name = "gsm"
+    table.columns.name = None
+    report = CohortReport(
+        cohort=cohort.cohort,
+        log2_transformed=transformed,
+        n_samples_in_file=sm.expression.shape[1],
+        n_probes=sm.expression.shape[0],
+        n_genes_mapped=genes.shape[0],
+        n_pairs=len(pairs),
+        landmarks_missing=list(missing),
+    )
+    return table, report
+
+
+def combine_cohorts(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
+    """Concatenate cohorts on the landmark genes present in every one of them.
+
+    Returns the combined table and the genes dropped because some cohort lacked them.
+    """
+    if not tables:
+        raise DataError("no cohorts to combine: the cohort catalog selected none")
+    gene_sets = [[c for c in t.columns if c not in SAMPLE_COLUMNS] for t in tables.values()]
+    first = gene_sets[0]
+    common = [g for g in first if all(g in set(s) for s in gene_sets[1:])]
+    if not common:
+        raise DataError(f"cohorts {sorted(tables)} share no landmark gene")
+    dropped = sorted(set().union(*map(set, gene_sets)) - set(common))
+    combined = pd.concat([t[SAMPLE_COLUMNS + common] for _, t in sorted(tables.items())])
+    return combined, dropped

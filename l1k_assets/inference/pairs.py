@@ -1,0 +1,40 @@
+"""The paired landmark / full-transcriptome set (GSE92743-like) as one aligned table.
+
+Seed 002 trains on samples profiled twice, by L1000 (landmarks) and by RNA-seq (all genes).
+The two GCTX files must describe the same samples in the same order; a mismatch would
+silently pair one sample's landmarks with another's transcriptome, so it is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from l1k_assets.errors import DataError
+from l1k_assets.lincs.gctx import read_gctx
+
+L1000_PREFIX = "l1000|"
+RNASEQ_PREFIX = "rnaseq|"
+
+
+def load_inference_pairs(l1000_path: Path, rnaseq_path: Path, landmark_ids: Sequence[str]) -> pd.DataFrame:
+    """Samples × (landmark L1000 columns, RNA-seq gene columns), both in the files' gene order.
+
+    Landmark rows of the L1000 file that the gene table does not flag as landmarks are an
+    error, as are samples that differ between the two files or appear in another order.
+    """
+    l1000 = read_gctx(l1000_path, meta=False).data
+    rnaseq = read_gctx(rnaseq_path, meta=False).data
+    if list(l1000.columns) != list(rnaseq.columns):
+        only_l = sorted(set(l1000.columns) - set(rnaseq.columns))[:5]
+        only_r = sorted(set(rnaseq.columns) - set(l1000.columns))[:5]
+        detail = f"only in L1000: {only_l}, only in RNA-seq: {only_r}" if only_l or only_r else "same samples, different order"
+        raise DataError(f"{l1000_path.name} and {rnaseq_path.name} do not list the same samples in the same order ({detail})")
+    unknown = sorted(set(l1000.index) - set(map(str, landmark_ids)))
+    if unknown:
+        raise DataError(f"{l1000_path.name}: rows {unknown[:5]} are not landmark genes of the gene table")
+    table = pd.concat([l1000.T.add_prefix(L1000_PREFIX), rnaseq.T.add_prefix(RNASEQ_PREFIX)], axis=1)
+    table.index.name = "sample_id"
+    return table.astype("float32")

@@ -1,0 +1,26 @@
+"""The single ``Definitions`` object: every asset, job and resource of l1k."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from l1k_assets.geo import assets as geo_assets
+from l1k_assets.inference import assets as inference_assets
+from l1k_assets.lincs import assets as lincs_assets
+from l1k_assets.response import assets as response_assets
+from l1k_jobs.resources_config import build_resources
+
+ALL_ASSETS = dg.load_assets_from_modules([geo_assets, lincs_assets, inference_assets, response_assets])
+
+geo_cohort_job = dg.define_asset_job(
+    "geo_cohort_job",
+    selection=dg.AssetSelection.keys("raw_geo_series_matrix", "raw_geo_platform", "core_geo_expression"),
+    description="Fetch and clean one GEO cohort (partitioned by cohort).",
+)
+lincs_release_job = dg.define_asset_job(
+    "lincs_release_job",
+    selection=dg.AssetSelection.groups("lincs") - dg.AssetSelection.keys("raw_lincs_gene_info", "core_landmark_genes"),
+    description="Fetch, verify and ingest one LINCS release (partitioned by release).",
+)
+
+defs = dg.Definitions(assets=ALL_ASSETS, jobs=[geo_cohort_job, lincs_release_job], resources=build_resources())

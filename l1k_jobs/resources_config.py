@@ -1,0 +1,42 @@
+"""Resources per environment, chosen from one mapping (read from environment variables at load time).
+
+``L1K_MODE`` (embedded | remote), ``L1K_SCALE`` (tiny | default | large), ``L1K_SEED``,
+``L1K_HOME`` and ``L1K_GEO_BASE_URL`` etc. select sources and storage without code changes,
+so the same definitions serve the demo, the tests and a production deployment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from resources.checkpoints import CheckpointStore
+from resources.data_source import DataSource
+from resources.parquet_io import ParquetIOManager
+
+URL_ENV = {
+    "geo_base_url": "L1K_GEO_BASE_URL",
+    "clue_base_url": "L1K_CLUE_BASE_URL",
+    "gdsc_base_url": "L1K_GDSC_BASE_URL",
+    "string_base_url": "L1K_STRING_BASE_URL",
+    "genesets_base_url": "L1K_GENESETS_BASE_URL",
+}
+
+
+def build_resources(env: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
+    """The resource mapping for an environment (``os.environ`` by default); keyword overrides win."""
+    env = dict(os.environ if env is None else env)
+    home = overrides.pop("home", env.get("L1K_HOME", ""))
+    source_args: dict[str, Any] = {
+        "mode": env.get("L1K_MODE", "embedded"),
+        "scale": env.get("L1K_SCALE", "default"),
+        "seed": int(env.get("L1K_SEED", "0")),
+        "home": home,
+    }
+    source_args.update({field: env[var] for field, var in URL_ENV.items() if env.get(var)})
+    source_args.update(overrides)
+    return {
+        "data_source": DataSource(**source_args),
+        "io_manager": ParquetIOManager(home=home),
+        "checkpoints": CheckpointStore(home=home),
+    }

@@ -1,0 +1,82 @@
+"""Materialize every asset in dependency order, one run per partition of each partition scheme.
+
+A Dagster asset job cannot mix partitions definitions, and l1k has several (cohorts, LINCS
+releases, unpartitioned references), so the main command plans stages: each stage is a set of
+assets sharing one partitions definition whose upstreams are already materialized, and runs
+once per partition key. Runs go to the given instance, so they show up in the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+
+@dataclass
+class Stage:
+    """Assets that materialize together, once per partition key."""
+
+    partitions_def: dg.PartitionsDefinition | None
+    keys: list[dg.AssetKey]
+
+
+def plan_stages(assets: Sequence[dg.AssetsDefinition]) -> list[Stage]:
+    """Group assets into dependency-ordered stages of one partitions definition each."""
+    owner = {key: a for a in assets for key in a.keys}
+    deps = {key: {d for d in a.asset_deps[key] if d in owner} for a in assets for key in a.keys}
+    done: set[dg.AssetKey] = set()
+    remaining = [k for a in assets for k in a.keys]
+    stages: list[Stage] = []
+    while remaining:
+        ready = [k for k in remaining if deps[k] <= done]
+        if not ready:
+            raise RuntimeError(f"dependency cycle among {remaining}")
+        pdef = owner[ready[0]].partitions_def
+        stage: list[dg.AssetKey] = []
+        grew = True
+        while grew:
+            grew = False
+            for k in remaining:
+                if k not in stage and owner[k].partitions_def == pdef and deps[k] <= done | set(stage):
+                    stage.append(k)
+                    grew = True
+        stages.append(Stage(pdef, stage))
+        done |= set(stage)
+        remaining = [k for k in remaining if k not in done]
+    return stages
+
+
+def partition_keys(pdef: dg.PartitionsDefinition | None, instance: dg.DagsterInstance) -> list[str | None]:
+    """The partition keys to run for a stage (``[None]`` for an unpartitioned stage)."""
+    if pdef is None:
+        return [None]
+    if isinstance(pdef, dg.DynamicPartitionsDefinition):
+        return list(instance.get_dynamic_partitions(pdef.name))
+    return list(pdef.get_partition_keys())
+
+
+def materialize_all(
+    assets: Sequence[dg.AssetsDefinition],
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    on_run: Callable[[Stage, str | None, dg.ExecuteInProcessResult], None] | None = None,
+) -> list[dg.ExecuteInProcessResult]:
+    """Run every stage for every partition; stop at the first failed run (its error propagates)."""
+    results = []
+    for stage in plan_stages(assets):
+        for key in partition_keys(stage.partitions_def, instance):
+            result = dg.materialize(
+                assets,
+                selection=stage.keys,
+                partition_key=key,
+                instance=instance,
+                resources=resources,
+                tags={"l1k/runner": "main"},
+            )
+            if on_run is not None:
+                on_run(stage, key, result)
+            results.append(result)
+    return results

@@ -1,0 +1,1 @@
+"""Dagster resources and IO managers: data sources and cache, Parquet and checkpoint storage."""
