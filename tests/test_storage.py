@@ -1,6 +1,5 @@
 """Parquet IO manager, checkpoint store and cohort catalog: atomic writes and verified reads."""
 
-
 import json
 import pickle
 from pathlib import Path

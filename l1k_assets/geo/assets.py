@@ -1,6 +1,5 @@
 """GEO assets: raw series matrices and platform tables per cohort, clean cohort tables, the compendium."""
 
-
 from dataclasses import asdict
 from pathlib import Path
 

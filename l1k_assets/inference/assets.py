@@ -1,6 +1,5 @@
 """Inference assets: the GSE92743-like paired set, fetched and aligned."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -5,7 +5,6 @@ one-row tables that point at the verified file and say its shape, so downstream 
 them in chunks.
 """
 
-
 from pathlib import Path
 
 import dagster as dg

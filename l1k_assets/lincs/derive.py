@@ -21,7 +21,9 @@ from l1k_assets.lincs.levels import level5_from_level4, robust_zscore
 
 def replicate_map(signatures: pd.DataFrame) -> pd.Series:
     """inst_id -> sig_id, from each signature's pipe-separated ``distil_id`` list."""
-    exploded = signatures[["sig_id", "distil_id"]].assign(inst_id=signatures.distil_id.astype(str).str.split("|")).explode("inst_id")
+    exploded = (
+        signatures[["sig_id", "distil_id"]].assign(inst_id=signatures.distil_id.astype(str).str.split("|")).explode("inst_id")
+    )
     dup = exploded.inst_id[exploded.inst_id.duplicated()]
     if not dup.empty:
         raise DataError(f"instances {dup.unique()[:5].tolist()} belong to more than one signature in sig_info")
@@ -50,7 +52,9 @@ def plate_families(instances: pd.DataFrame, replicates: pd.Series) -> Iterator[l
     yield from families.values()
 
 
-def derive_level5(level3_path: Path, instances: pd.DataFrame, signatures: pd.DataFrame, dest: Path, mad_floor: float = 0.1) -> None:
+def derive_level5(
+    level3_path: Path, instances: pd.DataFrame, signatures: pd.DataFrame, dest: Path, mad_floor: float = 0.1
+) -> None:
     """Write the level-5 (MODZ) GCTX of every signature in ``signatures`` to ``dest``, atomically."""
     replicates = replicate_map(signatures)
     in_file = set(read_gctx_ids(level3_path, "col"))
