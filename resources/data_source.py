@@ -19,6 +19,7 @@ from l1k_assets.sources.layout import (
     CLUE_DEFAULT_BASE,
     GDSC_DEFAULT_BASE,
     GEO_DEFAULT_BASE,
+    MSIGDB_DEFAULT_BASE,
     STRING_DEFAULT_BASE,
 )
 from l1k_assets.synthetic.generator import ensure_mirror
@@ -26,7 +27,6 @@ from l1k_assets.synthetic.universe import SCALES
 from resources.home import home_dir
 
 Source = Literal["geo", "clue", "gdsc", "string", "genesets"]
-GENESETS_DEFAULT_BASE = "https://data.broadinstitute.org/gsea-msigdb/msigdb/release/2023.2.Hs"
 
 
 class DataSource(dg.ConfigurableResource):
@@ -40,7 +40,7 @@ class DataSource(dg.ConfigurableResource):
     clue_base_url: str = CLUE_DEFAULT_BASE
     gdsc_base_url: str = GDSC_DEFAULT_BASE
     string_base_url: str = STRING_DEFAULT_BASE
-    genesets_base_url: str = GENESETS_DEFAULT_BASE
+    genesets_base_url: str = MSIGDB_DEFAULT_BASE
     retries: int = 4
     timeout_s: float = 60.0
 

@@ -1,0 +1,85 @@
+"""Read published checksum lists (GEO's ``GSExxx_SHA512SUMS.txt.gz``, md5sum-style files).
+
+GEO publishes one SHA-512 list per series; verifying every large download against it is the
+only way to know a multi-GB GCTX arrived intact, so the list itself is parsed strictly: a
+line that is not ``<hex digest>  <file name>`` is an error rather than a silently skipped
+file, and an empty list is refused because it would turn verification off without a word.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from pathlib import Path
+
+from l1k_assets.errors import FormatError
+
+GZIP_MAGIC = b"\x1f\x8b"
+# md5, sha1, sha224, sha256, sha384, sha512 hex lengths
+DIGEST_LENGTHS = frozenset({32, 40, 56, 64, 96, 128})
+LINE_FORMAT = "'<hex digest>  <file name>'"
+TEXT_LABEL = "<checksum list text>"
+
+# coreutils writes "<hex>  <name>" (text mode) or "<hex> *<name>" (binary mode); some tools
+# write one space or a tab.
+_LINE_RE = re.compile(r"^(?P<digest>[0-9A-Fa-f]+)(?: \*| {1,2}|\t)(?P<name>.*)$")
+
+
+def parse_checksum_list(path_or_text: Path | str) -> dict[str, str]:
+    """File name (basename) -> lower-case hex digest, from a checksum list.
+
+    A ``Path`` is read from disk (gzip detected by its magic bytes, since GEO serves the list
+    compressed); a ``str`` is the list's text itself. Entries are keyed by basename because
+    some lists carry the submitter's folder in front of each name. Blank lines and ``#``
+    comments are skipped; names with leading or trailing whitespace are not supported.
+    """
+    if isinstance(path_or_text, Path):
+        label: str | Path = path_or_text
+        text = _read_text(path_or_text)
+    else:
+        label, text = TEXT_LABEL, path_or_text
+    digests: dict[str, str] = {}
+    length = 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, digest = _parse_line(label, number, line)
+        length = length or len(digest)
+        if len(digest) != length:
+            raise FormatError(label, f"digests of one length ({length} hex digits)", line=number, found=_excerpt(line))
+        if digests.setdefault(name, digest) != digest:
+            raise FormatError(label, f"one digest per file name ({name!r} is listed twice)", line=number, found=_excerpt(line))
+    if not digests:
+        raise FormatError(label, f"at least one {LINE_FORMAT} line", found="no entries")
+    return digests
+
+
+def _read_text(path: Path) -> str:
+    """The list's text, decompressed when it is gzip; unreadable bytes are a FormatError."""
+    data = path.read_bytes()
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FormatError(path, "a complete gzip stream", found=f"{type(exc).__name__}: {exc}") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, "UTF-8 text", found=f"undecodable byte at offset {exc.start}") from exc
+
+
+def _parse_line(label: str | Path, number: int, line: str) -> tuple[str, str]:
+    """(basename, digest) of one entry line."""
+    match = _LINE_RE.match(line)
+    name = match["name"].strip() if match else ""
+    basename = name.rsplit("/", 1)[-1]
+    if match is None or not basename or len(match["digest"]) not in DIGEST_LENGTHS:
+        raise FormatError(label, LINE_FORMAT, line=number, found=_excerpt(line))
+    return basename, match["digest"].lower()
+
+
+def _excerpt(line: str, limit: int = 160) -> str:
+    """A line as shown in an error: quoted so odd characters are visible, and cut when long."""
+    return repr(line if len(line) <= limit else line[:limit] + "...")
