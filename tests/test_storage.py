@@ -111,10 +111,11 @@ def test_catalog_matches_seed_pair_counts() -> None:
 @pytest.mark.parametrize(
     ("row", "match"),
     [
-        ("../etc,GPL1,X,annot,title,a,b,title,(.+),1", "GSE/GPL accessions"),
-        ("GSE1,GPL1,X,tarball,title,a,b,title,(.+),1", "'annot' or 'soft'"),
-        ("GSE1,GPL1,X,annot,title,a,b,title,(.+)(.),1", "exactly one capturing group"),
-        ("GSE1,GPL1,X,annot,title,a,b,title,(.+),many", "a whole number"),
+        ("../etc,GPL1,X,annot,title,a,b,title,(.+),1,error", "GSE/GPL accessions"),
+        ("GSE1,GPL1,X,tarball,title,a,b,title,(.+),1,error", "'annot' or 'soft'"),
+        ("GSE1,GPL1,X,annot,title,a,b,title,(.+)(.),1,error", "exactly one capturing group"),
+        ("GSE1,GPL1,X,annot,title,a,b,title,(.+),many,error", "a whole number"),
+        ("GSE1,GPL1,X,annot,title,a,b,title,(.+),1,ignore", "'error' or 'drop'"),
     ],
 )
 def test_bad_catalog_rows_name_line_and_field(tmp_path: Path, row: str, match: str) -> None:

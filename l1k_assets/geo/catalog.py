@@ -29,6 +29,7 @@ CATALOG_COLUMNS = (
     "patient_field",
     "patient_pattern",
     "expected_pairs",
+    "unpaired",
 )
 
 
@@ -46,6 +47,7 @@ class Cohort:
     patient_field: str
     patient_pattern: str  # regex with one capturing group: the patient id
     expected_pairs: int
+    unpaired: str = "error"  # "drop": samples without a partner are logged and left out instead of failing
 
 
 def validate_accession(value: str, prefix: str | None = None) -> str:
@@ -88,6 +90,8 @@ def load_catalog(path: str | Path = DEFAULT_CATALOG) -> list[Cohort]:
                 raise FormatError(path, "a valid regular expression", line=i, field=key, found=str(exc)) from None
             if key == "patient_pattern" and compiled.groups != 1:
                 raise FormatError(path, "exactly one capturing group", line=i, field=key, found=row[key])
+        if row["unpaired"] not in ("error", "drop"):
+            raise FormatError(path, "'error' or 'drop'", line=i, field="unpaired", found=row["unpaired"])
         if not row["expected_pairs"].isdigit():
             raise FormatError(path, "a whole number", line=i, field="expected_pairs", found=row["expected_pairs"])
         cohorts.append(Cohort(**{**row, "expected_pairs": int(row["expected_pairs"])}))

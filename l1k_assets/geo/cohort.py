@@ -33,6 +33,7 @@ class CohortReport:
     n_probes: int
     n_genes_mapped: int
     n_pairs: int
+    n_unpaired_dropped: int
     landmarks_missing: list[str] = field(default_factory=list)
 
 
@@ -45,7 +46,8 @@ def clean_cohort(
     expr, transformed = geo2r_log2(sm.expression)
     genes = collapse_probes(expr, platform)
     kept, missing = restrict_to_genes(genes, landmarks)
-    pairs = pair_samples(sample_classes(sm.samples, cohort, str(matrix_path)))
+    classes = sample_classes(sm.samples, cohort, str(matrix_path))
+    pairs = pair_samples(classes, cohort.unpaired)
     rows = pd.concat(
         [
             pd.DataFrame({"gsm": pairs.normal_gsm, "patient_id": pairs.patient_id, "tissue": "normal"}),
@@ -66,6 +68,7 @@ def clean_cohort(
         n_probes=sm.expression.shape[0],
         n_genes_mapped=genes.shape[0],
         n_pairs=len(pairs),
+        n_unpaired_dropped=len(classes) - 2 * len(pairs),
         landmarks_missing=list(missing),
     )
     return table, report
