@@ -13,28 +13,32 @@ from pathlib import Path
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.lincs.gctx import read_gctx
+from l1k_assets.lincs.gctx import read_gctx, read_gctx_ids
 
 L1000_PREFIX = "l1000|"
 RNASEQ_PREFIX = "rnaseq|"
 
 
 def load_inference_pairs(l1000_path: Path, rnaseq_path: Path, landmark_ids: Sequence[str]) -> pd.DataFrame:
-    """Samples × (landmark L1000 columns, RNA-seq gene columns), both in the files' gene order.
+    """Samples × (landmark L1000 columns in landmark order, RNA-seq gene columns in file order).
 
-    Landmark rows of the L1000 file that the gene table does not flag as landmarks are an
-    error, as are samples that differ between the two files or appear in another order.
+    The L1000 file holds measured landmarks and inferred genes (as GSE92743's does); only the
+    measured landmarks are model inputs, so only those rows are read, and a landmark absent
+    from the file is an error. Samples that differ between the files, or appear in another
+    order, are an error too.
     """
-    l1000 = read_gctx(l1000_path, meta=False).data
+    landmarks = [str(g) for g in landmark_ids]
+    available = set(read_gctx_ids(l1000_path, "row"))
+    absent = [g for g in landmarks if g not in available]
+    if absent:
+        raise DataError(f"{l1000_path.name}: landmark genes {absent[:5]} ({len(absent)} in all) are not rows of the file")
+    l1000 = read_gctx(l1000_path, rids=landmarks, meta=False).data
     rnaseq = read_gctx(rnaseq_path, meta=False).data
     if list(l1000.columns) != list(rnaseq.columns):
         only_l = sorted(set(l1000.columns) - set(rnaseq.columns))[:5]
         only_r = sorted(set(rnaseq.columns) - set(l1000.columns))[:5]
         detail = f"only in L1000: {only_l}, only in RNA-seq: {only_r}" if only_l or only_r else "same samples, different order"
         raise DataError(f"{l1000_path.name} and {rnaseq_path.name} do not list the same samples in the same order ({detail})")
-    unknown = sorted(set(l1000.index) - set(map(str, landmark_ids)))
-    if unknown:
-        raise DataError(f"{l1000_path.name}: rows {unknown[:5]} are not landmark genes of the gene table")
     table = pd.concat([l1000.T.add_prefix(L1000_PREFIX), rnaseq.T.add_prefix(RNASEQ_PREFIX)], axis=1)
     table.index.name = "sample_id"
     return table.astype("float32")
