@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     shown = files[["role", "name", "sha256", "size", "checksum_verified"]]
     return {
         "source_urls": dg.MetadataValue.json({r.role: r.url for r in files.itertuples()}),
-        "sha256": dg.MetadataValue.json({r.role: r.sha256 for r in files.itertuples()}),
+        "source_sha256": dg.MetadataValue.json({r.role: r.sha256 for r in files.itertuples()}),
         "files": dg.MetadataValue.md(shown.to_markdown(index=False)),
         "total_bytes": dg.MetadataValue.int(int(files["size"].sum())),
     }
@@ -52,3 +53,8 @@ def markdown_table(rows: Mapping[str, Mapping[str, Any]] | pd.DataFrame) -> dg.M
     """A small table shown as Markdown on the asset page."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows).T
     return dg.MetadataValue.md(frame.to_markdown())
+
+
+def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG shown inline on the asset page (Markdown with a data URI)."""
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")

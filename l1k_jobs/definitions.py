@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
+from l1k_assets.genesets import assets as geneset_assets
 from l1k_assets.geo import assets as geo_assets
+from l1k_assets.indication import assets as indication_assets
 from l1k_assets.inference import assets as inference_assets
 from l1k_assets.lincs import assets as lincs_assets
 from l1k_assets.response import assets as response_assets
 from l1k_jobs.resources_config import build_resources
 
-ALL_ASSETS = dg.load_assets_from_modules([geo_assets, lincs_assets, inference_assets, response_assets])
+DOMAIN_MODULES = [geo_assets, lincs_assets, inference_assets, response_assets, geneset_assets, indication_assets]
+ALL_ASSETS = dg.load_assets_from_modules(DOMAIN_MODULES)
 
 geo_cohort_job = dg.define_asset_job(
     "geo_cohort_job",
@@ -23,4 +26,11 @@ lincs_release_job = dg.define_asset_job(
     description="Fetch, verify and ingest one LINCS release (partitioned by release).",
 )
 
-defs = dg.Definitions(assets=ALL_ASSETS, jobs=[geo_cohort_job, lincs_release_job], resources=build_resources())
+indication_job = dg.define_asset_job(
+    "indication_job",
+    selection=dg.AssetSelection.groups("indication")
+    - dg.AssetSelection.keys("out_signature_class_probabilities", "out_compound_scores", "out_connectivity_scores"),
+    description="Deltas, exploration, the calibrated cancer-type classifier and its genes (unpartitioned part).",
+)
+
+defs = dg.Definitions(assets=ALL_ASSETS, jobs=[geo_cohort_job, lincs_release_job, indication_job], resources=build_resources())

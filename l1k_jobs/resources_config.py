@@ -13,6 +13,7 @@ from typing import Any
 from resources.checkpoints import CheckpointStore
 from resources.data_source import DataSource
 from resources.parquet_io import ParquetIOManager
+from resources.tracking import MlflowTracking
 
 URL_ENV = {
     "geo_base_url": "L1K_GEO_BASE_URL",
@@ -39,4 +40,7 @@ def build_resources(env: dict[str, str] | None = None, **overrides: Any) -> dict
         "data_source": DataSource(**source_args),
         "io_manager": ParquetIOManager(home=home),
         "checkpoints": CheckpointStore(home=home),
+        "mlflow": MlflowTracking(
+            home=home, tracking_uri=env.get("L1K_MLFLOW_URI", ""), ui_url=env.get("L1K_MLFLOW_UI", "http://127.0.0.1:5000")
+        ),
     }

@@ -63,8 +63,13 @@ def materialize_all(
     resources: dict[str, Any],
     instance: dg.DagsterInstance,
     on_run: Callable[[Stage, str | None, dg.ExecuteInProcessResult], None] | None = None,
+    log_level: str = "WARNING",
 ) -> list[dg.ExecuteInProcessResult]:
-    """Run every stage for every partition; stop at the first failed run (its error propagates)."""
+    """Run every stage for every partition; stop at the first failed run (its error propagates).
+
+    The console shows events at ``log_level`` and above; every event is still recorded in the
+    instance, so the UI has the full log.
+    """
     results = []
     for stage in plan_stages(assets):
         for key in partition_keys(stage.partitions_def, instance):
@@ -75,6 +80,7 @@ def materialize_all(
                 instance=instance,
                 resources=resources,
                 tags={"l1k/runner": "main"},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             if on_run is not None:
                 on_run(stage, key, result)

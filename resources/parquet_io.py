@@ -60,7 +60,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             pq.write_table(table, tmp)
         meta = table_metadata(obj)
         meta["path"] = dg.MetadataValue.path(str(path))
-        meta["sha256"] = dg.MetadataValue.text(file_digest(path))
+        meta["table_sha256"] = dg.MetadataValue.text(file_digest(path))
         if context.asset_spec.code_version:
             meta["code_version"] = dg.MetadataValue.text(context.asset_spec.code_version)
         context.add_output_metadata(meta)

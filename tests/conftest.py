@@ -1,9 +1,14 @@
 """Shared fixtures: the real public files in ../shared/data and a tiny generated universe."""
 
-from __future__ import annotations
-
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
+import pandas as pd
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -16,3 +21,50 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real fixtures not found at {SHARED_DATA}; the project expects ../shared/data beside it")
     return SHARED_DATA
+
+
+@dataclass
+class MaterializedHome:
+    """An l1k home after ``l1k materialize`` ran on the tiny embedded universe (as the README does)."""
+
+    home: Path
+    dagster_home: Path
+    output: str
+
+    def table(self, asset: str, partition: str | None = None) -> pd.DataFrame:
+        """A materialized Parquet table, read from where the IO manager wrote it."""
+        return pd.read_parquet(self.home / "tables" / asset / f"{partition or '__all__'}.parquet")
+
+    def manifest(self) -> dict:
+        """The embedded mirror's manifest: the planted truth."""
+        (mirror,) = (self.home / "mirror").glob("tiny-seed*")
+        return json.loads((mirror / "manifest.json").read_text())
+
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance the runs were recorded in (what ``l1k ui`` shows)."""
+        return dg.DagsterInstance.from_config(str(self.dagster_home))
+
+    def metadata(self, asset: str, partition: str | None = None) -> dict:
+        """Metadata of the latest materialization of an asset (partition)."""
+        with self.instance() as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+            if partition is not None:
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+                ).records
+                event = records[0].event_log_entry
+            assert event is not None, f"{asset} was never materialized"
+            return event.asset_materialization.metadata
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> MaterializedHome:
+    """Run the main command once, in a subprocess like a user would, on the tiny scale."""
+    home = tmp_path_factory.mktemp("l1k_home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("L1K_", "DAGSTER_"))}
+    env["DAGSTER_HOME"] = str(home / "dagster")
+    command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    if done.returncode != 0:
+        pytest.fail(f"l1k materialize failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
+    return MaterializedHome(home, home / "dagster", done.stdout)

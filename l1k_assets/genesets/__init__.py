@@ -1,0 +1,1 @@
+"""Gene-set libraries (GMT) for over-representation analysis."""

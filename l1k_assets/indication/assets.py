@@ -1,0 +1,385 @@
+"""Indication assets (method 1): deltas, exploration, the calibrated classifier, genes, compound scores."""
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from l1k_assets import plots
+from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, markdown_table
+from l1k_assets.genesets.gmt import read_gmt
+from l1k_assets.indication import compounds as cmp
+from l1k_assets.indication.classifier import ClassifierConfig, fit_calibrated_forest, leave_one_cohort_out, nested_cv
+from l1k_assets.indication.connectivity import consensus_query, normalized_scores, query_masks, wtcs
+from l1k_assets.indication.deltas import consensus_deltas, gene_columns, tumor_normal_deltas
+from l1k_assets.indication.exploration import explore
+from l1k_assets.indication.genes import class_contrast, enrich, impurity_importance, permutation_importances, top_genes_per_class
+from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
+from l1k_assets.indication.scoring import stream_probabilities
+from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.lincs.gctx import iter_gctx_columns
+from resources.checkpoints import CheckpointStore
+from resources.tracking import MlflowTracking
+
+GROUP = "indication"
+MODEL_FILE = "classifier.pkl"
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"pandas", "parquet"})
+def core_tumor_normal_deltas(context: dg.AssetExecutionContext, core_tumor_normal_samples: pd.DataFrame) -> pd.DataFrame:
+    """normal − tumor per pair on plain log2 landmark values, all cohorts, with cancer type, cohort and patient."""
+    deltas = tumor_normal_deltas(core_tumor_normal_samples)
+    counts = deltas.groupby("cancer_type").size()
+    context.add_output_metadata(
+        {"pairs_per_cancer_type": markdown_table(counts.to_frame("pairs")), **json_metadata(n_genes=len(gene_columns(deltas)))}
+    )
+    return deltas
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn", "umap"})
+def out_delta_exploration(context: dg.AssetExecutionContext, core_tumor_normal_deltas: pd.DataFrame) -> pd.DataFrame:
+    """PCA, UMAP and k-means (Euclidean, Manhattan) / Ward clusterings scored by ARI and silhouette against cancer type."""
+    genes = gene_columns(core_tumor_normal_deltas)
+    types = core_tumor_normal_deltas.cancer_type
+    result = explore(core_tumor_normal_deltas[genes].to_numpy(), genes, types.to_numpy())
+    variance = result.variance_explained
+    context.add_output_metadata(
+        {
+            "pca_plot": image_metadata(
+                plots.scatter_by_label(
+                    result.pca_points, types, "Deltas: PCA", (f"PC1 ({variance.iloc[0]:.1%})", f"PC2 ({variance.iloc[1]:.1%})")
+                ),
+                "PCA",
+            ),
+            "umap_plot": image_metadata(
+                plots.scatter_by_label(result.umap_points, types, "Deltas: UMAP", ("UMAP1", "UMAP2")), "UMAP"
+            ),
+            "variance_explained": markdown_table(variance.to_frame("ratio")),
+            "top_loadings": dg.MetadataValue.md(result.top_loadings.to_markdown(index=False)),
+            "clustering": dg.MetadataValue.md(result.clustering.to_markdown(index=False)),
+            **json_metadata(pc1_variance=float(variance.iloc[0]), pc2_variance=float(variance.iloc[1])),
+        }
+    )
+    table = result.clustering.copy()
+    for i in range(2):
+        table[f"pc{i + 1}_variance"] = float(variance.iloc[i])
+    return table
+
+
+class ClassifierSettings(dg.Config):
+    """Nested-CV search space and protocol (defaults follow the seed, sized for 2 cores)."""
+
+    n_estimators: list[int] = Field(default_factory=lambda: [200])
+    max_depth: list[int] = Field(default_factory=lambda: [0, 12], description="0 means unlimited depth")
+    min_samples_split: list[int] = Field(default_factory=lambda: [2])
+    min_samples_leaf: list[int] = Field(default_factory=lambda: [1, 3])
+    outer_folds: int = 5
+    inner_folds: int = 3
+    calibration_folds: int = 3
+    seed: int = 0
+
+    def protocol(self) -> ClassifierConfig:
+        return ClassifierConfig(
+            n_estimators=tuple(self.n_estimators),
+            max_depth=tuple(d or None for d in self.max_depth),
+            min_samples_split=tuple(self.min_samples_split),
+            min_samples_leaf=tuple(self.min_samples_leaf),
+            outer_folds=self.outer_folds,
+            inner_folds=self.inner_folds,
+            calibration_folds=self.calibration_folds,
+            seed=self.seed,
+        )
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn", "mlflow"})
+def model_indication_classifier(
+    context: dg.AssetExecutionContext,
+    config: ClassifierSettings,
+    core_tumor_normal_deltas: pd.DataFrame,
+    checkpoints: CheckpointStore,
+    mlflow: MlflowTracking,
+) -> pd.DataFrame:
+    """Calibrated random forest for cancer type: nested CV estimate, leave-one-cohort-out estimate, final refit.
+
+    Returns one row per outer fold (and 'pooled') with the metrics; the refit model is a checkpoint.
+    """
+    protocol = config.protocol()
+    genes = gene_columns(core_tumor_normal_deltas)
+    x = core_tumor_normal_deltas[genes].to_numpy(dtype=np.float64)
+    y = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
+    with mlflow.start_run(context) as run:
+        run.log_params({**config.model_dump(), "n_pairs": len(y), "n_genes": len(genes)})
+        cv = nested_cv(x, y, protocol)
+        per_fold = pd.DataFrame(
+            [
+                {"fold": str(f.fold), **f.metrics, "calibration": f.forest.method, "params": repr(f.forest.params)}
+                for f in cv.folds
+            ]
+        )
+        for f in cv.folds:
+            run.log_metrics({f"fold_{k}": v for k, v in f.metrics.items()}, step=f.fold)
+        run.log_metrics(cv.summary)
+        per_class = per_class_table(y, cv.oof_proba, cv.classes)
+        counts, normalised = confusion_tables(y, cv.oof_proba, cv.classes)
+        bins = reliability_bins(y, cv.oof_proba, cv.classes)
+        final = fit_calibrated_forest(x, y, protocol)
+        loco = leave_one_cohort_out(x, y, core_tumor_normal_deltas.cohort.to_numpy(), final.params, protocol)
+        estimable = loco[loco.estimable]
+        loco_accuracy = float((estimable.accuracy * estimable.n).sum() / estimable.n.sum()) if len(estimable) else float("nan")
+        run.log_metrics({"loco_accuracy": loco_accuracy})
+        reliability_png = plots.reliability_diagram(bins, "Out-of-fold reliability (nested CV)")
+        confusion_png = plots.heatmap(normalised, "Confusion (row-normalised, out-of-fold)")
+        run.log_artifact_bytes("reliability.png", reliability_png, "plots")
+        run.log_artifact_bytes("confusion.png", confusion_png, "plots")
+        for name, table in (("per_class", per_class), ("confusion_counts", counts), ("per_fold", per_fold), ("loco", loco)):
+            run.log_table(name, table)
+        manifest = checkpoints.save(
+            context.asset_key.to_user_string(),
+            None,
+            {MODEL_FILE: final},
+            code_version=context.assets_def.code_versions_by_key[context.asset_key] or "",
+            mlflow_run_id=run.run_id,
+            extra={"genes": genes, "classes": final.classes, "params": final.params, "calibration": final.method},
+        )
+        summary = cv.summary
+        context.add_output_metadata(
+            {
+                **json_metadata(
+                    balanced_accuracy=summary["balanced_accuracy_mean"],
+                    balanced_accuracy_sd=summary["balanced_accuracy_sd"],
+                    accuracy=summary["accuracy_mean"],
+                    f1_macro=summary["f1_macro_mean"],
+                    f1_weighted=summary["f1_weighted_mean"],
+                    brier=summary["brier_pooled"],
+                    ece=summary["ece_pooled"],
+                    loco_accuracy=loco_accuracy,
+                    final_params=final.params,
+                    final_calibration=final.method,
+                    checkpoint_sha256=manifest.files[MODEL_FILE],
+                ),
+                "per_fold": dg.MetadataValue.md(per_fold.to_markdown(index=False, floatfmt=".4f")),
+                "per_class": dg.MetadataValue.md(per_class.to_markdown(floatfmt=".3f")),
+                "confusion_counts": dg.MetadataValue.md(counts.to_markdown()),
+                "confusion_plot": image_metadata(confusion_png, "confusion"),
+                "reliability_plot": image_metadata(reliability_png, "reliability"),
+                "leave_one_cohort_out": dg.MetadataValue.md(loco.to_markdown(index=False, floatfmt=".3f")),
+                "checkpoint": dg.MetadataValue.path(str(checkpoints.directory(context.asset_key.to_user_string()))),
+                **run.metadata(),
+            }
+        )
+    pooled = {"fold": "pooled", **{k.removesuffix("_pooled"): v for k, v in summary.items() if k.endswith("_pooled")}}
+    return pd.concat([per_fold, pd.DataFrame([pooled])], ignore_index=True)
+
+
+def load_classifier(checkpoints: CheckpointStore):
+    """The refit calibrated forest and its manifest (verified against its sha256)."""
+    asset = model_indication_classifier.key.to_user_string()
+    return checkpoints.load(asset, None, MODEL_FILE), checkpoints.manifest(asset, None)
+
+
+class GeneSettings(dg.Config):
+    """How many genes go into enrichment, and how hard the permutation importance works."""
+
+    n_top_genes: int = 100
+    n_top_per_type: int = 25
+    permutation_repeats: int = 3
+    permutation_top_k: int = Field(150, description="permutation importance for the k genes highest by impurity (0 = all)")
+    fdr_threshold: float = 0.05
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn"}, deps=[model_indication_classifier])
+def out_indication_genes(
+    context: dg.AssetExecutionContext, config: GeneSettings, core_tumor_normal_deltas: pd.DataFrame, checkpoints: CheckpointStore
+) -> pd.DataFrame:
+    """Impurity and permutation importances of every gene, its rank, and the class each gene separates best."""
+    forest, manifest = load_classifier(checkpoints)
+    genes = manifest.extra["genes"]
+    x = core_tumor_normal_deltas[genes].to_numpy(dtype=np.float64)
+    y = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
+    impurity = impurity_importance(forest.model, genes)
+    # Permuting every one of ~10^3 genes through a calibrated forest costs minutes; the genes
+    # impurity already ranks low are not where permutation would change the picture.
+    k = config.permutation_top_k or len(genes)
+    candidates = impurity.nlargest(k).index.tolist()
+    permutation = permutation_importances(forest.model, x, y, genes, candidates, repeats=config.permutation_repeats)
+    contrast = class_contrast(core_tumor_normal_deltas, genes)
+    table = pd.DataFrame({"impurity": impurity, "permutation": permutation.reindex(impurity.index)})
+    table["rank"] = table.impurity.rank(ascending=False, method="first").astype(int)
+    table["top_class"] = contrast.abs().idxmax(axis=0).reindex(table.index)
+    table["top_class_contrast"] = [contrast.loc[c, g] for g, c in table.top_class.items()]
+    table.index.name = "gene"
+    table = table.sort_values("rank")
+    context.add_output_metadata(
+        {
+            "top_genes": dg.MetadataValue.md(table.head(25).to_markdown(floatfmt=".4f")),
+            **json_metadata(n_genes=len(table), classifier_mlflow_run=manifest.mlflow_run_id),
+        }
+    )
+    return table
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"gseapy"})
+def out_indication_enrichment(
+    context: dg.AssetExecutionContext,
+    config: GeneSettings,
+    out_indication_genes: pd.DataFrame,
+    core_tumor_normal_deltas: pd.DataFrame,
+    raw_gene_sets: pd.DataFrame,
+) -> pd.DataFrame:
+    """Over-representation (gseapy, BH FDR) of the top genes overall and of each cancer type's top genes."""
+    genes = out_indication_genes.index.tolist()
+    libraries = {row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}
+    importance = out_indication_genes.impurity
+    queries = {"all": importance.nlargest(config.n_top_genes).index.tolist()}
+    per_type = top_genes_per_class(importance, class_contrast(core_tumor_normal_deltas, genes), config.n_top_per_type)
+    queries.update(per_type)
+    frames = [enrich(query, libraries, genes).assign(query=name) for name, query in queries.items()]
+    table = pd.concat(frames, ignore_index=True)
+    significant = table[table.fdr < config.fdr_threshold]
+    best = significant.sort_values("fdr").groupby("query").head(3)[["query", "library", "term", "overlap", "fdr"]]
+    context.add_output_metadata(
+        {
+            "significant_terms": dg.MetadataValue.md(best.to_markdown(index=False, floatfmt=".2e")),
+            **json_metadata(n_significant=len(significant), libraries=list(libraries), background_genes=len(genes)),
+        }
+    )
+    return table
+
+
+class ScoringSettings(dg.Config):
+    """Streaming and missing-gene policy for scoring signatures."""
+
+    chunk_size: int = 20_000
+    imputation: str = Field("none", description="'none': missing classifier genes are an error; 'zero': score them as z = 0")
+
+
+@dg.asset(
+    partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"sklearn"}, deps=[model_indication_classifier]
+)
+def out_signature_class_probabilities(
+    context: dg.AssetExecutionContext,
+    config: ScoringSettings,
+    core_lincs_level5: pd.DataFrame,
+    core_lincs_genes: pd.DataFrame,
+    checkpoints: CheckpointStore,
+) -> pd.DataFrame:
+    """Every level-5 signature's cancer-type probabilities, streamed from the GCTX chunk by chunk."""
+    if config.imputation not in ("none", "zero"):
+        raise dg.Failure(f"imputation must be 'none' or 'zero', got {config.imputation!r}")
+    forest, manifest = load_classifier(checkpoints)
+    level5 = Path(core_lincs_level5.path.iloc[0])
+    blocks = stream_probabilities(
+        level5,
+        forest.predict_proba,
+        forest.classes,
+        manifest.extra["genes"],
+        core_lincs_genes,
+        config.chunk_size,
+        config.imputation,
+    )
+    table = pd.concat(list(blocks))
+    context.add_output_metadata(
+        json_metadata(
+            n_signatures=len(table),
+            mean_probability=table.mean().round(4).to_dict(),
+            classifier_checkpoint_sha256=manifest.files[MODEL_FILE],
+            classifier_mlflow_run=manifest.mlflow_run_id,
+        )
+    )
+    return table
+
+
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas"})
+def out_compound_scores(
+    context: dg.AssetExecutionContext,
+    out_signature_class_probabilities: pd.DataFrame,
+    core_lincs_signatures: pd.DataFrame,
+    raw_compounds: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per compound × cancer type: best shot, median, trimmed mean, support, ranks; MoA scores and shortlists in metadata."""
+    classes = list(out_signature_class_probabilities.columns)
+    scores = cmp.compound_scores(out_signature_class_probabilities, core_lincs_signatures, classes)
+    for aggregate in cmp.AGGREGATES:
+        scores[f"rank_{aggregate}"] = cmp.rank_within_type(scores, aggregate)
+    moa = cmp.moa_scores(scores, cmp.read_moa_table(file_path(raw_compounds, "drugs")))
+    bars = plots.bar_panels(
+        cmp.top_compounds_matrix(scores, "median"), "Top 5 compounds per cancer type (median rule)", "probability"
+    )
+    context.add_output_metadata(
+        {
+            "shortlist_median": dg.MetadataValue.md(cmp.shortlist(scores, "median", 5).to_markdown(index=False, floatfmt=".3f")),
+            "shortlist_best_shot": dg.MetadataValue.md(
+                cmp.shortlist(scores, "best_shot", 5).to_markdown(index=False, floatfmt=".3f")
+            ),
+            "moa_scores": dg.MetadataValue.md(moa.groupby("cancer_type").head(3).to_markdown(index=False, floatfmt=".3f")),
+            "top5_per_type": image_metadata(bars, "top compounds"),
+            **json_metadata(n_compounds=int(scores.pert_id.nunique())),
+        }
+    )
+    return scores
+
+
+class ConnectivitySettings(dg.Config):
+    """Query size and streaming for connectivity scoring."""
+
+    n_query_genes: int = 50
+    chunk_size: int = 5_000
+
+
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"numpy"})
+def out_connectivity_scores(
+    context: dg.AssetExecutionContext,
+    config: ConnectivitySettings,
+    core_tumor_normal_deltas: pd.DataFrame,
+    core_lincs_level5: pd.DataFrame,
+    core_lincs_genes: pd.DataFrame,
+    core_lincs_signatures: pd.DataFrame,
+) -> pd.DataFrame:
+    """WTCS / NCS of every signature against each cancer type's consensus reversal query, aggregated per compound.
+
+    The query is the type's mean normal − tumor delta (up = genes higher in normal), so a
+    compound that pushes a tumor towards normal scores positive.
+    """
+    consensus = consensus_deltas(core_tumor_normal_deltas)
+    symbol_to_id = core_lincs_genes.drop_duplicates("gene_symbol").set_index("gene_symbol").gene_id.astype(str)
+    consensus = consensus.loc[:, [g for g in consensus.columns if g in symbol_to_id.index]]
+    consensus.columns = symbol_to_id.loc[consensus.columns].to_numpy()
+    level5 = Path(core_lincs_level5.path.iloc[0])
+    landmark_ids = core_lincs_genes.loc[core_lincs_genes.is_landmark, "gene_id"].astype(str).tolist()
+    queries = {t: query_masks(landmark_ids, *consensus_query(consensus.loc[t], config.n_query_genes)) for t in consensus.index}
+    frames = []
+    for block in iter_gctx_columns(level5, chunk_size=config.chunk_size, rids=landmark_ids):
+        scores = block.loc[landmark_ids].to_numpy(dtype=np.float64).T
+        frames.append(pd.DataFrame({t: wtcs(scores, up, down) for t, (up, down) in queries.items()}, index=block.columns))
+    per_signature = pd.concat(frames)
+    per_signature.index.name = "sig_id"
+    meta = core_lincs_signatures.set_index("sig_id")[["pert_id", "pert_iname", "pert_type", "cell_id"]]
+    long = (
+        per_signature.join(meta)
+        .reset_index()
+        .melt(id_vars=["sig_id", "pert_id", "pert_iname", "pert_type", "cell_id"], var_name="cancer_type", value_name="wtcs")
+    )
+    long["ncs"] = normalized_scores(long.assign(group=long.cancer_type), "wtcs", ("cell_id", "pert_type", "group"))
+    out = (
+        long.groupby(["pert_id", "cancer_type"])
+        .agg(
+            pert_iname=("pert_iname", "first"),
+            wtcs_best=("wtcs", "max"),
+            wtcs_median=("wtcs", "median"),
+            ncs_median=("ncs", "median"),
+            n_signatures=("wtcs", "size"),
+            n_cell_lines=("cell_id", "nunique"),
+        )
+        .reset_index()
+    )
+    out["rank_wtcs_median"] = out.groupby("cancer_type").wtcs_median.rank(ascending=False, method="min").astype(int)
+    top = out[out.rank_wtcs_median <= 5].sort_values(["cancer_type", "rank_wtcs_median"])
+    context.add_output_metadata(
+        {
+            "shortlist_wtcs": dg.MetadataValue.md(top.to_markdown(index=False, floatfmt=".3f")),
+            **json_metadata(n_signatures=len(per_signature), query_genes_per_direction=config.n_query_genes),
+        }
+    )
+    return out

@@ -1,0 +1,97 @@
+"""From signature probabilities to compound and mechanism scores per cancer type.
+
+Seed 000 scores a compound by its best signature ("best shot"); it notes that this favours
+strong nonspecific responders, so the median and a trimmed mean over the compound's
+signatures are reported beside it, with how many signatures and cell lines stand behind each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import trim_mean
+
+from l1k_assets.errors import DataError, FormatError
+
+AGGREGATES = ("best_shot", "median", "trimmed_mean")
+
+
+def compound_scores(probabilities: pd.DataFrame, signatures: pd.DataFrame, classes: list[str], trim: float = 0.1) -> pd.DataFrame:
+    """Long table: one row per compound × cancer type with the three aggregates and their support."""
+    meta = signatures.set_index("sig_id")[["pert_id", "pert_iname", "cell_id"]]
+    missing = probabilities.index.difference(meta.index)
+    if len(missing):
+        raise DataError(f"{len(missing)} scored signatures are not in the signature table, e.g. {missing[:3].tolist()}")
+    joined = probabilities[classes].join(meta)
+    long = joined.melt(id_vars=["pert_id", "pert_iname", "cell_id"], value_vars=classes, var_name="cancer_type", value_name="p")
+    grouped = long.groupby(["pert_id", "cancer_type"], sort=True)
+    out = grouped.agg(
+        pert_iname=("pert_iname", "first"),
+        best_shot=("p", "max"),
+        median=("p", "median"),
+        trimmed_mean=("p", lambda v: float(trim_mean(v, trim))),
+        n_signatures=("p", "size"),
+        n_cell_lines=("cell_id", "nunique"),
+    ).reset_index()
+    out["global_best_shot"] = out.groupby("pert_id").best_shot.transform("max")
+    out["global_median"] = out.groupby("pert_id")["median"].transform("max")
+    return out
+
+
+def rank_within_type(scores: pd.DataFrame, by: str) -> pd.Series:
+    """Rank (1 = best) of each compound within its cancer type under one aggregate."""
+    return scores.groupby("cancer_type")[by].rank(ascending=False, method="min").astype(int)
+
+
+def moa_scores(scores: pd.DataFrame, moa: pd.DataFrame, by: str = "median") -> pd.DataFrame:
+    """Mechanism-level scores: per MoA and cancer type, the median of its compounds' scores and how many there are.
+
+    ``moa`` maps pert_iname to one or more '|'-separated mechanisms (the Repurposing Hub's format).
+    """
+    table = moa[["pert_iname", "moa"]].dropna()
+    table = table.assign(moa=table.moa.astype(str).str.split("|")).explode("moa")
+    table["moa"] = table.moa.str.strip()
+    merged = scores.merge(table, on="pert_iname", how="inner")
+    if merged.empty:
+        raise DataError("no scored compound has a mechanism of action in the compound table (pert_iname did not match)")
+    return (
+        merged.groupby(["moa", "cancer_type"])
+        .agg(score=(by, "median"), best=(by, "max"), n_compounds=("pert_id", "nunique"))
+        .reset_index()
+        .sort_values(["cancer_type", "score"], ascending=[True, False])
+    )
+
+
+def shortlist(scores: pd.DataFrame, by: str, n: int = 10) -> pd.DataFrame:
+    """The top-n compounds of each cancer type under one aggregate."""
+    ranked = scores.assign(rank=rank_within_type(scores, by))
+    return ranked[ranked["rank"] <= n].sort_values(["cancer_type", "rank"])[
+        ["cancer_type", "rank", "pert_id", "pert_iname", by, "n_signatures", "n_cell_lines"]
+    ]
+
+
+def top_compounds_matrix(scores: pd.DataFrame, by: str, n: int = 5) -> dict[str, pd.Series]:
+    """Per cancer type, the n best compounds' scores (for the Figure-8 bar charts)."""
+    return {ctype: group.nlargest(n, by).set_index("pert_iname")[by] for ctype, group in scores.groupby("cancer_type")}
+
+
+def read_moa_table(path: str | Path) -> pd.DataFrame:
+    """The Drug Repurposing Hub's drug table: '!'-prefixed comment lines, then tab-separated columns.
+
+    Only ``pert_iname`` and ``moa`` are required; mechanisms stay '|'-separated as published.
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        header_lines = 0
+        for line in fh:
+            if not line.startswith("!"):
+                break
+            header_lines += 1
+    table = pd.read_csv(path, sep="\t", skiprows=header_lines, dtype=str, keep_default_na=False)
+    missing = [c for c in ("pert_iname", "moa") if c not in table.columns]
+    if missing:
+        raise FormatError(
+            path, "Repurposing Hub columns pert_iname and moa", line=header_lines + 1, found=f"columns {list(table.columns)[:8]}"
+        )
+    return table.replace("", pd.NA)

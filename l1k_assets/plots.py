@@ -1,0 +1,97 @@
+"""Figures for asset metadata: rendered off-screen to PNG bytes.
+
+The Dagster UI shows Markdown, so each figure is embedded as a base64 PNG (see
+``asset_utils.image_metadata``) and also written beside the asset's outputs for reports.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+def _figure(width: float = 6.0, height: float = 4.5, rows: int = 1, cols: int = 1):
+    """A figure on the off-screen backend (no display on servers or in CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if rows == cols == 1:
+        return plt.subplots(figsize=(width, height), dpi=100)
+    return plt.subplots(rows, cols, figsize=(width, height), dpi=100, squeeze=False)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def scatter_by_label(points: np.ndarray, labels: pd.Series, title: str, axes: tuple[str, str]) -> bytes:
+    """2-D embedding coloured by label (PCA, UMAP)."""
+    fig, ax = _figure()
+    for label in sorted(labels.unique()):
+        mask = (labels == label).to_numpy()
+        ax.scatter(points[mask, 0], points[mask, 1], s=8, label=str(label), alpha=0.8)
+    ax.set_title(title)
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.legend(fontsize=7, markerscale=1.5, ncols=2)
+    return _png(fig)
+
+
+def reliability_diagram(bins: pd.DataFrame, title: str) -> bytes:
+    """Accuracy against mean confidence per top-probability bin, with bin counts."""
+    fig, ax = _figure(5.0, 5.0)
+    shown = bins.dropna(subset=["confidence"])
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax.plot(shown.confidence, shown.accuracy, marker="o")
+    for row in shown.itertuples():
+        ax.annotate(str(row.count), (row.confidence, row.accuracy), fontsize=7, xytext=(3, -10), textcoords="offset points")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean top-class probability")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def heatmap(table: pd.DataFrame, title: str, fmt: str = "{:.2f}") -> bytes:
+    """Annotated heatmap (confusion matrices)."""
+    fig, ax = _figure(6.5, 5.5)
+    image = ax.imshow(table.to_numpy(dtype=float), cmap="Blues")
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=8)
+    for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
+        ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=6)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return _png(fig)
+
+
+def bar_panels(series: Mapping[str, pd.Series], title: str, xlabel: str) -> bytes:
+    """One horizontal bar chart per key (the seed's Figure 8: top-5 compounds per cancer type)."""
+    keys = sorted(series)
+    cols = 3
+    rows = max(1, -(-len(keys) // cols))
+    fig, axes = _figure(4.0 * cols, 2.4 * rows, rows, cols)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        values = series[key].iloc[::-1]
+        ax.barh([str(i) for i in values.index], values.to_numpy())
+        ax.set_title(str(key), fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    return _png(fig)

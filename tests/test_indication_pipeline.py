@@ -1,0 +1,95 @@
+"""Method 1 end to end on the tiny embedded universe: does it recover what the generator planted?"""
+
+import numpy as np
+import pandas as pd
+
+from l1k_assets.synthetic.universe import CANCER_TYPES, PROGRAM_PATHWAYS
+from tests.conftest import MaterializedHome
+
+RELEASE = "GSE92742"
+
+
+def test_classifier_reaches_the_seed_level_with_calibration_reported(tiny_home: MaterializedHome) -> None:
+    folds = tiny_home.table("model_indication_classifier")
+    outer = folds[folds.fold != "pooled"]
+    assert len(outer) == 5
+    assert outer.balanced_accuracy.mean() >= 0.9
+    pooled = folds[folds.fold == "pooled"].iloc[0]
+    assert 0 <= pooled.ece < 0.15 and 0 <= pooled.brier < 0.3
+    meta = tiny_home.metadata("model_indication_classifier")
+    for key in (
+        "balanced_accuracy",
+        "balanced_accuracy_sd",
+        "brier",
+        "ece",
+        "reliability_plot",
+        "confusion_plot",
+        "mlflow_run_id",
+    ):
+        assert key in meta, key
+    assert "data:image/png;base64," in meta["reliability_plot"].value
+
+
+def test_classifier_metrics_are_in_mlflow(tiny_home: MaterializedHome) -> None:
+    from mlflow.tracking import MlflowClient
+
+    run_id = tiny_home.metadata("model_indication_classifier")["mlflow_run_id"].value
+    client = MlflowClient(tracking_uri=f"sqlite:///{tiny_home.home / 'mlflow' / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["balanced_accuracy_mean"] >= 0.9
+    assert run.data.tags["dagster.asset_key"] == "model_indication_classifier"
+    artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert {"plots/reliability.png", "plots/confusion.png"} <= artifacts
+
+
+def test_planted_programs_come_out_of_enrichment(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("out_indication_enrichment")
+    for ctype in CANCER_TYPES:
+        hits = table[(table["query"] == ctype) & (table.term == PROGRAM_PATHWAYS[ctype])]
+        assert len(hits) == 1 and hits.fdr.iloc[0] < 0.05, f"{ctype}: {PROGRAM_PATHWAYS[ctype]} not enriched"
+        top3 = table[table["query"] == ctype].sort_values("p_value").term.head(3).tolist()
+        assert PROGRAM_PATHWAYS[ctype] in top3, f"{ctype}: top terms {top3}"
+
+
+def test_exploration_reports_pca_and_clusterings(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("out_delta_exploration")
+    assert set(table.method) == {"kmeans_euclidean", "kmedians_manhattan", "ward"}
+    assert (table.ari > 0.2).all()
+    meta = tiny_home.metadata("out_delta_exploration")
+    assert "data:image/png;base64," in meta["pca_plot"].value and "data:image/png;base64," in meta["umap_plot"].value
+
+
+def test_signature_probabilities_cover_every_signature_and_sum_to_one(tiny_home: MaterializedHome) -> None:
+    proba = tiny_home.table("out_signature_class_probabilities", RELEASE)
+    sigs = tiny_home.table("core_lincs_signatures", RELEASE)
+    assert set(proba.index) == set(sigs.sig_id)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+
+
+def _reverser_ranks(scores: pd.DataFrame, truth: dict, column: str) -> dict[str, list[int]]:
+    ranks = {}
+    for ctype, perts in truth["reversers"].items():
+        of_type = scores[scores.cancer_type == ctype].set_index("pert_id")[column]
+        ranks[ctype] = [int(of_type.rank(ascending=False, method="min")[p]) for p in perts]
+    return ranks
+
+
+def test_planted_reversers_rank_top5_under_median_and_wtcs(tiny_home: MaterializedHome) -> None:
+    truth = tiny_home.manifest()["truth"]["universe"]
+    median = _reverser_ranks(tiny_home.table("out_compound_scores", RELEASE), truth, "median")
+    assert all(r <= 5 for ranks in median.values() for r in ranks), median
+    connectivity = _reverser_ranks(tiny_home.table("out_connectivity_scores", RELEASE), truth, "wtcs_median")
+    assert all(r <= 5 for ranks in connectivity.values() for r in ranks), connectivity
+
+
+def test_compound_scores_carry_support_moa_scores_and_figure(tiny_home: MaterializedHome) -> None:
+    scores = tiny_home.table("out_compound_scores", RELEASE)
+    sigs = tiny_home.table("core_lincs_signatures", RELEASE)
+    per_compound = sigs[sigs.pert_type == "trt_cp"].groupby("pert_id").size()
+    support = scores.drop_duplicates("pert_id").set_index("pert_id").n_signatures
+    assert (support.reindex(per_compound.index) == per_compound).all()
+    assert (scores.best_shot >= scores["median"]).all() and (scores.global_best_shot >= scores.best_shot).all()
+    meta = tiny_home.metadata("out_compound_scores", RELEASE)
+    assert "data:image/png;base64," in meta["top5_per_type"].value
+    assert "antagonist" in meta["moa_scores"].value  # the reversers' shared mechanism leads its type

@@ -1,0 +1,232 @@
+"""End to end: the README's main command on the tiny embedded universe, and the remote path over HTTP.
+
+These tests read what ``l1k materialize`` wrote (Parquet tables, the Dagster instance) and
+compare it with the truth the generator planted, so a broken loader cannot pass by accident.
+"""
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from l1k_assets.geo.catalog import load_catalog
+from l1k_assets.lincs.gctx import read_gctx
+from l1k_assets.synthetic.universe import SCALES
+from l1k_jobs.definitions import ALL_ASSETS
+from l1k_jobs.resources_config import build_resources
+from tests.conftest import PROJECT_ROOT, MaterializedHome
+from tests.httpserver import serve_directory
+
+TINY = SCALES["tiny"]
+RELEASE = "GSE92742"
+
+
+def test_main_command_materializes_every_asset_and_says_where_results_are(tiny_home: MaterializedHome) -> None:
+    with tiny_home.instance() as instance:
+        for asset in ALL_ASSETS:
+            for key in asset.keys:
+                assert instance.get_latest_materialization_event(key) is not None, f"{key.to_user_string()} not materialized"
+        cohorts = instance.get_materialized_partitions(dg.AssetKey("core_geo_expression"))
+    assert cohorts == {c.cohort for c in load_catalog()}
+    assert "l1k ui" in tiny_home.output
+    assert str(tiny_home.home / "tables") in tiny_home.output.replace("\n", "")
+
+
+def test_geo_path_recovers_the_planted_pairs_exactly(tiny_home: MaterializedHome) -> None:
+    samples = tiny_home.table("core_tumor_normal_samples")
+    truth = tiny_home.manifest()["truth"]["geo"]
+    expected_per_type: dict[str, int] = {}
+    for cohort in load_catalog():
+        expected_per_type[cohort.cancer_type] = expected_per_type.get(cohort.cancer_type, 0) + cohort.expected_pairs
+        rows = samples[samples.cohort == cohort.cohort]
+        found = {
+            (
+                str(p),
+                rows.index[(rows.patient_id == p) & (rows.tissue == "normal")][0],
+                rows.index[(rows.patient_id == p) & (rows.tissue == "tumor")][0],
+            )
+            for p in rows.patient_id.unique()
+        }
+        planted = {(str(p), n, t) for p, n, t in truth["cohorts"][cohort.cohort]["gsm_pairs"]}
+        assert found == planted, cohort.cohort
+    per_type = samples[samples.tissue == "tumor"].groupby("cancer_type").size().to_dict()
+    assert per_type == expected_per_type
+    assert sum(per_type.values()) == 549
+
+
+def test_raw_scale_cohorts_are_log2_transformed_and_log_scale_ones_are_not(tiny_home: MaterializedHome) -> None:
+    raw_scale = set(tiny_home.manifest()["truth"]["geo"]["raw_scale_cohorts"])
+    assert raw_scale, "the generator must plant raw-scale cohorts"
+    for cohort in load_catalog():
+        meta = tiny_home.metadata("core_geo_expression", cohort.cohort)
+        assert meta["log2_transformed"].value == (cohort.cohort in raw_scale), cohort.cohort
+        table = tiny_home.table("core_geo_expression", cohort.cohort)
+        values = table.select_dtypes("number").to_numpy()
+        assert 0 < np.nanmedian(values) < 16, f"{cohort.cohort} is not on log2 scale after cleaning"
+
+
+def test_lincs_assets_match_the_generated_release(tiny_home: MaterializedHome) -> None:
+    truth = tiny_home.manifest()["truth"]["lincs"]
+    landmarks = tiny_home.table("core_landmark_genes")
+    assert len(landmarks) == TINY.n_landmarks
+    sigs = tiny_home.table("core_lincs_signatures", RELEASE)
+    assert len(sigs) == truth["n_signatures"]
+    assert {"pert_iname", "cell_id", "pert_dose", "pert_time", "canonical_smiles"} <= set(sigs.columns)
+    level5 = tiny_home.table("core_lincs_level5", RELEASE).iloc[0]
+    assert not level5.derived and level5.n_columns == truth["n_signatures"] and level5.n_genes == TINY.n_genes
+    raw = tiny_home.table("raw_lincs_files", RELEASE)
+    assert set(raw.checksum_verified[raw.role != "checksums"]) == {"sha512"}
+
+
+def test_raw_file_metadata_carries_urls_and_checksums_of_the_bytes_on_disk(tiny_home: MaterializedHome) -> None:
+    from l1k_assets.fileio import file_digest
+
+    raw = tiny_home.table("raw_geo_series_matrix", "GSE10072")
+    meta = tiny_home.metadata("raw_geo_series_matrix", "GSE10072")
+    assert meta["source_sha256"].value["series_matrix"] == raw.sha256.iloc[0]
+    cached = Path(raw.path.iloc[0])
+    assert file_digest(cached) == raw.sha256.iloc[0]
+    assert raw.url.iloc[0].endswith("/geo/series/GSE10nnn/GSE10072/matrix/GSE10072_series_matrix.txt.gz")
+
+
+def test_inference_pairs_align_landmarks_with_rnaseq(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("core_inference_pairs")
+    assert len(table) == TINY.n_inference_samples
+    assert sum(c.startswith("l1000|") for c in table.columns) == TINY.n_landmarks
+    assert sum(c.startswith("rnaseq|") for c in table.columns) > TINY.n_landmarks
+
+
+def test_definitions_validate_with_the_workspace_file(tmp_path: Path) -> None:
+    env = {"PATH": str(Path(sys.executable).parent), "L1K_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+def _remote_resources(home: Path, base: str) -> dict:
+    return build_resources(env={}, home=str(home), mode="remote", geo_base_url=f"{base}/geo")
+
+
+def _run(
+    resources: dict, selection: list[str], partition: str | None, instance: dg.DagsterInstance, **kw
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(ALL_ASSETS, selection=selection, partition_key=partition, resources=resources, instance=instance, **kw)
+
+
+def test_remote_mode_fetches_over_http_with_retries_and_matches_embedded(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
+    cohort = "GSE10072"
+    matrix_path = f"/geo/series/GSE10nnn/{cohort}/matrix/{cohort}_series_matrix.txt.gz"
+    with serve_directory(mirror) as server, dg.DagsterInstance.ephemeral() as instance:
+        resources = _remote_resources(tmp_path / "home", server.url)
+        server.fail(matrix_path, 500, times=2)
+        _run(resources, ["raw_lincs_gene_info", "core_landmark_genes"], None, instance)
+        _run(resources, ["raw_geo_series_matrix", "raw_geo_platform", "core_geo_expression"], cohort, instance)
+        statuses = [status for method, path, _, status in server.requests if path == matrix_path and method == "GET"]
+        assert statuses == [500, 500, 200]
+        table = pd.read_parquet(tmp_path / "home" / "tables" / "core_geo_expression" / f"{cohort}.parquet")
+        pd.testing.assert_frame_equal(table, tiny_home.table("core_geo_expression", cohort))
+
+        instance.add_dynamic_partitions("lincs_release", [RELEASE])
+        lincs = ["raw_lincs_files", "core_lincs_genes", "core_lincs_signatures", "core_lincs_instances", "core_lincs_level3"]
+        _run(resources, lincs, RELEASE, instance)
+        raw = pd.read_parquet(tmp_path / "home" / "tables" / "raw_lincs_files" / f"{RELEASE}.parquet")
+        assert raw.url.str.startswith(server.url).all()
+        assert set(raw.checksum_verified[raw.role != "checksums"]) == {"sha512"}
+
+
+def test_checksum_mismatch_fails_the_run_and_keeps_the_previous_table(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
+    home = tmp_path / "home"
+    with serve_directory(mirror) as server, dg.DagsterInstance.ephemeral() as instance:
+        resources = _remote_resources(home, server.url)
+        instance.add_dynamic_partitions("lincs_release", [RELEASE])
+        _run(resources, ["raw_lincs_files"], RELEASE, instance)
+        table = home / "tables" / "raw_lincs_files" / f"{RELEASE}.parquet"
+        before = table.read_bytes()
+        shutil.rmtree(home / "cache")
+        suppl = Path("geo/series/GSE92nnn") / RELEASE / "suppl"
+        level3 = next(f.name for f in (mirror / suppl).iterdir() if "_Level3_" in f.name)
+        server.corrupt(f"/{suppl}/{level3}")
+        result = _run(resources, ["raw_lincs_files"], RELEASE, instance, raise_on_error=False)
+        assert not result.success
+        failure = str(result.get_step_failure_events()[0].event_specific_data.error)
+        assert "sha512 mismatch" in failure and "_Level3_" in failure
+        assert table.read_bytes() == before
+        assert not list((home / "tables" / "raw_lincs_files").glob(".*tmp"))
+
+
+def test_broken_series_matrix_is_a_format_error_naming_the_file(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
+    cohort = "GSE38129"
+    matrix_path = f"/geo/series/GSE38nnn/{cohort}/matrix/{cohort}_series_matrix.txt.gz"
+    text = gzip.decompress((mirror / matrix_path.lstrip("/")).read_bytes()).decode()
+    broken = gzip.compress(text.replace("!series_matrix_table_end\n", "").encode())
+    with serve_directory(mirror) as server, dg.DagsterInstance.ephemeral() as instance:
+        server.set_file(matrix_path, broken)
+        resources = _remote_resources(tmp_path / "home", server.url)
+        _run(resources, ["raw_lincs_gene_info", "core_landmark_genes"], None, instance)
+        result = _run(
+            resources,
+            ["raw_geo_series_matrix", "raw_geo_platform", "core_geo_expression"],
+            cohort,
+            instance,
+            raise_on_error=False,
+        )
+        assert not result.success
+        error = str(result.get_step_failure_events()[0].event_specific_data.error)
+        assert "FormatError" in error and f"{cohort}_series_matrix.txt.gz" in error and "series_matrix_table_end" in error
+        assert not (tmp_path / "home" / "tables" / "core_geo_expression" / f"{cohort}.parquet").exists()
+
+
+def test_release_without_level5_gets_it_derived_the_cmap_way(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
+    suppl = Path("geo/series/GSE92nnn") / RELEASE / "suppl"
+    (tmp_path / "mirror" / suppl).mkdir(parents=True)
+    for f in (mirror / suppl).iterdir():
+        if "_Level5_" not in f.name:
+            shutil.copy(f, tmp_path / "mirror" / suppl / f.name)
+    resources = build_resources(
+        env={}, home=str(tmp_path / "home"), mode="remote", geo_base_url=(tmp_path / "mirror" / "geo").as_uri()
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("lincs_release", [RELEASE])
+        lincs = [
+            "raw_lincs_files",
+            "core_lincs_genes",
+            "core_lincs_signatures",
+            "core_lincs_instances",
+            "core_lincs_level3",
+            "core_lincs_level5",
+        ]
+        _run(resources, lincs, RELEASE, instance)
+    row = pd.read_parquet(tmp_path / "home" / "tables" / "core_lincs_level5" / f"{RELEASE}.parquet").iloc[0]
+    assert row.derived
+    shipped_row = tiny_home.table("core_lincs_level5", RELEASE).iloc[0]
+    derived = read_gctx(Path(row.path), meta=False).data
+    shipped = read_gctx(Path(shipped_row.path), meta=False).data
+    assert derived.shape == shipped.shape
+    derived = derived.loc[shipped.index, shipped.columns]
+    np.testing.assert_allclose(derived.to_numpy(), shipped.to_numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("asset", ["core_tumor_normal_samples", "core_lincs_signatures", "core_inference_pairs"])
+def test_tables_show_row_count_schema_and_preview(tiny_home: MaterializedHome, asset: str) -> None:
+    partition = RELEASE if asset == "core_lincs_signatures" else None
+    meta = tiny_home.metadata(asset, partition)
+    assert meta["dagster/row_count"].value == len(tiny_home.table(asset, partition))
+    assert meta["dagster/column_schema"].value.columns
+    assert "|" in meta["preview"].value and meta["code_version"].value
