@@ -15,20 +15,23 @@ def read_gmt(path: str | Path, min_size: int = 1) -> dict[str, list[str]]:
     """Gene sets of a GMT file; duplicate set names or lines without genes are format errors."""
     path = Path(path)
     sets: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            line = line.rstrip("\n\r")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) < 3 or not fields[0]:
-                raise FormatError(path, "'name<TAB>description<TAB>genes...'", line=number, found=line[:80])
-            name = fields[0]
-            if name in sets:
-                raise FormatError(path, "unique gene-set names", line=number, field=name)
-            genes = list(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
-            if len(genes) >= min_size:
-                sets[name] = genes
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, "UTF-8 text", found=f"byte {exc.object[exc.start]:#x} at offset {exc.start}") from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 3 or not fields[0]:
+            raise FormatError(path, "'name<TAB>description<TAB>genes...'", line=number, found=line[:80])
+        name = fields[0]
+        if name in sets:
+            raise FormatError(path, "unique gene-set names", line=number, field=name)
+        genes = list(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
+        if len(genes) >= min_size:
+            sets[name] = genes
     if not sets:
         raise FormatError(path, "at least one gene set", found="none")
     return sets
