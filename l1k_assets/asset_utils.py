@@ -58,3 +58,18 @@ def markdown_table(rows: Mapping[str, Mapping[str, Any]] | pd.DataFrame) -> dg.M
 def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
     """A PNG shown inline on the asset page (Markdown with a data URI)."""
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def check_result(name: str, verdict: Any) -> dg.AssetCheckResult:
+    """An ERROR-severity check result from a quality ``Verdict`` (blocking when the spec is)."""
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=json_metadata(**verdict.details),
+    )
+
+
+def blocking(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
+    """Blocking check specs: a failure stops everything downstream of the asset in the run."""
+    return [dg.AssetCheckSpec(name, asset=asset, blocking=True) for name in names]

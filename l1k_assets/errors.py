@@ -17,9 +17,10 @@ class L1kError(Exception):
 class SourceError(L1kError):
     """A download failed: unreachable server, HTTP error, truncated body, checksum mismatch."""
 
-    def __init__(self, url: str, problem: str) -> None:
+    def __init__(self, url: str, problem: str, status: int | None = None) -> None:
         self.url = url
         self.problem = problem
+        self.status = status  # the HTTP status when the server answered (404: not published), else None
         super().__init__(f"{url}: {problem}")
 
 

@@ -79,6 +79,24 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    """Print the chain from an asset (partition) back to the raw files, as a tree or JSON."""
+    prepare_environment(args.home, args.mode, args.scale)
+    import dagster as dg
+
+    from l1k_jobs.definitions import defs
+    from l1k_jobs.lineage import LineageError, dumps, to_markdown, trace
+
+    with dg.DagsterInstance.get() as instance:
+        try:
+            root = trace(defs.resolve_asset_graph(), instance, args.asset, args.partition)
+        except LineageError as exc:
+            Console(stderr=True).print(f"[red]{exc}[/red]")
+            return 2
+    print(dumps(root) if args.json else to_markdown(root), end="")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on 127.0.0.1 with the same home and DAGSTER_HOME as ``materialize``."""
     prepare_environment(args.home, args.mode, args.scale)
@@ -97,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     mat = sub.add_parser("materialize", help="materialize every asset")
     mat.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
     mat.set_defaults(func=cmd_materialize)
+    lineage = sub.add_parser("lineage", help="print what an asset was computed from, down to the raw files")
+    lineage.add_argument("asset")
+    lineage.add_argument("--partition", help="partition key (release, cohort)")
+    lineage.add_argument("--json", action="store_true", help="JSON instead of a Markdown tree")
+    lineage.set_defaults(func=cmd_lineage)
     ui = sub.add_parser("ui", help="open the Dagster UI on the recorded runs")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

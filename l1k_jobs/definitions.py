@@ -10,9 +10,18 @@ from l1k_assets.indication import assets as indication_assets
 from l1k_assets.inference import assets as inference_assets
 from l1k_assets.lincs import assets as lincs_assets
 from l1k_assets.response import assets as response_assets
+from l1k_jobs import ops_assets
+from l1k_jobs.automation import (
+    lincs_release_sensor,
+    release_check_job,
+    retrain_schedule,
+    score_refresh_sensor,
+    weekly_release_check,
+)
+from l1k_jobs.executors import executor_from_env
 from l1k_jobs.resources_config import build_resources
 
-DOMAIN_MODULES = [geo_assets, lincs_assets, inference_assets, response_assets, geneset_assets, indication_assets]
+DOMAIN_MODULES = [geo_assets, lincs_assets, inference_assets, response_assets, geneset_assets, indication_assets, ops_assets]
 ALL_ASSETS = dg.load_assets_from_modules(DOMAIN_MODULES)
 
 geo_cohort_job = dg.define_asset_job(
@@ -33,4 +42,13 @@ indication_job = dg.define_asset_job(
     description="Deltas, exploration, the calibrated cancer-type classifier and its genes (unpartitioned part).",
 )
 
-defs = dg.Definitions(assets=ALL_ASSETS, jobs=[geo_cohort_job, lincs_release_job, indication_job], resources=build_resources())
+retrain_models_job, monthly_retrain = retrain_schedule(ALL_ASSETS)
+
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    jobs=[geo_cohort_job, lincs_release_job, indication_job, release_check_job, retrain_models_job],
+    schedules=[weekly_release_check, monthly_retrain],
+    sensors=[lincs_release_sensor, score_refresh_sensor],
+    resources=build_resources(),
+    executor=executor_from_env(),
+)

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from resources.checkpoints import CheckpointStore
+from resources.compute import ComputeResource
 from resources.data_source import DataSource
 from resources.parquet_io import ParquetIOManager
 from resources.tracking import MlflowTracking
@@ -40,6 +41,12 @@ def build_resources(env: dict[str, str] | None = None, **overrides: Any) -> dict
         "data_source": DataSource(**source_args),
         "io_manager": ParquetIOManager(home=home),
         "checkpoints": CheckpointStore(home=home),
+        "compute": ComputeResource(
+            device=env.get("L1K_DEVICE", "auto"),
+            threads=int(env.get("L1K_THREADS", "0")),
+            precision=env.get("L1K_PRECISION", "float32"),
+            seed=int(env.get("L1K_SEED", "0")),
+        ),
         "mlflow": MlflowTracking(
             home=home, tracking_uri=env.get("L1K_MLFLOW_URI", ""), ui_url=env.get("L1K_MLFLOW_UI", "http://127.0.0.1:5000")
         ),

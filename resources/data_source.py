@@ -14,6 +14,7 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import Field
 
+from l1k_assets.lincs.releases import Release, embedded_releases, geo_releases
 from l1k_assets.sources.download import Downloader, FetchedFile
 from l1k_assets.sources.layout import (
     CLUE_DEFAULT_BASE,
@@ -41,6 +42,9 @@ class DataSource(dg.ConfigurableResource):
     gdsc_base_url: str = GDSC_DEFAULT_BASE
     string_base_url: str = STRING_DEFAULT_BASE
     genesets_base_url: str = MSIGDB_DEFAULT_BASE
+    lincs_releases: list[str] = Field(
+        default_factory=lambda: ["GSE92742", "GSE70138"], description="GEO series the release sensor watches (remote mode)"
+    )
     retries: int = 4
     timeout_s: float = 60.0
 
@@ -71,6 +75,12 @@ class DataSource(dg.ConfigurableResource):
     def downloader(self) -> Downloader:
         """The cached, retrying, resuming downloader."""
         return Downloader(home_dir(self.home) / "cache", retries=self.retries, timeout_s=self.timeout_s)
+
+    def published_releases(self) -> dict[str, Release]:
+        """Releases the configured source publishes now, with fingerprints (raises SourceError if unreachable)."""
+        if self.mode == "embedded":
+            return embedded_releases(self.mirror_manifest())
+        return geo_releases(self.base_url("geo"), self.lincs_releases, self.downloader())
 
     def fetch(self, url: str, **checksums: str | None) -> FetchedFile:
         """Fetch one file (cached by URL, verified against any checksum given)."""

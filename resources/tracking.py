@@ -31,6 +31,7 @@ class TrackedRun:
     run_id: str
     experiment_id: str
     ui_url: str
+    dagster_run_id: str = ""
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -60,6 +61,26 @@ class TrackedRun:
 
     def log_json(self, name: str, value: Any) -> None:
         self.log_artifact_bytes(f"{name}.json", json.dumps(value, indent=1, default=str).encode(), "json")
+
+    def register_model(self, name: str, checkpoint_dir: Path, asset_key: str) -> str:
+        """Log a checkpoint folder (files + sha256 manifest) and register it as a new model version.
+
+        The registered model carries the asset key, so the registry and the asset graph point
+        at each other. Returns the version number.
+        """
+        from mlflow.exceptions import MlflowException
+
+        self.client.log_artifacts(self.run_id, str(checkpoint_dir), "checkpoint")
+        try:
+            self.client.create_registered_model(name, tags={"dagster.asset_key": asset_key})
+        except MlflowException as exc:
+            if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
+                raise
+        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/checkpoint"
+        version = self.client.create_model_version(
+            name, source, run_id=self.run_id, tags={"dagster.asset_key": asset_key, "dagster.run_id": self.dagster_run_id}
+        )
+        return str(version.version)
 
     @property
     def url(self) -> str:
@@ -110,7 +131,7 @@ class MlflowTracking(dg.ConfigurableResource):
             **tags,
         }
         run = client.create_run(experiment_id, tags=all_tags, run_name=f"{asset}[{partition}]" if partition else asset)
-        tracked = TrackedRun(client, run.info.run_id, experiment_id, self.ui_url)
+        tracked = TrackedRun(client, run.info.run_id, experiment_id, self.ui_url, context.run.run_id)
         try:
             yield tracked
         except BaseException:

@@ -1,15 +1,17 @@
 """GEO assets: raw series matrices and platform tables per cohort, clean cohort tables, the compendium."""
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from l1k_assets.asset_utils import file_path, files_metadata, json_metadata, markdown_table
+from l1k_assets.asset_utils import blocking, check_result, file_path, files_metadata, json_metadata, markdown_table
 from l1k_assets.errors import DataError
 from l1k_assets.geo.catalog import Cohort, load_catalog
 from l1k_assets.geo.cohort import SAMPLE_COLUMNS, clean_cohort, combine_cohorts
+from l1k_assets.quality import landmark_coverage
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import geo_platform_url, geo_series_matrix_url
 from resources.data_source import DataSource
@@ -45,13 +47,19 @@ def raw_geo_platform(context: dg.AssetExecutionContext, data_source: DataSource)
     return files
 
 
-@dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="1", kinds={"pandas", "parquet"})
+@dg.asset(
+    partitions_def=cohort_partitions,
+    group_name="geo",
+    code_version="1",
+    kinds={"pandas", "parquet"},
+    check_specs=blocking("core_geo_expression", "landmark_coverage"),
+)
 def core_geo_expression(
     context: dg.AssetExecutionContext,
     raw_geo_series_matrix: pd.DataFrame,
     raw_geo_platform: pd.DataFrame,
     core_landmark_genes: pd.DataFrame,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Paired samples × landmark genes (log2, highest-variance probe per gene) with cohort, type, patient, tissue."""
     cohort = _cohort(context.partition_key)
     landmarks = core_landmark_genes["gene_symbol"].tolist()
@@ -60,8 +68,8 @@ def core_geo_expression(
     )
     if report.n_pairs != cohort.expected_pairs:
         context.log.warning(f"{cohort.cohort}: {report.n_pairs} pairs, the catalog expects {cohort.expected_pairs}")
-    context.add_output_metadata(json_metadata(**asdict(report), expected_pairs=cohort.expected_pairs))
-    return table
+    yield dg.Output(table, metadata=json_metadata(**asdict(report), expected_pairs=cohort.expected_pairs))
+    yield check_result("landmark_coverage", landmark_coverage([c for c in table.columns if c not in SAMPLE_COLUMNS], landmarks))
 
 
 @dg.asset(group_name="geo", code_version="1", kinds={"pandas", "parquet"})

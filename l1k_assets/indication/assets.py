@@ -1,5 +1,6 @@
 """Indication assets (method 1): deltas, exploration, the calibrated classifier, genes, compound scores."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -8,7 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, markdown_table
+from l1k_assets.asset_utils import blocking, check_result, file_path, image_metadata, json_metadata, markdown_table
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
 from l1k_assets.indication.classifier import ClassifierConfig, fit_calibrated_forest, leave_one_cohort_out, nested_cv
@@ -20,22 +21,43 @@ from l1k_assets.indication.metrics import confusion_tables, per_class_table, rel
 from l1k_assets.indication.scoring import stream_probabilities
 from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.gctx import iter_gctx_columns
+from l1k_assets.quality import class_counts, metric_floor, no_missing_values, probability_rows
 from resources.checkpoints import CheckpointStore
 from resources.tracking import MlflowTracking
 
 GROUP = "indication"
+# Scores follow their inputs: a new classifier or a new/changed release re-scores the release.
+REFRESH = dg.AutomationCondition.eager()
 MODEL_FILE = "classifier.pkl"
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"pandas", "parquet"})
-def core_tumor_normal_deltas(context: dg.AssetExecutionContext, core_tumor_normal_samples: pd.DataFrame) -> pd.DataFrame:
+class DeltaChecks(dg.Config):
+    """Minimum pairs per cancer type (the classifier's outer CV folds)."""
+
+    min_pairs_per_type: int = 5
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"pandas", "parquet"},
+    check_specs=blocking("core_tumor_normal_deltas", "no_missing_values", "class_counts"),
+)
+def core_tumor_normal_deltas(
+    context: dg.AssetExecutionContext, config: DeltaChecks, core_tumor_normal_samples: pd.DataFrame
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """normal − tumor per pair on plain log2 landmark values, all cohorts, with cancer type, cohort and patient."""
     deltas = tumor_normal_deltas(core_tumor_normal_samples)
     counts = deltas.groupby("cancer_type").size()
-    context.add_output_metadata(
-        {"pairs_per_cancer_type": markdown_table(counts.to_frame("pairs")), **json_metadata(n_genes=len(gene_columns(deltas)))}
+    yield dg.Output(
+        deltas,
+        metadata={
+            "pairs_per_cancer_type": markdown_table(counts.to_frame("pairs")),
+            **json_metadata(n_genes=len(gene_columns(deltas))),
+        },
     )
-    return deltas
+    yield check_result("no_missing_values", no_missing_values(deltas, gene_columns(deltas)))
+    yield check_result("class_counts", class_counts(deltas.cancer_type, config.min_pairs_per_type))
 
 
 @dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn", "umap"})
@@ -79,6 +101,7 @@ class ClassifierSettings(dg.Config):
     inner_folds: int = 3
     calibration_folds: int = 3
     seed: int = 0
+    balanced_accuracy_floor: float = Field(0.8, description="blocking check: nested-CV balanced accuracy must reach this")
 
     def protocol(self) -> ClassifierConfig:
         return ClassifierConfig(
@@ -93,14 +116,19 @@ class ClassifierSettings(dg.Config):
         )
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn", "mlflow"})
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"sklearn", "mlflow"},
+    check_specs=blocking("model_indication_classifier", "balanced_accuracy_floor"),
+)
 def model_indication_classifier(
     context: dg.AssetExecutionContext,
     config: ClassifierSettings,
     core_tumor_normal_deltas: pd.DataFrame,
     checkpoints: CheckpointStore,
     mlflow: MlflowTracking,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Calibrated random forest for cancer type: nested CV estimate, leave-one-cohort-out estimate, final refit.
 
     Returns one row per outer fold (and 'pooled') with the metrics; the refit model is a checkpoint.
@@ -143,34 +171,37 @@ def model_indication_classifier(
             mlflow_run_id=run.run_id,
             extra={"genes": genes, "classes": final.classes, "params": final.params, "calibration": final.method},
         )
+        asset = context.asset_key.to_user_string()
+        model_version = run.register_model(f"l1k.{asset}", checkpoints.directory(asset), asset)
         summary = cv.summary
-        context.add_output_metadata(
-            {
-                **json_metadata(
-                    balanced_accuracy=summary["balanced_accuracy_mean"],
-                    balanced_accuracy_sd=summary["balanced_accuracy_sd"],
-                    accuracy=summary["accuracy_mean"],
-                    f1_macro=summary["f1_macro_mean"],
-                    f1_weighted=summary["f1_weighted_mean"],
-                    brier=summary["brier_pooled"],
-                    ece=summary["ece_pooled"],
-                    loco_accuracy=loco_accuracy,
-                    final_params=final.params,
-                    final_calibration=final.method,
-                    checkpoint_sha256=manifest.files[MODEL_FILE],
-                ),
-                "per_fold": dg.MetadataValue.md(per_fold.to_markdown(index=False, floatfmt=".4f")),
-                "per_class": dg.MetadataValue.md(per_class.to_markdown(floatfmt=".3f")),
-                "confusion_counts": dg.MetadataValue.md(counts.to_markdown()),
-                "confusion_plot": image_metadata(confusion_png, "confusion"),
-                "reliability_plot": image_metadata(reliability_png, "reliability"),
-                "leave_one_cohort_out": dg.MetadataValue.md(loco.to_markdown(index=False, floatfmt=".3f")),
-                "checkpoint": dg.MetadataValue.path(str(checkpoints.directory(context.asset_key.to_user_string()))),
-                **run.metadata(),
-            }
-        )
+        metadata = {
+            **json_metadata(
+                balanced_accuracy=summary["balanced_accuracy_mean"],
+                balanced_accuracy_sd=summary["balanced_accuracy_sd"],
+                accuracy=summary["accuracy_mean"],
+                f1_macro=summary["f1_macro_mean"],
+                f1_weighted=summary["f1_weighted_mean"],
+                brier=summary["brier_pooled"],
+                ece=summary["ece_pooled"],
+                loco_accuracy=loco_accuracy,
+                final_params=final.params,
+                final_calibration=final.method,
+                checkpoint_sha256=manifest.files[MODEL_FILE],
+                registered_model=f"l1k.{asset} v{model_version}",
+            ),
+            "per_fold": dg.MetadataValue.md(per_fold.to_markdown(index=False, floatfmt=".4f")),
+            "per_class": dg.MetadataValue.md(per_class.to_markdown(floatfmt=".3f")),
+            "confusion_counts": dg.MetadataValue.md(counts.to_markdown()),
+            "confusion_plot": image_metadata(confusion_png, "confusion"),
+            "reliability_plot": image_metadata(reliability_png, "reliability"),
+            "leave_one_cohort_out": dg.MetadataValue.md(loco.to_markdown(index=False, floatfmt=".3f")),
+            "checkpoint": dg.MetadataValue.path(str(checkpoints.directory(context.asset_key.to_user_string()))),
+            **run.metadata(),
+        }
     pooled = {"fold": "pooled", **{k.removesuffix("_pooled"): v for k, v in summary.items() if k.endswith("_pooled")}}
-    return pd.concat([per_fold, pd.DataFrame([pooled])], ignore_index=True)
+    yield dg.Output(pd.concat([per_fold, pd.DataFrame([pooled])], ignore_index=True), metadata=metadata)
+    floor = metric_floor(summary["balanced_accuracy_mean"], config.balanced_accuracy_floor, "balanced_accuracy")
+    yield check_result("balanced_accuracy_floor", floor)
 
 
 def load_classifier(checkpoints: CheckpointStore):
@@ -256,7 +287,13 @@ class ScoringSettings(dg.Config):
 
 
 @dg.asset(
-    partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"sklearn"}, deps=[model_indication_classifier]
+    partitions_def=release_partitions,
+    group_name=GROUP,
+    code_version="1",
+    kinds={"sklearn"},
+    deps=[model_indication_classifier],
+    check_specs=blocking("out_signature_class_probabilities", "probability_rows"),
+    automation_condition=REFRESH,
 )
 def out_signature_class_probabilities(
     context: dg.AssetExecutionContext,
@@ -264,7 +301,7 @@ def out_signature_class_probabilities(
     core_lincs_level5: pd.DataFrame,
     core_lincs_genes: pd.DataFrame,
     checkpoints: CheckpointStore,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Every level-5 signature's cancer-type probabilities, streamed from the GCTX chunk by chunk."""
     if config.imputation not in ("none", "zero"):
         raise dg.Failure(f"imputation must be 'none' or 'zero', got {config.imputation!r}")
@@ -280,18 +317,17 @@ def out_signature_class_probabilities(
         config.imputation,
     )
     table = pd.concat(list(blocks))
-    context.add_output_metadata(
-        json_metadata(
-            n_signatures=len(table),
-            mean_probability=table.mean().round(4).to_dict(),
-            classifier_checkpoint_sha256=manifest.files[MODEL_FILE],
-            classifier_mlflow_run=manifest.mlflow_run_id,
-        )
+    metadata = json_metadata(
+        n_signatures=len(table),
+        mean_probability=table.mean().round(4).to_dict(),
+        classifier_checkpoint_sha256=manifest.files[MODEL_FILE],
+        classifier_mlflow_run=manifest.mlflow_run_id,
     )
-    return table
+    yield dg.Output(table, metadata=metadata)
+    yield check_result("probability_rows", probability_rows(table))
 
 
-@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas"})
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas"}, automation_condition=REFRESH)
 def out_compound_scores(
     context: dg.AssetExecutionContext,
     out_signature_class_probabilities: pd.DataFrame,
@@ -328,7 +364,7 @@ class ConnectivitySettings(dg.Config):
     chunk_size: int = 5_000
 
 
-@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"numpy"})
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"numpy"}, automation_condition=REFRESH)
 def out_connectivity_scores(
     context: dg.AssetExecutionContext,
     config: ConnectivitySettings,

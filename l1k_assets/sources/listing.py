@@ -52,14 +52,14 @@ def list_directory(url: str, timeout_s: float = 60.0) -> list[str]:
     if parsed.scheme == "file":
         path = Path(unquote(parsed.path))
         if not path.is_dir():
-            raise SourceError(url, "directory not found")
+            raise SourceError(url, "directory not found", status=404)
         return sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     try:
         response = requests.get(url.rstrip("/") + "/", timeout=timeout_s)
     except requests.RequestException as exc:
         raise SourceError(url, f"listing failed: {exc}") from exc
     if response.status_code != 200:
-        raise SourceError(url, f"listing failed: HTTP {response.status_code}")
+        raise SourceError(url, f"listing failed: HTTP {response.status_code}", status=response.status_code)
     parser = _Links()
     parser.feed(response.text)
     names = {unquote(h).rsplit("/", 1)[-1] for h in parser.hrefs if not h.startswith(("?", "#", "..")) and not h.endswith("/")}

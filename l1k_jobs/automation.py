@@ -1,0 +1,80 @@
+"""Sensors and schedules: new LINCS releases, the weekly release check, monthly retraining, score refresh.
+
+The release sensor keeps a cursor of release -> fingerprint. Each tick it asks the data
+source what is published; a release missing from the cursor becomes a dynamic partition and
+a run of the release job, a release whose fingerprint changed is re-run, and the run key
+(release + fingerprint) makes a request that was already made a no-op. A source that cannot
+be reached leaves the cursor as it was, so the next tick retries and nothing is lost.
+"""
+
+import json
+from typing import Any
+
+import dagster as dg
+
+from l1k_assets.errors import SourceError
+from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.lincs.releases import plan_updates
+from resources.data_source import DataSource
+
+RELEASE_JOB = "lincs_release_job"
+
+
+@dg.sensor(
+    job_name=RELEASE_JOB,
+    minimum_interval_seconds=6 * 3600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a partition and runs the release job for every new or re-issued LINCS release.",
+)
+def lincs_release_sensor(context: dg.SensorEvaluationContext, data_source: DataSource) -> dg.SensorResult | dg.SkipReason:
+    """Poll the configured LINCS source once."""
+    cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    try:
+        found = data_source.published_releases()
+    except SourceError as exc:
+        context.log.warning(f"release source unreachable, will retry next tick: {exc}")
+        return dg.SkipReason(f"source unreachable: {exc}")
+    new, changed = plan_updates(cursor, found)
+    if not new and not changed:
+        return dg.SkipReason(f"no new or changed release among {sorted(found)}")
+    requests = [
+        dg.RunRequest(run_key=f"{r}:{found[r].fingerprint[:16]}", partition_key=r, tags={"l1k/release": r}) for r in new + changed
+    ]
+    cursor.update({r: found[r].fingerprint for r in new + changed})
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[release_partitions.build_add_request(new)] if new else [],
+        cursor=json.dumps(cursor, sort_keys=True),
+    )
+
+
+release_check_job = dg.define_asset_job(
+    "release_check_job",
+    selection=dg.AssetSelection.keys("out_release_catalog"),
+    description="Record what the LINCS sources publish.",
+)
+weekly_release_check = dg.ScheduleDefinition(
+    name="weekly_release_check", job=release_check_job, cron_schedule="0 6 * * 1", default_status=dg.DefaultScheduleStatus.RUNNING
+)
+
+
+def model_selection(assets: list[dg.AssetsDefinition]) -> dg.AssetSelection:
+    """Every unpartitioned ``model_*`` asset: what the monthly schedule retrains."""
+    keys = [k for a in assets if a.partitions_def is None for k in a.keys if k.to_user_string().startswith("model_")]
+    return dg.AssetSelection.assets(*keys)
+
+
+def retrain_schedule(assets: list[dg.AssetsDefinition]) -> tuple[Any, dg.ScheduleDefinition]:
+    """The monthly retraining job and its schedule; downstream scores follow by automation."""
+    job = dg.define_asset_job("retrain_models_job", selection=model_selection(assets), description="Retrain every model.")
+    return job, dg.ScheduleDefinition(
+        name="monthly_retrain", job=job, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.RUNNING
+    )
+
+
+score_refresh_sensor = dg.AutomationConditionSensorDefinition(
+    "score_refresh_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluates automation conditions: scores re-run when a model or a release changes.",
+)
