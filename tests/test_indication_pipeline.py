@@ -41,6 +41,8 @@ def test_classifier_metrics_are_in_mlflow(tiny_home: MaterializedHome) -> None:
     assert run.data.tags["dagster.asset_key"] == "model_indication_classifier"
     artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
     assert {"plots/reliability.png", "plots/confusion.png"} <= artifacts
+    versions = client.search_model_versions("name='l1k.model_indication_classifier'")
+    assert any(v.run_id == run_id and v.tags["dagster.asset_key"] == "model_indication_classifier" for v in versions)
 
 
 def test_planted_programs_come_out_of_enrichment(tiny_home: MaterializedHome) -> None:
