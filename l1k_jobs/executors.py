@@ -5,7 +5,7 @@ Dask cluster, so the choice is read from ``L1K_EXECUTOR`` when the definitions l
 into a ``.configured(...)`` executor definition. A typo fails loudly at load time, naming the
 variable and what it accepts, instead of silently falling back to a different executor.
 
-GPU-bound training assets carry ``GPU_TAGS`` and ``pool=GPU_POOL`` so that one GPU is never
+GPU-bound training assets carry ``resources.compute.GPU_TAGS`` and ``pool=GPU_POOL`` so that one GPU is never
 shared by two trainings (Dagster's concurrency pool, limit 1) and so that dagster-k8s schedules
 their step pods on a node with a GPU.
 """
@@ -26,22 +26,6 @@ EXECUTORS = ("in_process", "multiprocess", "dask")
 DEFAULT_EXECUTOR = "multiprocess"
 DEFAULT_MAX_CONCURRENT = 2
 DEFAULT_DASK_WORKERS = 2
-
-GPU_POOL = "gpu"
-GPU_TAGS: dict[str, Any] = {
-    "l1k/gpu": "1",
-    # The pre-pool spelling of the same limit; Dagster requires it to equal the pool name.
-    "dagster/concurrency_key": GPU_POOL,
-    # dagster-k8s reads this tag (JSON-encoded by Dagster) into the step pod's container spec.
-    "dagster-k8s/config": {
-        "container_config": {
-            "resources": {
-                "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
-                "limits": {"nvidia.com/gpu": "1"},
-            }
-        }
-    },
-}
 
 
 def _setting(env: Mapping[str, str], name: str) -> str:
