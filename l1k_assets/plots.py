@@ -95,3 +95,19 @@ def bar_panels(series: Mapping[str, pd.Series], title: str, xlabel: str) -> byte
         ax.axis("off")
     fig.suptitle(title)
     return _png(fig)
+
+
+def shared_scale_heatmaps(panels: Mapping[str, np.ndarray], title: str, xlabel: str, ylabel: str) -> bytes:
+    """Matrices side by side on one colour scale, so equal colours mean equal values across panels (truth vs prediction)."""
+    values = np.concatenate([np.asarray(m, dtype=float).ravel() for m in panels.values()])
+    vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
+    fig, axes = _figure(3.2 * len(panels) + 1.0, 4.8, 1, len(panels))
+    for ax, (name, matrix) in zip(axes.flat, panels.items(), strict=True):
+        image = ax.imshow(np.asarray(matrix, dtype=float), aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel(ylabel, fontsize=8)
+    fig.suptitle(title)
+    fig.colorbar(image, ax=axes[0, -1], shrink=0.8)  # one bar serves every panel: the scale is shared
+    return _png(fig)
