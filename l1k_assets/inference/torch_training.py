@@ -1,0 +1,135 @@
+"""The one training loop every torch inference model uses (MLP, DNN, GNN).
+
+Seed 002 trains with Adam and early stopping on the validation set's overall Spearman
+correlation; seed 001 uses early stopping with patience 5. One loop with a pluggable loss
+keeps those rules identical across models, records a per-epoch history (for MLflow curves)
+and restores the best epoch's weights. Torch is imported here, and this module is imported
+only from inside training code, so loading the Dagster definitions stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from l1k_assets.inference.metrics import sample_scc
+
+log = logging.getLogger("l1k.inference")
+
+
+@dataclass
+class TrainingSettings:
+    """Optimisation settings shared by the torch models."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    batch_size: int = 64
+    max_epochs: int = 200
+    patience: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+@dataclass
+class TrainingResult:
+    """What a training run did, epoch by epoch."""
+
+    best_epoch: int = -1
+    best_val_scc: float = float("-inf")
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """Torch dtype from its name (float32, float64, bfloat16)."""
+    return {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}[name]
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.nn.Module], torch.Tensor],
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: TrainingSettings,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainingResult:
+    """Adam on mini-batches; after each epoch score validation SCC; stop after ``patience`` epochs without gain.
+
+    ``loss_fn(pred, target, model)`` may add penalties that depend on the model (group lasso).
+    The model ends with the weights of its best validation epoch.
+    """
+    torch.manual_seed(settings.seed)
+    device, dtype = torch.device(settings.device), torch_dtype(settings.dtype)
+    model.to(device=device, dtype=dtype)
+    xt = torch.as_tensor(x, dtype=dtype, device=device)
+    yt = torch.as_tensor(y, dtype=dtype, device=device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator(device="cpu").manual_seed(settings.seed)
+    result = TrainingResult()
+    best_state: dict[str, Any] | None = None
+    stale = 0
+    started = time.perf_counter()
+    for epoch in range(settings.max_epochs):
+        model.train()
+        order = torch.randperm(len(xt), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start : start + settings.batch_size].to(device)
+            optimizer.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx], model)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        val_scc = float(np.nanmean(sample_scc(y_val, predict(model, x_val, settings))))
+        record = {"epoch": epoch, "train_loss": total / len(xt), "val_scc": val_scc}
+        result.history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if val_scc > result.best_val_scc + 1e-6:
+            result.best_val_scc, result.best_epoch, stale = val_scc, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - started
+    log.info("trained %s: best epoch %d, val SCC %.4f", type(model).__name__, result.best_epoch, result.best_val_scc)
+    return result
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray, settings: TrainingSettings, batch_size: int = 256) -> np.ndarray:
+    """Predictions in evaluation mode, batched, as float64 numpy."""
+    model.eval()
+    device, dtype = torch.device(settings.device), torch_dtype(settings.dtype)
+    parts = []
+    for start in range(0, len(x), batch_size):
+        batch = torch.as_tensor(x[start : start + batch_size], dtype=dtype, device=device)
+        parts.append(model(batch).float().cpu().numpy())
+    return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, 0))
+
+
+def state_bytes(model: torch.nn.Module) -> bytes:
+    """The model's weights as bytes (torch.save of the state dict): what a checkpoint stores."""
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def load_state(model: torch.nn.Module, data: bytes) -> torch.nn.Module:
+    """Load weights saved by ``state_bytes`` with ``weights_only=True`` (no code runs while loading)."""
+    model.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+    return model

@@ -1,0 +1,103 @@
+"""Methods 2 and 3 end to end on the tiny embedded universe, and a smoke run on the real NCI-60 matrix."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from l1k_assets.inference.data import inference_arrays
+from l1k_assets.inference.graph import build_gene_graph
+from l1k_assets.inference.metrics import overall_metrics
+from l1k_assets.inference.models import StandardizedModel, make_model
+from l1k_assets.inference.selection import select_greedy, select_random
+from l1k_assets.lincs.gct import read_gct
+from l1k_assets.lincs.metadata import read_gene_info
+from tests.conftest import MaterializedHome
+
+
+def _models(tiny_home: MaterializedHome) -> pd.DataFrame:
+    return pd.concat([tiny_home.table("model_expression_inference", k) for k in ("lr", "knn", "mlp", "gnn", "dnn")]).set_index(
+        "model"
+    )
+
+
+def test_gnn_beats_lr_and_knn_on_the_planted_relations(tiny_home: MaterializedHome) -> None:
+    models = _models(tiny_home)
+    for baseline in ("lr", "knn"):
+        assert models.loc["gnn", "scc_mean"] > models.loc[baseline, "scc_mean"], models[["scc_mean", "error_mean"]]
+        assert models.loc["gnn", "error_mean"] < models.loc[baseline, "error_mean"], models[["scc_mean", "error_mean"]]
+
+
+def test_graph_uses_training_samples_only(tiny_home: MaterializedHome) -> None:
+    pairs = tiny_home.table("core_inference_pairs")
+    split = tiny_home.table("core_inference_split")
+    graph = tiny_home.table("core_gene_graph")
+    data = inference_arrays(pairs, split)
+    k = int(graph[graph.kind == "similar"].groupby("dst").size().max())
+    again = build_gene_graph(data.y["train"], data.landmark_positions, k=k)
+    assert set(map(tuple, again[["src", "dst", "kind"]].to_numpy())) == set(map(tuple, graph[["src", "dst", "kind"]].to_numpy()))
+    assert split.split.value_counts().to_dict().keys() == {"train", "validation", "test"}
+
+
+def test_training_curves_and_models_are_in_mlflow(tiny_home: MaterializedHome) -> None:
+    from mlflow.tracking import MlflowClient
+
+    run_id = tiny_home.metadata("model_expression_inference", "gnn")["mlflow_run_id"].value
+    client = MlflowClient(tracking_uri=f"sqlite:///{tiny_home.home / 'mlflow' / 'mlflow.db'}")
+    assert len(client.get_metric_history(run_id, "val_scc")) > 1
+    assert client.get_run(run_id).data.metrics["scc_mean"] > 0
+    assert client.search_model_versions("name='l1k.model_expression_inference.gnn'")
+
+
+def test_benchmark_lists_every_model_and_selection(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("out_inference_benchmark")
+    assert {"lr", "knn", "mlp", "gnn", "dnn"} <= set(table.model)
+    assert len(table) == 5 + 4
+    meta = tiny_home.metadata("out_inference_benchmark")
+    assert "data:image/png;base64," in meta["heatmap"].value
+    selections = [tiny_home.table("core_landmark_selection", m) for m in ("lasso", "greedy", "group_lasso", "random")]
+    assert all(len(s) == len(selections[0]) and s.gene_id.is_unique for s in selections)
+
+
+def test_greedy_selection_beats_random_at_equal_m(tiny_home: MaterializedHome) -> None:
+    data = inference_arrays(tiny_home.table("core_inference_pairs"), tiny_home.table("core_inference_split"))
+    m = 20
+
+    def test_error(positions: list[int]) -> float:
+        subset = data.restrict_landmarks(positions)
+        model = StandardizedModel("lr", make_model("lr", {})).fit(
+            subset.x["train"], subset.y["train"], subset.x["validation"], subset.y["validation"]
+        )
+        return overall_metrics(subset.y["test"], model.predict(subset.x["test"]))["error_mean"]
+
+    greedy = test_error(
+        list(select_greedy(data.x["train"], data.y["train"], data.x["validation"], data.y["validation"], m).positions)
+    )
+    randoms = [test_error(list(select_random(len(data.landmark_ids), m, seed).positions)) for seed in range(5)]
+    assert greedy < min(randoms), (greedy, randoms)
+
+
+def test_smoke_on_the_real_nci60_matrix(shared_data: Path) -> None:
+    gct = read_gct(shared_data / "gdsc" / "ccal_P53_collapsed_symbols_NCI60.gct")
+    values = np.log2(gct.data.clip(lower=0).astype(float) + 1).dropna()
+    genes = read_gene_info(shared_data / "l1000" / "GSE92742_Broad_LINCS_gene_info.txt")
+    landmarks = [g for g in genes.loc[genes.is_landmark, "gene_symbol"] if g in values.index]
+    others = [g for g in values.index if g not in set(landmarks)][:1500]
+    targets = landmarks + others
+    pairs = pd.concat([values.loc[landmarks].T.add_prefix("l1000|"), values.loc[targets].T.add_prefix("rnaseq|")], axis=1)
+    labels = np.array(["train"] * 34 + ["validation"] * 8 + ["test"] * (len(pairs) - 42))
+    data = inference_arrays(pairs, pd.DataFrame({"sample_id": pairs.index, "split": labels}))
+    graph = build_gene_graph(data.y["train"], data.landmark_positions, k=5)
+    results = {}
+    for kind, params in (
+        ("lr", {}),
+        ("knn", {"k_grid": (3, 5)}),
+        ("gnn", {"hidden": 16, "layers": 2, "max_epochs": 30, "patience": 5, "lr": 1e-3}),
+    ):
+        model = StandardizedModel(kind, make_model(kind, params, graph, len(targets), data.landmark_positions))
+        model.fit(data.x["train"], data.y["train"], data.x["validation"], data.y["validation"])
+        results[kind] = overall_metrics(data.y["test"], model.predict(data.x["test"]))
+    assert len(landmarks) > 500
+    for kind, metrics in results.items():
+        assert np.isfinite(metrics["error_mean"]) and 0.5 < metrics["scc_mean"] <= 1.0, (kind, metrics)
+    print({k: {m: round(v, 4) for m, v in r.items()} for k, r in results.items()})
