@@ -105,20 +105,21 @@ def _multitask_lasso(gram: np.ndarray, cross: np.ndarray, w: np.ndarray, alpha: 
     none violates the condition, so the cost follows the active set, not the candidate count.
     """
     rows = np.flatnonzero(np.abs(w).sum(axis=1) > 0)
+    solved = False  # the warm start's rows must be re-solved at this alpha at least once
     for _ in range(max_iter):
         gradient_norm = np.linalg.norm(cross - gram[:, rows] @ w[rows], axis=1)
         violating = (gradient_norm > alpha * (1 + tol)) & (np.diag(gram) > 0)
         violating[rows] = False
-        if rows.size and not violating.any():
+        if solved and not violating.any():
             break
         worst = np.flatnonzero(violating)
         working = np.union1d(rows, worst[np.argsort(-gradient_norm[worst], kind="stable")[:WORKING_SET_GROWTH]])
+        if working.size == 0:  # nothing active and nothing violating: W = 0 is optimal
+            break
         solution = _fista(gram[np.ix_(working, working)], cross[working], w[working], alpha, tol, max_iter)
         w = np.zeros_like(w)
         w[working] = solution
-        rows = working[np.abs(solution).sum(axis=1) > 0]
-        if not violating.any():
-            break
+        rows, solved = working[np.abs(solution).sum(axis=1) > 0], True
     return w
 
 
