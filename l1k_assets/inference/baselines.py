@@ -440,16 +440,23 @@ class TorchInference(BaseEstimator, ABC):
     @classmethod
     def from_checkpoint(cls, files: Mapping[str, bytes]) -> Self:
         params, fitted = _read_params(files, cls)
-        estimator = cls(**params)
-        module = load_state(estimator._network(fitted["n_inputs"], fitted["n_outputs"]), _checkpoint_file(files, WEIGHTS_FILE))
-        estimator.module_ = module.to(device=torch.device(estimator.device), dtype=torch_dtype(estimator.dtype))
-        estimator.n_inputs_, estimator.n_outputs_ = fitted["n_inputs"], fitted["n_outputs"]
-        estimator.lr_ = fitted["lr"]
-        estimator.lr_scores_ = {float(lr): score for lr, score in fitted["lr_scores"]}
-        estimator.best_epoch_ = fitted["best_epoch"]
-        estimator.training_seconds_ = fitted["training_seconds"]
-        estimator.history_ = fitted["history"]
-        return estimator
+        return cls(**params).restore_fitted(files, fitted)
+
+    def restore_fitted(self, files: Mapping[str, bytes], fitted: Mapping[str, Any]) -> Self:
+        """Rebuild the network from ``weights.pt`` and the fitted attributes from ``params.json``'s "fitted".
+
+        The second half of ``from_checkpoint``, for subclasses whose parameters need more than
+        JSON to rebuild (they construct the estimator themselves, then call this).
+        """
+        module = load_state(self._network(fitted["n_inputs"], fitted["n_outputs"]), _checkpoint_file(files, WEIGHTS_FILE))
+        self.module_ = module.to(device=torch.device(self.device), dtype=torch_dtype(self.dtype))
+        self.n_inputs_, self.n_outputs_ = fitted["n_inputs"], fitted["n_outputs"]
+        self.lr_ = fitted["lr"]
+        self.lr_scores_ = {float(lr): score for lr, score in fitted["lr_scores"]}
+        self.best_epoch_ = fitted["best_epoch"]
+        self.training_seconds_ = fitted["training_seconds"]
+        self.history_ = fitted["history"]
+        return self
 
 
 class MLPInference(TorchInference):

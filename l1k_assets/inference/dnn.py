@@ -43,11 +43,14 @@ class DNNInference(TorchInference):
     expected on the seed's scale, normalised log expression, so every target is ≥ −1 and the
     weight is non-negative; a target below −1 would get a negative weight, and the loss would
     then reward errors on it, so ``fit`` refuses such targets (clipping would quietly change
-    the loss) — use ``weighted=False`` for data centred or standardised below −1.
+    the loss) — use ``weighted=False`` for data centred or z-scored (values below −1).
+
     ``group_lasso`` multiplies the first-layer group penalty, which is summed over the input
     columns and so scales with the number of inputs, while the data term is a mean over
-    entries: tune it per problem. Inputs may equal the targets (all genes → all genes) for
-    landmark discovery; rank the inputs with ``input_importance_()``.
+    entries and, when weighted, grows with the targets' level (weights of several units need a
+    several times larger penalty than the unweighted loss): tune it per problem. Inputs may
+    equal the targets (all genes → all genes) for landmark discovery; rank the inputs with
+    ``input_importance_()``.
     """
 
     def __init__(

@@ -8,6 +8,7 @@ first chosen first, a score per position (what ranked it, see each selector) and
 took. Inputs are standardised with training statistics inside every selector, so no landmark
 wins by its scale; targets are only centred, because the inference error sums squared errors
 over genes on their own scale. All selectors are deterministic (the random one given its seed).
+The module imports torch (through the DNN): import it inside asset bodies.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from l1k_assets.errors import DataError
 from l1k_assets.inference.baselines import check_training_data
+from l1k_assets.inference.dnn import DNNInference
 
 
 @dataclass
@@ -250,8 +252,6 @@ def select_group_lasso(
     ``model_params`` go to ``DNNInference`` (hidden, dropout, weighted, lr, max_epochs, seed, ...);
     ``penalty`` is its ``group_lasso``. ``scores`` are the chosen columns' first-layer norms.
     """
-    from l1k_assets.inference.dnn import DNNInference  # torch loads only when this selector runs
-
     started = time.perf_counter()
     x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)
     assert x_val is not None and y_val is not None
