@@ -111,3 +111,15 @@ def shared_scale_heatmaps(panels: Mapping[str, np.ndarray], title: str, xlabel: 
     fig.suptitle(title)
     fig.colorbar(image, ax=axes[0, -1], shrink=0.8)  # one bar serves every panel: the scale is shared
     return _png(fig)
+
+
+def training_curves(history: pd.DataFrame, title: str) -> bytes:
+    """One panel per recorded quantity against the epoch (loss and validation SCC have different scales)."""
+    columns = [c for c in history.columns if c != "epoch"]
+    fig, axes = _figure(4.0 * len(columns), 3.5, 1, len(columns))
+    for ax, column in zip(axes[0], columns, strict=True):
+        ax.plot(history["epoch"], history[column], marker=".")
+        ax.set_xlabel("epoch")
+        ax.set_title(column)
+    fig.suptitle(title)
+    return _png(fig)

@@ -43,7 +43,10 @@ def test_plan_stages_orders_by_dependency_and_groups_by_partitions() -> None:
     assert flat.index("ref") < flat.index("per_cohort") < flat.index("per_cohort_clean") < flat.index("combined")
     assert ["per_cohort", "per_cohort_clean"] in names  # one stage, one run per cohort
     for stage in stages:
-        assert len({a.partitions_def for a in (ref, per_cohort, per_cohort_clean, combined, per_release) if a.key in stage.keys}) == 1
+        assert (
+            len({a.partitions_def for a in (ref, per_cohort, per_cohort_clean, combined, per_release) if a.key in stage.keys})
+            == 1
+        )
 
 
 GSE92742_NAMES = [

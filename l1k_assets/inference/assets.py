@@ -2,21 +2,21 @@
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from l1k_assets import plots
 from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata
-from l1k_assets.inference.baselines import fit_with_lr_grid
 from l1k_assets.inference.benchmark import benchmark_table, evaluate, truth_vs_prediction_heatmap
 from l1k_assets.inference.data import InferenceData, inference_arrays
 from l1k_assets.inference.graph import build_gene_graph, graph_stats
 from l1k_assets.inference.metrics import sample_scc
 from l1k_assets.inference.models import MODEL_KINDS, StandardizedModel, make_model
 from l1k_assets.inference.pairs import L1000_PREFIX, RNASEQ_PREFIX, load_inference_pairs
-from l1k_assets.inference.selection import select_greedy, select_group_lasso, select_lasso, select_random
 from l1k_assets.inference.split import split_samples
 from l1k_assets.sources.fetch_set import fetch_directory
 from l1k_assets.sources.layout import geo_suppl_url
@@ -26,6 +26,9 @@ from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
 from resources.data_source import DataSource
 from resources.home import home_dir
 from resources.tracking import MlflowTracking
+
+if TYPE_CHECKING:
+    from l1k_assets.inference.selection import Selection
 
 PAIRED_SERIES = "GSE92743"
 model_partitions = dg.StaticPartitionsDefinition(list(MODEL_KINDS))
@@ -123,7 +126,7 @@ class ModelSettings(dg.Config):
     knn_grid: list[int] = Field(default_factory=lambda: [3, 5, 7, 9])
 
 
-def model_params(kind: str, config: ModelSettings, compute: ComputeResource, lr: float | None = None) -> dict:
+def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> dict:
     """Constructor arguments of one model kind; torch models get the compute resource's device and precision."""
     torch_common = {
         "device": str(compute.torch_device()),
@@ -136,8 +139,8 @@ def model_params(kind: str, config: ModelSettings, compute: ComputeResource, lr:
     return {
         "lr": {},
         "knn": {"k_grid": tuple(config.knn_grid)},
-        "mlp": {**torch_common, "hidden": config.mlp_hidden, "lr": lr or config.lr_grid[0]},
-        "gnn": {**torch_common, "hidden": config.gnn_hidden, "layers": config.gnn_layers, "lr": lr or config.lr_grid[0]},
+        "mlp": {**torch_common, "hidden": config.mlp_hidden, "lr_grid": tuple(config.lr_grid)},
+        "gnn": {**torch_common, "hidden": config.gnn_hidden, "layers": config.gnn_layers, "lr_grid": tuple(config.lr_grid)},
         # Targets are z-scored here, so below −1 for many genes: seed 001's (target + 1) weighting
         # would turn negative, and the DNN refuses it; the plain squared error is used instead.
         "dnn": {**torch_common, "hidden": tuple(config.dnn_hidden), "lr": config.dnn_lr, "weighted": False},
@@ -146,18 +149,12 @@ def model_params(kind: str, config: ModelSettings, compute: ComputeResource, lr:
 
 def fit_model(
     kind: str, data: InferenceData, config: ModelSettings, compute: ComputeResource, graph: pd.DataFrame | None
-) -> tuple[StandardizedModel, dict[float, float]]:
-    """Fit one model kind (learning rate by validation SCC for the MLP and GNN)."""
+) -> StandardizedModel:
+    """Fit one model kind on z-scored data (the MLP and GNN pick their learning rate by validation SCC)."""
     compute.configure()
-
-    def make(lr: float | None = None) -> StandardizedModel:
-        params = model_params(kind, config, compute, lr)
-        return StandardizedModel(kind, make_model(kind, params, graph, len(data.target_ids), data.landmark_positions))
-
-    args = (data.x["train"], data.y["train"], data.x["validation"], data.y["validation"])
-    if kind in ("mlp", "gnn"):
-        return fit_with_lr_grid(make, *args, config.lr_grid)
-    return make().fit(*args), {}
+    params = model_params(kind, config, compute)
+    model = StandardizedModel(kind, make_model(kind, params, graph, len(data.target_ids), data.landmark_positions))
+    return model.fit(data.x["train"], data.y["train"], data.x["validation"], data.y["validation"])
 
 
 def _graph_on_positions(graph: pd.DataFrame) -> pd.DataFrame:
@@ -188,13 +185,14 @@ def model_expression_inference(
     graph = _graph_on_positions(core_gene_graph) if kind == "gnn" else None
     with mlflow.start_run(context, model=kind) as run:
         run.log_params({**config.model_dump(), "kind": kind, **compute.describe()})
-        model, lr_scores = fit_model(kind, data, config, compute, graph)
-        for record in getattr(model.model, "history_", []):
+        model = fit_model(kind, data, config, compute, graph)
+        history = pd.DataFrame(getattr(model.model, "history_", []))
+        for record in history.to_dict("records"):
             run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
         row = evaluate(kind, data.y["test"], model.predict(data.x["test"]), landmark_set=f"L1000 ({len(data.landmark_ids)})")
         row["val_scc"] = float(np.nanmean(sample_scc(data.y["validation"], model.predict(data.x["validation"]))))
         row["training_seconds"] = float(getattr(model.model, "training_seconds_", 0.0))
-        row["lr_scores"] = json.dumps(lr_scores)
+        row["lr_scores"] = json.dumps(getattr(model.model, "lr_scores_", {}))
         run.log_metrics({k: v for k, v in row.items() if isinstance(v, int | float)})
         asset = context.asset_key.to_user_string()
         manifest = checkpoints.save(
@@ -206,12 +204,14 @@ def model_expression_inference(
             extra={"landmark_ids": data.landmark_ids, "target_ids": data.target_ids, "kind": kind},
         )
         run.register_model(f"l1k.{asset}.{kind}", checkpoints.directory(asset, kind), f"{asset}[{kind}]")
+        curves = {"training_curves": image_metadata(plots.training_curves(history, kind), kind)} if len(history) else {}
         context.add_output_metadata(
             {
                 **json_metadata(
                     **{k: v for k, v in row.items() if isinstance(v, int | float)}, device=compute.describe()["device"]
                 ),
                 "checkpoint_files": dg.MetadataValue.json(manifest.files),
+                **curves,
                 **run.metadata(),
             }
         )
@@ -230,10 +230,30 @@ class SelectionSettings(dg.Config):
     """Landmark selection: how many, and which model is retrained on each selection."""
 
     m: int = 108
-    retrain_kind: str = Field("gnn", description="model kind retrained on the selected landmarks")
+    retrain_kind: str = Field("mlp", description="model kind retrained on each selection (lr | knn | mlp | gnn | dnn)")
     group_lasso_penalty: float = 1e-3
     seed: int = 0
     model: ModelSettings = Field(default_factory=ModelSettings, description="settings of the retrained model")
+
+
+def choose_landmarks(method: str, data: InferenceData, config: SelectionSettings, compute: ComputeResource) -> "Selection":
+    """Run one selector on the training (and, where it learns, validation) split.
+
+    The group-lasso DNN uses seed 001's (target + 1)-weighted loss when every target is ≥ −1
+    (log expression), and the plain squared error otherwise, since the weight would turn negative.
+    """
+    from l1k_assets.inference.selection import select_greedy, select_group_lasso, select_lasso, select_random
+
+    x, y, xv, yv = data.x["train"], data.y["train"], data.x["validation"], data.y["validation"]
+    if method == "lasso":
+        return select_lasso(x, y, config.m)
+    if method == "greedy":
+        return select_greedy(x, y, xv, yv, config.m)
+    if method == "group_lasso":
+        compute.configure()
+        params = model_params("dnn", config.model, compute) | {"weighted": bool(min(y.min(), yv.min()) >= -1.0)}
+        return select_group_lasso(x, y, xv, yv, config.m, config.group_lasso_penalty, **params)
+    return select_random(len(data.landmark_ids), config.m, config.seed)
 
 
 @dg.asset(
@@ -258,28 +278,25 @@ def core_landmark_selection(
     data = inference_arrays(core_inference_pairs, core_inference_split)
     if not 0 < config.m < len(data.landmark_ids):
         raise dg.Failure(f"m = {config.m} must be between 1 and the {len(data.landmark_ids)} landmarks")
-    x, y, xv, yv = data.x["train"], data.y["train"], data.x["validation"], data.y["validation"]
     with mlflow.start_run(context, selection=method) as run:
-        if method == "lasso":
-            chosen = select_lasso(x, y, config.m)
-        elif method == "greedy":
-            chosen = select_greedy(x, y, xv, yv, config.m)
-        elif method == "group_lasso":
-            chosen = select_group_lasso(x, y, xv, yv, config.m, config.group_lasso_penalty)
-        else:
-            chosen = select_random(len(data.landmark_ids), config.m, config.seed)
+        chosen = choose_landmarks(method, data, config, compute)
         subset = data.restrict_landmarks(list(chosen.positions))
         graph = _graph_on_positions(core_gene_graph) if config.retrain_kind == "gnn" else None
-        model, _ = fit_model(config.retrain_kind, subset, config.model, compute, graph)
+        model = fit_model(config.retrain_kind, subset, config.model, compute, graph)
         row = evaluate(
             config.retrain_kind, subset.y["test"], model.predict(subset.x["test"]), landmark_set=f"{method} ({config.m})"
         )
         run.log_params({"method": method, "m": config.m, "retrain_kind": config.retrain_kind})
         run.log_metrics({k: v for k, v in row.items() if isinstance(v, int | float)} | {"selection_seconds": chosen.seconds})
         context.add_output_metadata(
-            json_metadata(**{k: v for k, v in row.items() if isinstance(v, int | float)}, selection_seconds=chosen.seconds)
+            json_metadata(
+                **{k: v for k, v in row.items() if isinstance(v, int | float)},
+                selection_seconds=chosen.seconds,
+                selection_details=chosen.details,
+                retrain_kind=config.retrain_kind,
+            )
         )
-    table = pd.DataFrame({"rank": range(1, config.m + 1), "gene_id": subset.landmark_ids})
+    table = pd.DataFrame({"rank": range(1, config.m + 1), "gene_id": subset.landmark_ids, "score": chosen.scores})
     for key, value in row.items():
         table[f"retrained_{key}"] = value
     return table

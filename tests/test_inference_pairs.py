@@ -1,0 +1,77 @@
+"""Bad input to the inference set: missing landmarks, samples out of step between platforms, constant genes."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from l1k_assets.errors import DataError
+from l1k_assets.inference.data import inference_arrays
+from l1k_assets.inference.models import StandardizedModel, make_model
+from l1k_assets.inference.pairs import load_inference_pairs
+from l1k_assets.lincs.gctx import write_gctx
+
+GENES = ["1", "2", "3", "4", "5"]
+SAMPLES = [f"s{i}" for i in range(8)]
+
+
+def _write(path: Path, genes: list[str], samples: list[str], seed: int = 0) -> Path:
+    values = np.random.default_rng(seed).normal(5.0, 1.0, (len(genes), len(samples))).astype(np.float32)
+    write_gctx(path, pd.DataFrame(values, index=genes, columns=samples))
+    return path
+
+
+def test_pairs_join_landmark_inputs_and_all_gene_targets(tmp_path: Path) -> None:
+    l1000 = _write(tmp_path / "l1000.gctx", GENES, SAMPLES, 1)
+    rnaseq = _write(tmp_path / "rnaseq.gctx", GENES, SAMPLES, 2)
+    table = load_inference_pairs(l1000, rnaseq, ["2", "1"])
+    assert list(table.columns) == ["l1000|2", "l1000|1"] + [f"rnaseq|{g}" for g in GENES]
+    assert list(table.index) == SAMPLES
+
+
+def test_missing_landmarks_are_named(tmp_path: Path) -> None:
+    l1000 = _write(tmp_path / "l1000.gctx", GENES[:3], SAMPLES)
+    rnaseq = _write(tmp_path / "rnaseq.gctx", GENES, SAMPLES)
+    with pytest.raises(DataError, match=r"l1000\.gctx: landmark genes \['4', '5'\] \(2 in all\)"):
+        load_inference_pairs(l1000, rnaseq, ["1", "4", "5"])
+
+
+@pytest.mark.parametrize(
+    ("rna_samples", "detail"),
+    [
+        (SAMPLES[::-1], "same samples, different order"),
+        ([*SAMPLES[:-1], "other"], r"only in L1000: \['s7'\], only in RNA-seq: \['other'\]"),
+    ],
+)
+def test_sample_order_must_match_between_platforms(tmp_path: Path, rna_samples: list[str], detail: str) -> None:
+    l1000 = _write(tmp_path / "l1000.gctx", GENES, SAMPLES)
+    rnaseq = _write(tmp_path / "rnaseq.gctx", GENES, rna_samples)
+    with pytest.raises(DataError, match=detail):
+        load_inference_pairs(l1000, rnaseq, ["1"])
+
+
+def test_landmark_without_rnaseq_target_is_an_error() -> None:
+    pairs = pd.DataFrame(np.ones((2, 3)), columns=["l1000|9", "rnaseq|1", "rnaseq|2"], index=["a", "b"])
+    with pytest.raises(DataError, match=r"landmarks \['9'\]"):
+        inference_arrays(pairs, pd.DataFrame({"sample_id": ["a", "b"], "split": ["train", "test"]}))
+
+
+def test_unassigned_samples_are_an_error() -> None:
+    pairs = pd.DataFrame(np.ones((2, 2)), columns=["l1000|1", "rnaseq|1"], index=["a", "b"])
+    with pytest.raises(DataError, match=r"samples \['b'\] have no split"):
+        inference_arrays(pairs, pd.DataFrame({"sample_id": ["a"], "split": ["train"]}))
+
+
+@pytest.mark.parametrize("kind", ["lr", "knn", "mlp"])
+def test_constant_genes_and_landmarks_pass_through_at_their_value(kind: str) -> None:
+    """A zero-spread gene (zero MAD) is predicted at its constant; a constant landmark input carries no signal."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4))
+    x[:, 3] = 7.0  # constant landmark
+    y = np.column_stack([x[:, 0] + x[:, 1], np.full(60, 3.25), x[:, 2] ** 2])
+    params = {"mlp": {"hidden": 16, "max_epochs": 20, "patience": 5, "lr_grid": (1e-3,)}}.get(kind, {})
+    model = StandardizedModel(kind, make_model(kind, params)).fit(x[:40], y[:40], x[40:50], y[40:50])
+    prediction = model.predict(x[50:])
+    assert np.isfinite(prediction).all()
+    np.testing.assert_allclose(prediction[:, 1], 3.25, atol=1e-5)  # the z-scale output times the 1e-6 sd floor
