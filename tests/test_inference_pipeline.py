@@ -51,7 +51,7 @@ def test_training_curves_and_models_are_in_mlflow(tiny_home: MaterializedHome) -
 
 def test_benchmark_lists_every_model_and_selection(tiny_home: MaterializedHome) -> None:
     table = tiny_home.table("out_inference_benchmark")
-    assert {"lr", "knn", "mlp", "gnn", "dnn"} <= set(table.model)
+    assert {"lr", "knn", "mlp", "gnn", "dnn"} <= set(table["Model"])
     assert len(table) == 5 + 4
     meta = tiny_home.metadata("out_inference_benchmark")
     assert "data:image/png;base64," in meta["heatmap"].value
