@@ -9,7 +9,7 @@ import pytest
 from l1k_assets.errors import DataError
 from l1k_assets.inference.data import inference_arrays
 from l1k_assets.inference.models import StandardizedModel, make_model
-from l1k_assets.inference.pairs import load_inference_pairs
+from l1k_assets.inference.pairs import load_inference_pairs, sample_tissues
 from l1k_assets.lincs.gctx import write_gctx
 
 GENES = ["1", "2", "3", "4", "5"]
@@ -75,3 +75,22 @@ def test_constant_genes_and_landmarks_pass_through_at_their_value(kind: str) -> 
     prediction = model.predict(x[50:])
     assert np.isfinite(prediction).all()
     np.testing.assert_allclose(prediction[:, 1], 3.25, atol=1e-5)  # the z-scale output times the 1e-6 sd floor
+
+
+def test_tissues_come_from_the_instance_table_and_become_one_hot_inputs(tmp_path: Path) -> None:
+    info = tmp_path / "inst_info.txt"
+    info.write_text("inst_id\tSMTS\ns0\tLung\ns1\tBrain\ns2\tLung\n")
+    tissue = sample_tissues(info, ["s2", "s0", "s1"])
+    assert tissue.tolist() == ["Lung", "Lung", "Brain"]
+    with pytest.raises(DataError, match=r"inst_info\.txt: samples \['s9'\] \(1 in all\) have no SMTS"):
+        sample_tissues(info, ["s0", "s9"])
+
+    pairs = pd.DataFrame(
+        {"l1000|1": [1.0, 2.0, 3.0], "rnaseq|1": [1.0, 2.0, 3.0], "tissue": tissue.to_numpy()}, index=["a", "b", "c"]
+    )
+    data = inference_arrays(pairs, pd.DataFrame({"sample_id": ["a", "b", "c"], "split": ["train", "train", "test"]}))
+    covariates = data.with_tissue_covariates(["Brain", "Lung"])
+    np.testing.assert_array_equal(covariates.x["train"], [[1.0, 0.0, 1.0], [2.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(covariates.x["test"], [[3.0, 1.0, 0.0]])
+    with pytest.raises(DataError, match=r"tissues \['Lung'\] are not among"):
+        data.with_tissue_covariates(["Brain"])

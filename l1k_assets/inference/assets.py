@@ -11,12 +11,13 @@ from pydantic import Field
 
 from l1k_assets import plots
 from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata
+from l1k_assets.errors import DataError
 from l1k_assets.inference.benchmark import benchmark_table, evaluate, truth_vs_prediction_heatmap
 from l1k_assets.inference.data import InferenceData, inference_arrays
 from l1k_assets.inference.graph import build_gene_graph, graph_stats
 from l1k_assets.inference.metrics import sample_scc
 from l1k_assets.inference.models import MODEL_KINDS, StandardizedModel, make_model
-from l1k_assets.inference.pairs import L1000_PREFIX, RNASEQ_PREFIX, load_inference_pairs
+from l1k_assets.inference.pairs import L1000_PREFIX, RNASEQ_PREFIX, TISSUE_COLUMN, load_inference_pairs, sample_tissues
 from l1k_assets.inference.split import split_samples
 from l1k_assets.sources.fetch_set import fetch_directory
 from l1k_assets.sources.layout import geo_suppl_url
@@ -58,9 +59,11 @@ def core_inference_pairs(
         Path(file_path(raw_inference_pairs, "rnaseq")),
         core_landmark_genes.gene_id.astype(str).tolist(),
     )
+    table[TISSUE_COLUMN] = sample_tissues(Path(file_path(raw_inference_pairs, "inst_info")), table.index).to_numpy()
     n_l = sum(c.startswith(L1000_PREFIX) for c in table.columns)
     n_r = sum(c.startswith(RNASEQ_PREFIX) for c in table.columns)
-    context.add_output_metadata(json_metadata(n_samples=len(table), n_landmarks=n_l, n_rnaseq_genes=n_r))
+    tissues = table[TISSUE_COLUMN].value_counts().to_dict()
+    context.add_output_metadata(json_metadata(n_samples=len(table), n_landmarks=n_l, n_rnaseq_genes=n_r, tissues=tissues))
     return table
 
 
@@ -124,6 +127,7 @@ class ModelSettings(dg.Config):
     dnn_hidden: list[int] = Field(default_factory=lambda: [1024, 1024])
     dnn_lr: float = 1e-2
     knn_grid: list[int] = Field(default_factory=lambda: [3, 5, 7, 9])
+    tissue_feature: bool = Field(False, description="append the sample's one-hot tissue (GTEx SMTS) to the inputs")
 
 
 def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> dict:
@@ -147,14 +151,33 @@ def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> 
     }[kind]
 
 
+def tissue_categories(data: InferenceData, config: ModelSettings) -> list[str]:
+    """The one-hot tissue columns a model gets (none unless ``tissue_feature``); labels are inputs, not targets."""
+    if not config.tissue_feature:
+        return []
+    if data.tissue is None:
+        raise DataError("tissue_feature is set but the paired table has no tissue column")
+    return sorted({str(t) for values in data.tissue.values() for t in values})
+
+
+def model_inputs(data: InferenceData, categories: list[str]) -> InferenceData:
+    """The data a model sees: the landmarks, then the tissue one-hot block when it has tissue categories."""
+    return data.with_tissue_covariates(categories) if categories else data
+
+
 def fit_model(
     kind: str, data: InferenceData, config: ModelSettings, compute: ComputeResource, graph: pd.DataFrame | None
-) -> StandardizedModel:
-    """Fit one model kind on z-scored data (the MLP and GNN pick their learning rate by validation SCC)."""
+) -> tuple[StandardizedModel, InferenceData, list[str]]:
+    """Fit one model kind on z-scored data (the MLP and GNN pick their learning rate by validation SCC).
+
+    Returns the model, the inputs it was fitted on and its tissue categories.
+    """
     compute.configure()
-    params = model_params(kind, config, compute)
+    categories = tissue_categories(data, config)
+    data = model_inputs(data, categories)
+    params = model_params(kind, config, compute) | ({"n_covariates": len(categories)} if kind == "gnn" else {})
     model = StandardizedModel(kind, make_model(kind, params, graph, len(data.target_ids), data.landmark_positions))
-    return model.fit(data.x["train"], data.y["train"], data.x["validation"], data.y["validation"])
+    return model.fit(data.x["train"], data.y["train"], data.x["validation"], data.y["validation"]), data, categories
 
 
 def _graph_on_positions(graph: pd.DataFrame) -> pd.DataFrame:
@@ -181,11 +204,12 @@ def model_expression_inference(
 ) -> pd.DataFrame:
     """One inference model (lr | knn | mlp | gnn | dnn) from the landmarks to every gene: checkpoint and test metrics."""
     kind = context.partition_key
-    data = inference_arrays(core_inference_pairs, core_inference_split)
     graph = _graph_on_positions(core_gene_graph) if kind == "gnn" else None
     with mlflow.start_run(context, model=kind) as run:
         run.log_params({**config.model_dump(), "kind": kind, **compute.describe()})
-        model = fit_model(kind, data, config, compute, graph)
+        model, data, categories = fit_model(
+            kind, inference_arrays(core_inference_pairs, core_inference_split), config, compute, graph
+        )
         history = pd.DataFrame(getattr(model.model, "history_", []))
         for record in history.to_dict("records"):
             run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
@@ -201,7 +225,12 @@ def model_expression_inference(
             model.checkpoint_files(),
             code_version="1",
             mlflow_run_id=run.run_id,
-            extra={"landmark_ids": data.landmark_ids, "target_ids": data.target_ids, "kind": kind},
+            extra={
+                "landmark_ids": data.landmark_ids,
+                "target_ids": data.target_ids,
+                "kind": kind,
+                "tissue_categories": categories,
+            },
         )
         run.register_model(f"l1k.{asset}.{kind}", checkpoints.directory(asset, kind), f"{asset}[{kind}]")
         curves = {"training_curves": image_metadata(plots.training_curves(history, kind), kind)} if len(history) else {}
@@ -218,12 +247,12 @@ def model_expression_inference(
     return pd.DataFrame([row])
 
 
-def load_inference_model(checkpoints: CheckpointStore, kind: str) -> StandardizedModel:
-    """A trained inference model from its verified checkpoint (torch weights load with weights_only)."""
+def load_inference_model(checkpoints: CheckpointStore, kind: str) -> tuple[StandardizedModel, list[str]]:
+    """A trained inference model from its verified checkpoint (weights load with weights_only) and its tissue categories."""
     asset = model_expression_inference.key.to_user_string()
     manifest = checkpoints.manifest(asset, kind)
     files = {name: checkpoints.verified_path(asset, kind, name).read_bytes() for name in manifest.files}
-    return StandardizedModel.from_checkpoint(files)
+    return StandardizedModel.from_checkpoint(files), list(manifest.extra.get("tissue_categories", []))
 
 
 class SelectionSettings(dg.Config):
@@ -282,7 +311,7 @@ def core_landmark_selection(
         chosen = choose_landmarks(method, data, config, compute)
         subset = data.restrict_landmarks(list(chosen.positions))
         graph = _graph_on_positions(core_gene_graph) if config.retrain_kind == "gnn" else None
-        model = fit_model(config.retrain_kind, subset, config.model, compute, graph)
+        model, subset, _ = fit_model(config.retrain_kind, subset, config.model, compute, graph)
         row = evaluate(
             config.retrain_kind, subset.y["test"], model.predict(subset.x["test"]), landmark_set=f"{method} ({config.m})"
         )
@@ -319,8 +348,9 @@ def out_inference_benchmark(
     table = benchmark_table(rows)
     metadata = {"benchmark": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f"))}
     best = max(model_expression_inference, key=lambda k: model_expression_inference[k].iloc[0]["scc_mean"])
-    data = inference_arrays(core_inference_pairs, core_inference_split)
-    prediction = load_inference_model(checkpoints, best).predict(data.x["test"])
+    model, categories = load_inference_model(checkpoints, best)
+    data = model_inputs(inference_arrays(core_inference_pairs, core_inference_split), categories)
+    prediction = model.predict(data.x["test"])
     metadata["heatmap"] = image_metadata(truth_vs_prediction_heatmap(data.y["test"], prediction), f"{best}: truth vs prediction")
     context.add_output_metadata(metadata)
     return table

@@ -14,9 +14,11 @@ import pandas as pd
 
 from l1k_assets.errors import DataError
 from l1k_assets.lincs.gctx import read_gctx, read_gctx_ids
+from l1k_assets.lincs.metadata import read_tsv_table
 
 L1000_PREFIX = "l1000|"
 RNASEQ_PREFIX = "rnaseq|"
+TISSUE_COLUMN = "tissue"
 
 
 def load_inference_pairs(l1000_path: Path, rnaseq_path: Path, landmark_ids: Sequence[str]) -> pd.DataFrame:
@@ -42,3 +44,16 @@ def load_inference_pairs(l1000_path: Path, rnaseq_path: Path, landmark_ids: Sequ
     table = pd.concat([l1000.T.add_prefix(L1000_PREFIX), rnaseq.T.add_prefix(RNASEQ_PREFIX)], axis=1)
     table.index.name = "sample_id"
     return table.astype("float32")
+
+
+def sample_tissues(inst_info_path: Path, samples: Sequence[str], column: str = "SMTS") -> pd.Series:
+    """Each sample's tissue (GTEx's organ, SMTS) from the instance table: the GNN's optional organ feature.
+
+    Every paired sample must have a row; a sample without one is an error naming it.
+    """
+    table = read_tsv_table(inst_info_path, ["inst_id", column], "instance")
+    tissue = table.set_index("inst_id")[column].reindex(list(samples))
+    absent = tissue.index[tissue.isna()].tolist()
+    if absent:
+        raise DataError(f"{Path(inst_info_path).name}: samples {absent[:5]} ({len(absent)} in all) have no {column} value")
+    return tissue.rename(TISSUE_COLUMN)

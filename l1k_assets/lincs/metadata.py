@@ -112,6 +112,14 @@ def _require_unique_ids(path: Path, ids: pd.Series) -> None:
         )
 
 
+def read_tsv_table(path: str | Path, required: list[str], what: str) -> pd.DataFrame:
+    """Any tab-separated metadata table as text, with ``required`` columns checked and named in the error."""
+    path = Path(path)
+    table = _read_tsv(path)
+    _require_columns(path, table, required, what)
+    return table
+
+
 def read_gene_info(path: str | Path) -> pd.DataFrame:
     """A gene table (GSE92742 gene_info or LINCS 2020 geneinfo_beta) with ``gene_id``, ``gene_symbol``, ``is_landmark``.
 
