@@ -10,6 +10,7 @@ from l1k_assets.indication import assets as indication_assets
 from l1k_assets.inference import assets as inference_assets
 from l1k_assets.lincs import assets as lincs_assets
 from l1k_assets.response import assets as response_assets
+from l1k_assets.singlecell import assets as singlecell_assets
 from l1k_jobs import ops_assets
 from l1k_jobs.automation import (
     lincs_release_sensor,
@@ -21,7 +22,16 @@ from l1k_jobs.automation import (
 from l1k_jobs.executors import executor_from_env
 from l1k_jobs.resources_config import build_resources
 
-DOMAIN_MODULES = [geo_assets, lincs_assets, inference_assets, response_assets, geneset_assets, indication_assets, ops_assets]
+DOMAIN_MODULES = [
+    geo_assets,
+    lincs_assets,
+    inference_assets,
+    singlecell_assets,
+    response_assets,
+    geneset_assets,
+    indication_assets,
+    ops_assets,
+]
 ALL_ASSETS = dg.load_assets_from_modules(DOMAIN_MODULES)
 
 geo_cohort_job = dg.define_asset_job(

@@ -22,6 +22,7 @@ URL_ENV = {
     "gdsc_base_url": "L1K_GDSC_BASE_URL",
     "string_base_url": "L1K_STRING_BASE_URL",
     "genesets_base_url": "L1K_GENESETS_BASE_URL",
+    "singlecell_base_url": "L1K_SINGLECELL_BASE_URL",
 }
 
 

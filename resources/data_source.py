@@ -14,6 +14,7 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import Field
 
+from l1k_assets.errors import SourceError
 from l1k_assets.lincs.releases import Release, embedded_releases, geo_releases
 from l1k_assets.sources.download import Downloader, FetchedFile
 from l1k_assets.sources.layout import (
@@ -27,7 +28,7 @@ from l1k_assets.synthetic.generator import ensure_mirror
 from l1k_assets.synthetic.universe import SCALES
 from resources.home import home_dir
 
-Source = Literal["geo", "clue", "gdsc", "string", "genesets"]
+Source = Literal["geo", "clue", "gdsc", "string", "genesets", "singlecell"]
 
 
 class DataSource(dg.ConfigurableResource):
@@ -42,6 +43,11 @@ class DataSource(dg.ConfigurableResource):
     gdsc_base_url: str = GDSC_DEFAULT_BASE
     string_base_url: str = STRING_DEFAULT_BASE
     genesets_base_url: str = MSIGDB_DEFAULT_BASE
+    singlecell_base_url: str = Field(
+        "",
+        description="folder (http(s):// or file://) holding <dataset>/<files> for l1k_assets/singlecell/datasets.csv; "
+        "single-cell data has no one public server, so remote mode needs it set",
+    )
     lincs_releases: list[str] = Field(
         default_factory=lambda: ["GSE92742", "GSE70138"], description="GEO series the release sensor watches (remote mode)"
     )
@@ -64,7 +70,12 @@ class DataSource(dg.ConfigurableResource):
         """Base URL of one source in the current mode."""
         if self.mode == "embedded":
             return (self.mirror_root() / source).as_uri()
+        if source == "singlecell" and not self.singlecell_base_url:
+            raise SourceError(
+                "singlecell_base_url", "no single-cell base URL is configured: set L1K_SINGLECELL_BASE_URL to your data folder"
+            )
         return {
+            "singlecell": self.singlecell_base_url,
             "geo": self.geo_base_url,
             "clue": self.clue_base_url,
             "gdsc": self.gdsc_base_url,

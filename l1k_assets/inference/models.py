@@ -78,14 +78,28 @@ class Scaler:
 
 
 class StandardizedModel:
-    """A model fitted and applied on z-scored data, predicting on the original scale."""
+    """A model fitted and applied on z-scored data, predicting on the original scale.
 
-    def __init__(self, kind: str, model: Any, x_scaler: Scaler | None = None, y_scaler: Scaler | None = None) -> None:
+    ``scale_targets=False`` z-scores the inputs only: seed 001's weighted loss needs targets on
+    their own non-negative scale (normalised log counts), where z-scores would turn weights negative.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        model: Any,
+        x_scaler: Scaler | None = None,
+        y_scaler: Scaler | None = None,
+        *,
+        scale_targets: bool = True,
+    ) -> None:
         self.kind, self.model = kind, model
         self.x_scaler, self.y_scaler = x_scaler, y_scaler
+        self.scale_targets = scale_targets
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> StandardizedModel:
-        self.x_scaler, self.y_scaler = Scaler.fit(x), Scaler.fit(y)
+        identity = Scaler(np.zeros(y.shape[1]), np.ones(y.shape[1]))
+        self.x_scaler, self.y_scaler = Scaler.fit(x), Scaler.fit(y) if self.scale_targets else identity
         xs, ys = self.x_scaler.forward(x), self.y_scaler.forward(y)
         self.model.fit(xs, ys, self.x_scaler.forward(x_val), self.y_scaler.forward(y_val))
         return self

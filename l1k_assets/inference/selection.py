@@ -34,6 +34,7 @@ class Selection:
     scores: list[float]  # one per position; NaN when the method has no score (random)
     seconds: float
     details: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # per-epoch curves of a trained selector
 
 
 def _candidate_positions(n_columns: int, candidates: Sequence[int] | None, m: int) -> np.ndarray:
@@ -261,4 +262,5 @@ def select_group_lasso(
     importance = model.input_importance_()
     order = np.argsort(-importance, kind="stable")[:m]
     details = {"penalty": penalty, "best_val_scc": float(model.history_[model.best_epoch_]["val_scc"])}
-    return Selection("group_lasso", positions[order].tolist(), importance[order].tolist(), time.perf_counter() - started, details)
+    seconds = time.perf_counter() - started
+    return Selection("group_lasso", positions[order].tolist(), importance[order].tolist(), seconds, details, model.history_)

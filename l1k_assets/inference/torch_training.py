@@ -72,8 +72,9 @@ def train(
     torch.manual_seed(settings.seed)
     device, dtype = torch.device(settings.device), torch_dtype(settings.dtype)
     model.to(device=device, dtype=dtype)
-    xt = torch.as_tensor(x, dtype=dtype, device=device)
-    yt = torch.as_tensor(y, dtype=dtype, device=device)
+    # np.require copies only read-only arrays (pandas 3 hands out read-only views), which torch cannot wrap
+    xt = torch.as_tensor(np.require(x, requirements="W"), dtype=dtype, device=device)
+    yt = torch.as_tensor(np.require(y, requirements="W"), dtype=dtype, device=device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     result = TrainingResult()

@@ -21,6 +21,7 @@ from l1k_assets.synthetic.geo_writer import write_geo_cohorts
 from l1k_assets.synthetic.inference_writer import write_inference_pairs
 from l1k_assets.synthetic.lincs_writer import write_lincs_release
 from l1k_assets.synthetic.response_writer import write_response_sources
+from l1k_assets.synthetic.singlecell_writer import write_singlecell
 from l1k_assets.synthetic.universe import build_universe
 
 MANIFEST = "manifest.json"
@@ -37,6 +38,7 @@ def generate_universe(root: Path, scale: str = "tiny", seed: int = 0, catalog_pa
     truth["lincs"] = write_lincs_release(universe, root, release=EMBEDDED_RELEASE)
     truth["inference"] = write_inference_pairs(universe, root)
     truth["response"] = write_response_sources(universe, root)
+    truth["singlecell"] = write_singlecell(universe, root)
     files = {str(p.relative_to(root)): file_digest(p) for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
     manifest = {"scale": scale, "seed": seed, "releases": [EMBEDDED_RELEASE], "files": files, "truth": truth}
     atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True, default=_jsonable))

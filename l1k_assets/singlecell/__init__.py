@@ -1,0 +1,1 @@
+"""Single-cell count matrices for landmark discovery: readers (h5ad, 10x Matrix Market) and the seed's QC."""

@@ -1,0 +1,270 @@
+"""Single-cell landmark discovery assets (seed 001): count matrices in, a discovered landmark set out."""
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from l1k_assets import plots
+from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata
+from l1k_assets.errors import DataError
+from l1k_assets.genesets.gmt import read_gmt
+from l1k_assets.indication.genes import enrich
+from l1k_assets.inference.split import split_samples
+from l1k_assets.singlecell.catalog import Dataset, load_datasets
+from l1k_assets.singlecell.discovery import (
+    cell_arrays,
+    compare_sets,
+    discover_landmarks,
+    random_set,
+)
+from l1k_assets.singlecell.qc import QCConfig, run_qc
+from l1k_assets.singlecell.readers import CountMatrix, read_10x, read_h5ad
+from l1k_assets.sources.fetch_set import fetch_urls
+from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
+from resources.data_source import DataSource
+from resources.tracking import MlflowTracking
+
+GROUP = "singlecell"
+DATASETS = {d.dataset: d for d in load_datasets()}
+dataset_partitions = dg.StaticPartitionsDefinition(list(DATASETS))
+
+
+@dg.asset(partitions_def=dataset_partitions, group_name=GROUP, code_version="1", kinds={"h5ad"})
+def raw_singlecell_counts(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
+    """One dataset's count files as fetched (an AnnData file, or a 10x folder and its cell metadata table)."""
+    dataset = DATASETS[context.partition_key]
+    base = data_source.base_url("singlecell")
+    files = fetch_urls(data_source.downloader(), {role: f"{base}/{path}" for role, path in dataset.files().items()})
+    context.add_output_metadata(
+        files_metadata(files) | json_metadata(format=dataset.format, tissue=dataset.tissue, description=dataset.description)
+    )
+    return files
+
+
+def read_counts(dataset: Dataset, files: pd.DataFrame) -> CountMatrix:
+    """The count matrix of fetched files, by the dataset's format."""
+    if dataset.format == "h5ad":
+        return read_h5ad(file_path(files, "h5ad"), cell_type_column=dataset.cell_type_column)
+    metadata = file_path(files, "metadata") if dataset.metadata else None
+    return read_10x(Path(file_path(files, "matrix")).parent, metadata=metadata, cell_type_column=dataset.cell_type_column)
+
+
+def symbol_columns(values: np.ndarray, genes: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Cells × genes named by symbol; of genes sharing a symbol the most expressed is kept (count returned).
+
+    L1000 landmarks and gene-set libraries name genes by symbol, so the columns do too.
+    """
+    symbols = genes["symbol"].astype(str).to_numpy() if "symbol" in genes.columns else genes.index.astype(str).to_numpy()
+    order = np.argsort(-values.sum(axis=0), kind="stable")
+    keep = np.sort(order[~pd.Series(symbols[order]).duplicated().to_numpy()])
+    return pd.DataFrame(values[:, keep], columns=symbols[keep]), len(symbols) - len(keep)
+
+
+class QCSettings(dg.Config):
+    """Seed 001's QC (≥ 3 reads in ≥ 5 cells per gene, ≥ 1,000 reads per cell), normalisation and split."""
+
+    min_reads: int = 3
+    min_cells: int = 5
+    min_library_size: float = 1000.0
+    target_sum: float = Field(10_000.0, description="reads per cell after normalisation; 0 = the median library size")
+    max_cells_per_type: int | None = Field(None, description="balanced sampling: at most this many cells per type")
+    train_fraction: float = 0.7
+    validation_fraction: float = 0.15
+    seed: int = 0
+
+
+@dg.asset(partitions_def=dataset_partitions, group_name=GROUP, code_version="1", kinds={"pandas", "parquet"})
+def core_singlecell_expression(
+    context: dg.AssetExecutionContext, config: QCSettings, raw_singlecell_counts: pd.DataFrame
+) -> pd.DataFrame:
+    """QC'd, library-size-normalised, log-transformed expression: ``cell_id, cell_type, split`` then one column per gene."""
+    dataset = DATASETS[context.partition_key]
+    matrix = read_counts(dataset, raw_singlecell_counts)
+    qc = QCConfig(
+        min_reads=config.min_reads,
+        min_cells=config.min_cells,
+        min_library_size=config.min_library_size,
+        target_sum=config.target_sum or "median",
+        max_cells_per_type=config.max_cells_per_type,
+        seed=config.seed,
+    )
+    expression, report = run_qc(matrix, qc, dense=True)
+    table, collapsed = symbol_columns(np.asarray(expression.values, dtype=np.float32), expression.genes)
+    cells = expression.cells.index.astype(str)
+    if "cell_type" not in expression.cells.columns:
+        raise DataError(f"{dataset.dataset}: no cell-type labels (column {dataset.cell_type_column!r})")
+    split = split_samples(pd.Index(cells), "random", config.train_fraction, config.validation_fraction, config.seed)
+    front = pd.DataFrame(
+        {"cell_id": cells, "cell_type": expression.cells["cell_type"].astype(str).to_numpy(), "split": split.to_numpy()}
+    )
+    table = pd.concat([front, table], axis=1)
+    qc_plot = plots.histograms(
+        {
+            "library size (reads)": (report.library_size, config.min_library_size),
+            "genes detected per cell": (report.genes_per_cell, None),
+        },
+        f"{dataset.dataset}: QC",
+    )
+    context.add_output_metadata(
+        json_metadata(
+            **report.summary(),
+            duplicate_symbols_collapsed=collapsed,
+            cell_types=front.cell_type.value_counts().to_dict(),
+            splits=front.split.value_counts().to_dict(),
+        )
+        | {"qc_histograms": image_metadata(qc_plot, "library size and genes per cell")}
+    )
+    return table
+
+
+class DnnSettings(dg.Config):
+    """Seed 001's DNN: Linear–Dropout–ReLU stacks, Adam at 1e-2, 100 epochs, patience 5."""
+
+    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="seed 001 does not give widths")
+    dropout: float = 0.1
+    lr: float = 1e-2
+    max_epochs: int = 100
+    patience: int = 5
+    batch_size: int = 128
+
+
+def dnn_params(config: DnnSettings, compute: ComputeResource, **extra: object) -> dict:
+    """DNNInference arguments: the settings plus the compute resource's device, precision and seed."""
+    return {
+        "hidden": tuple(config.hidden),
+        "dropout": config.dropout,
+        "lr": config.lr,
+        "max_epochs": config.max_epochs,
+        "patience": config.patience,
+        "batch_size": config.batch_size,
+        "device": str(compute.torch_device()),
+        "dtype": compute.precision,
+        "seed": compute.seed,
+        **extra,
+    }
+
+
+class DiscoverySettings(dg.Config):
+    """How many genes the discovered set keeps, and the group-lasso strength of the all-genes DNN."""
+
+    m: int = 100
+    group_lasso_penalty: float = Field(1e-2, description="first-layer group-lasso weight (summed over input genes)")
+    dnn: DnnSettings = Field(default_factory=DnnSettings)
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name=GROUP,
+    code_version="1",
+    kinds={"pytorch", "mlflow"},
+    op_tags=GPU_TAGS,
+    pool=GPU_POOL,
+)
+def core_singlecell_landmarks(
+    context: dg.AssetExecutionContext,
+    config: DiscoverySettings,
+    core_singlecell_expression: pd.DataFrame,
+    core_landmark_genes: pd.DataFrame,
+    compute: ComputeResource,
+    mlflow: MlflowTracking,
+) -> pd.DataFrame:
+    """The discovered landmark set: genes ranked by the first-layer norm of an all-genes → all-genes group-lasso DNN."""
+    data = cell_arrays(core_singlecell_expression)
+    compute.configure()
+    l1000 = set(core_landmark_genes.gene_symbol.astype(str))
+    with mlflow.start_run(context, dataset=context.partition_key) as run:
+        run.log_params({"m": config.m, "penalty": config.group_lasso_penalty, **config.dnn.model_dump(), **compute.describe()})
+        params = dnn_params(config.dnn, compute, weighted=True)
+        table, chosen = discover_landmarks(data, config.m, config.group_lasso_penalty, params)
+        for record in chosen.history:
+            run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
+        table["in_l1000"] = table.gene.isin(l1000)
+        summary = {
+            "n_genes": len(data.genes),
+            "overlap_with_l1000": int(table.in_l1000.sum()),
+            "best_val_scc": chosen.details["best_val_scc"],
+            "training_seconds": chosen.seconds,
+        }
+        run.log_metrics(summary)
+        context.add_output_metadata(json_metadata(**summary, top_genes=table.gene.head(20).tolist()) | run.metadata())
+    return table
+
+
+class ComparisonSettings(dg.Config):
+    """Which models compare the landmark sets, and the seed of the random set of equal size."""
+
+    models: list[str] = Field(default_factory=lambda: ["lr", "dnn"], description="inference model kinds (lr, knn, mlp, dnn)")
+    dnn: DnnSettings = Field(default_factory=DnnSettings)
+    random_seed: int = 0
+    fdr_threshold: float = 0.05
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name=GROUP,
+    code_version="1",
+    kinds={"pytorch", "mlflow"},
+    op_tags=GPU_TAGS,
+    pool=GPU_POOL,
+)
+def out_landmark_discovery(
+    context: dg.AssetExecutionContext,
+    config: ComparisonSettings,
+    core_singlecell_expression: pd.DataFrame,
+    core_singlecell_landmarks: pd.DataFrame,
+    core_landmark_genes: pd.DataFrame,
+    raw_gene_sets: pd.DataFrame,
+    compute: ComputeResource,
+    mlflow: MlflowTracking,
+) -> pd.DataFrame:
+    """L1000's landmarks vs the discovered set vs a random set of equal size, as inputs of the same models.
+
+    Validation MSE (seed 001's figure), seed 002's test metrics, per-cell-type error and the
+    over-representation of each set in the gene-set libraries.
+    """
+    data = cell_arrays(core_singlecell_expression)
+    discovered = core_singlecell_landmarks.gene.tolist()
+    l1000 = [g for g in core_landmark_genes.gene_symbol.astype(str) if g in set(data.genes)]
+    sets = {
+        "L1000": l1000,
+        "discovered": discovered,
+        "random": random_set(data.genes, len(discovered), l1000 + discovered, config.random_seed),
+    }
+    compute.configure()
+    # Seed 001 trains its landmark → rest DNN with the plain MSE; the weighted loss is for the all-genes DNN only.
+    params = {kind: dnn_params(config.dnn, compute, weighted=False) if kind == "dnn" else {} for kind in config.models}
+    with mlflow.start_run(context, dataset=context.partition_key) as run:
+        table, per_type = compare_sets(data, sets, params)
+        for row in table.itertuples():
+            run.log_metrics(
+                {f"{row.gene_set}.{row.model}.val_mse": row.val_mse, f"{row.gene_set}.{row.model}.test_mse": row.test_mse}
+            )
+        libraries = {row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}
+        enrichment = pd.concat(
+            [enrich(genes, libraries, data.genes).assign(gene_set=name) for name, genes in sets.items()], ignore_index=True
+        )
+        significant = enrichment[enrichment.fdr < config.fdr_threshold]
+        top_terms = significant.sort_values("fdr").groupby("gene_set").head(5)[["gene_set", "library", "term", "overlap", "fdr"]]
+        overlap = len(set(l1000) & set(discovered))
+        heat = per_type.pivot_table(index="cell_type", columns=["gene_set", "model"], values="test_mse")
+        heat.columns = [f"{s}/{m}" for s, m in heat.columns]
+        shown = table[["gene_set", "model", "n_inputs", "n_targets", "val_mse", "test_mse", "scc_mean", "error_mean"]]
+        context.add_output_metadata(
+            {
+                "comparison": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".4f")),
+                "enriched_terms": dg.MetadataValue.md(top_terms.to_markdown(index=False, floatfmt=".2e")),
+                "per_cell_type_mse": image_metadata(plots.heatmap(heat, "test MSE per cell type", "{:.3f}"), "per cell type"),
+                **json_metadata(
+                    overlap_l1000_discovered=overlap,
+                    jaccard=overlap / len(set(l1000) | set(discovered)),
+                    significant_terms={k: int(v) for k, v in significant.gene_set.value_counts().items()},
+                ),
+                **run.metadata(),
+            }
+        )
+    table["significant_terms"] = table.gene_set.map(significant.gene_set.value_counts()).fillna(0).astype(int)
+    table["genes"] = table.gene_set.map({name: ";".join(genes) for name, genes in sets.items()})
+    return table
