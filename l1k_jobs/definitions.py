@@ -10,6 +10,7 @@ from l1k_assets.indication import assets as indication_assets
 from l1k_assets.inference import assets as inference_assets
 from l1k_assets.lincs import assets as lincs_assets
 from l1k_assets.response import assets as response_assets
+from l1k_assets.search import assets as search_assets
 from l1k_assets.singlecell import assets as singlecell_assets
 from l1k_jobs import ops_assets
 from l1k_jobs.automation import (
@@ -30,6 +31,7 @@ DOMAIN_MODULES = [
     response_assets,
     geneset_assets,
     indication_assets,
+    search_assets,
     ops_assets,
 ]
 ALL_ASSETS = dg.load_assets_from_modules(DOMAIN_MODULES)

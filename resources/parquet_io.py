@@ -50,6 +50,19 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         name = safe_partition_key(partition) if partition else UNPARTITIONED
         return home_dir(self.home) / "tables" / Path(*asset_key.path) / f"{name}.parquet"
 
+    def read(self, asset: str, partition: str | None = None) -> pd.DataFrame:
+        """A materialized table outside a run (the query API and CLI); a clear error if it was never written."""
+        path = self._path(dg.AssetKey.from_user_string(asset), partition)
+        if not path.exists():
+            where = f"[{partition}]" if partition else ""
+            raise FileNotFoundError(f"{asset}{where} is not materialized under {path.parent}: run `l1k materialize` first")
+        return pd.read_parquet(path)
+
+    def partitions(self, asset: str) -> list[str]:
+        """The partition keys of an asset with a stored table, sorted."""
+        folder = self._path(dg.AssetKey.from_user_string(asset), None).parent
+        return sorted(p.stem for p in folder.glob("*.parquet") if p.stem != UNPARTITIONED)
+
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} must return a pandas DataFrame, got {type(obj).__name__}")

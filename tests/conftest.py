@@ -35,6 +35,11 @@ class MaterializedHome:
         """A materialized Parquet table, read from where the IO manager wrote it."""
         return pd.read_parquet(self.home / "tables" / asset / f"{partition or '__all__'}.parquet")
 
+    def env(self) -> dict[str, str]:
+        """The environment of a user's shell for this home: no stray L1K_/DAGSTER_ settings, DAGSTER_HOME set."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("L1K_", "DAGSTER_"))}
+        return env | {"DAGSTER_HOME": str(self.dagster_home)}
+
     def manifest(self) -> dict:
         """The embedded mirror's manifest: the planted truth."""
         (mirror,) = (self.home / "mirror").glob("tiny-seed*")
@@ -61,10 +66,10 @@ class MaterializedHome:
 def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> MaterializedHome:
     """Run the main command once, in a subprocess like a user would, on the tiny scale."""
     home = tmp_path_factory.mktemp("l1k_home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("L1K_", "DAGSTER_"))}
-    env["DAGSTER_HOME"] = str(home / "dagster")
+    materialized = MaterializedHome(home, home / "dagster", "")
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=materialized.env(), capture_output=True, text=True, timeout=1500)
     if done.returncode != 0:
         pytest.fail(f"l1k materialize failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
-    return MaterializedHome(home, home / "dagster", done.stdout)
+    materialized.output = done.stdout
+    return materialized

@@ -1,0 +1,463 @@
+"""Connectivity queries over a rank index: WTCS/NCS, RGES, XSum and XCos from the query genes' rows alone.
+
+A query (up and down gene sets) reads, block by block of signatures, only the index rows of
+its own genes: their ranks and z-scores in every signature. Everything else each statistic
+needs is either a constant of the index (its number of genes G) or a per-signature constant
+computed at build time (the norm over the extreme genes, for XCos).
+
+WTCS from the hit ranks alone. For one signature and a set of n hit genes with ranks
+p_1 < … < p_n (1 = most up) and weights w_i = |z_i|, W = Σ w_i, m = 1 / (G − n), CMap's
+running sum rises by w_i / W at each hit and falls by m at each miss. It peaks right after a
+hit and bottoms out right before one (or at G, where it is 0), so with C_j = Σ_{i≤j} w_i / W
+and p_j − j misses before hit j:
+
+    peak_j   = C_j     − (p_j − j)·m      (position p_j)
+    trough_j = C_{j−1} − (p_j − j)·m      (position p_j − 1)
+
+and ES = the larger in magnitude of max_j peak_j and min_j trough_j (the earlier position on an
+exact tie, as ``argmax`` of |running sum| picks). Sorting n hits replaces the G-long running sum;
+the result equals :func:`l1k_assets.indication.connectivity.weighted_es` (hit weights all 0
+give equal steps there and here). WTCS = (ES_up − ES_down) / 2 when the two differ in sign,
+else 0; NCS divides by the mean positive (negative) WTCS of the signature's cell line ×
+perturbagen type, :func:`~l1k_assets.indication.connectivity.normalized_scores` itself.
+
+RGES (Chen et al. 2017) is the unweighted KS of CMap 1: with t sorted hit ranks V(j),
+a = max_j j/t − V(j)/G, b = max_j V(j)/G − (j−1)/t, KS = a if a > b else −b (0 for t ≤ 1;
+a = b is decided exactly, in integers, not by rounding), combined as KS_up − KS_down under
+the same opposite-sign rule. XSum (Cheng et al. 2014) sums the z-scores of the query genes
+that are among the signature's ``extreme_n`` top or bottom genes, up minus down; XCos is the
+cosine between the ±1 query vector and the signature, both restricted to the signature's
+extreme genes: XSum / (√(query genes among them) · ‖z_extreme‖).
+
+The per-signature loops are compiled with numba (present through umap-learn) and run in
+parallel over signatures; each block of signatures is read while the previous one is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from numba import njit, prange
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from l1k_assets.errors import DataError
+from l1k_assets.indication.connectivity import normalized_scores
+from l1k_assets.search.rank_index import RankIndex
+
+Method = Literal["wtcs", "rges", "xsum", "xcos"]
+Direction = Literal["reverse", "mimic"]
+METHODS: tuple[str, ...] = get_args(Method)
+WEIGHTED: frozenset[str] = frozenset({"wtcs", "xsum", "xcos"})  # methods that read the z-scores, not only ranks
+NCS_GROUPS = ("cell_id", "pert_type")
+TASK = 512  # signatures per parallel task: scratch buffers are allocated once per task
+
+
+# ---------------------------------------------------------------- compiled kernels (one signature per column)
+
+
+@njit(cache=True, nogil=True)
+def _mark(bits: np.ndarray, rank: int) -> None:
+    """Set bit ``rank`` of a rank bitmap."""
+    bits[rank >> 6] |= np.uint64(1) << np.uint64(rank & 63)
+
+
+@njit(cache=True, nogil=True)
+def _in_rank_order(bits: np.ndarray, slots: np.ndarray, hit_ranks: np.ndarray, hit_values: np.ndarray) -> None:
+    """The marked ranks in ascending order with the values stored at ``slots[rank]``; clears the map.
+
+    Ranks within a signature are distinct integers in 1..G, so no comparison sort is needed:
+    walking the map's words and each word's set bits (count trailing zeros) lists the n hits
+    in rank order in O(n + G/64) with few unpredictable branches.
+    """
+    i = 0
+    for word_at in range(bits.shape[0]):
+        word = bits[word_at]
+        bits[word_at] = 0
+        while word:
+            r = (word_at << 6) + trailing_zeros(word)
+            word &= word - np.uint64(1)
+            hit_ranks[i] = r
+            hit_values[i] = slots[r]
+            i += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _weighted_es(ranks: np.ndarray, scores: np.ndarray, n_genes: int, out: np.ndarray) -> None:
+    """CMap's weighted ES (weight 1) of one gene set in every signature (column), from peaks and troughs."""
+    n, width = ranks.shape
+    miss = 1.0 / (n_genes - n)
+    for task in prange((width + TASK - 1) // TASK):
+        bits, slots = np.zeros((n_genes >> 6) + 1, np.uint64), np.empty(n_genes + 1)
+        hit_ranks, weights = np.empty(n, np.int64), np.empty(n)
+        for s in range(task * TASK, min(width, (task + 1) * TASK)):
+            total = 0.0
+            for k in range(n):
+                r = np.int64(ranks[k, s])
+                w = abs(np.float64(scores[k, s]))
+                _mark(bits, r)
+                slots[r] = w
+                total += w
+            _in_rank_order(bits, slots, hit_ranks, weights)
+            if total == 0.0:  # hits that all score 0 step up equally, as weighted_es does
+                weights[:] = 1.0
+                total = float(n)
+            scale = 1.0 / total
+            cum = 0.0
+            peak, peak_at = -np.inf, 0
+            trough, trough_at = np.inf, 0
+            for i in range(n):
+                r = hit_ranks[i]
+                misses = (r - 1 - i) * miss
+                before = cum * scale - misses
+                cum += weights[i]
+                after = cum * scale - misses
+                if after > peak:
+                    peak, peak_at = after, r
+                if before < trough:
+                    trough, trough_at = before, r - 1
+            if peak > -trough or (peak == -trough and peak_at < trough_at):
+                out[s] = peak
+            else:
+                out[s] = trough
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _unweighted_ks(ranks: np.ndarray, n_genes: int, out: np.ndarray) -> None:
+    """The signed KS statistic of CMap 1 / RGES for one gene set in every signature (column).
+
+    a and b are compared exactly, as the integers a·t·G and b·t·G: they tie often (ranks are
+    integers), and in floating point the tie would be broken by rounding noise.
+    """
+    n, width = ranks.shape
+    for task in prange((width + TASK - 1) // TASK):
+        bits, slots = np.zeros((n_genes >> 6) + 1, np.uint64), np.zeros(n_genes + 1)
+        hit_ranks, unused = np.empty(n, np.int64), np.empty(n)
+        for s in range(task * TASK, min(width, (task + 1) * TASK)):
+            if n <= 1:
+                out[s] = 0.0
+                continue
+            for k in range(n):
+                _mark(bits, np.int64(ranks[k, s]))
+            _in_rank_order(bits, slots, hit_ranks, unused)
+            a, b = -(n * n_genes), -(n * n_genes)
+            for i in range(n):
+                a = max(a, (i + 1) * n_genes - hit_ranks[i] * n)
+                b = max(b, hit_ranks[i] * n - i * n_genes)
+            out[s] = a / (n * n_genes) if a > b else -b / (n * n_genes)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _extreme_sum(
+    ranks: np.ndarray, scores: np.ndarray, n_genes: int, n_extreme: int, total: np.ndarray, count: np.ndarray
+) -> None:
+    """Per signature (column): sum and number of the set's z-scores among its top/bottom ``n_extreme`` genes."""
+    n, width = ranks.shape
+    for task in prange((width + TASK - 1) // TASK):
+        start, stop = task * TASK, min(width, (task + 1) * TASK)
+        sums, counts = np.zeros(stop - start), np.zeros(stop - start, np.int64)
+        for k in range(n):  # row by row, so each row of the block is read contiguously
+            row_ranks, row_scores = ranks[k, start:stop], scores[k, start:stop]
+            for j in range(stop - start):
+                r = row_ranks[j]
+                extreme = (r <= n_extreme) | (r > n_genes - n_extreme)
+                sums[j] += np.float64(row_scores[j]) if extreme else 0.0
+                counts[j] += extreme
+        total[start:stop] = sums
+        count[start:stop] = counts
+
+
+# ---------------------------------------------------------------- statistics over arrays of query rows
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The index rows of one gene set over some signatures: ranks and (for weighted methods) z-scores."""
+
+    ranks: np.ndarray
+    scores: np.ndarray | None
+
+
+def _opposed(up: np.ndarray, down: np.ndarray, scale: float) -> np.ndarray:
+    """CMap's rule: a connectivity only when the up and down sets move in opposite directions."""
+    return np.where(np.sign(up) != np.sign(down), (up - down) * scale, 0.0)
+
+
+def _es(rows: Rows, n_genes: int) -> np.ndarray:
+    out = np.empty(rows.ranks.shape[1])
+    _weighted_es(rows.ranks, rows.scores, n_genes, out)
+    return out
+
+
+def _ks(rows: Rows, n_genes: int) -> np.ndarray:
+    out = np.empty(rows.ranks.shape[1])
+    _unweighted_ks(rows.ranks, n_genes, out)
+    return out
+
+
+def _xsum_parts(rows: Rows, n_genes: int, n_extreme: int) -> tuple[np.ndarray, np.ndarray]:
+    total = np.empty(rows.ranks.shape[1])
+    count = np.empty(rows.ranks.shape[1], dtype=np.int64)
+    _extreme_sum(rows.ranks, rows.scores, n_genes, n_extreme, total, count)
+    return total, count
+
+
+def score_rows(method: Method, up: Rows, down: Rows, n_genes: int, n_extreme: int, norms: np.ndarray) -> np.ndarray:
+    """The raw score of each signature (column of the rows) for one method.
+
+    ``norms`` (‖z‖ over each signature's extreme genes) is read only by XCos.
+    """
+    if method == "wtcs":
+        return _opposed(_es(up, n_genes), _es(down, n_genes), 0.5)
+    if method == "rges":
+        return _opposed(_ks(up, n_genes), _ks(down, n_genes), 1.0)
+    up_sum, up_count = _xsum_parts(up, n_genes, n_extreme)
+    down_sum, down_count = _xsum_parts(down, n_genes, n_extreme)
+    xsum = up_sum - down_sum
+    if method == "xsum":
+        return xsum
+    denominator = np.sqrt(up_count + down_count) * norms
+    return np.divide(xsum, denominator, out=np.zeros_like(xsum), where=denominator > 0)
+
+
+# ---------------------------------------------------------------- queries over an index
+
+
+def _check_method(method: str) -> Method:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    return method  # type: ignore[return-value]
+
+
+def query_genes(index: RankIndex, up: Sequence[str], down: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Index rows of the up and down sets; empty or overlapping sets and unknown genes are errors."""
+    up_ids = list(dict.fromkeys(str(g) for g in up))  # a gene set is a set: repeats count once
+    down_ids = list(dict.fromkeys(str(g) for g in down))
+    if not up_ids or not down_ids:
+        raise DataError(f"a query needs a non-empty up and down set (got {len(up_ids)} up, {len(down_ids)} down genes)")
+    overlap = sorted(set(up_ids) & set(down_ids))
+    if overlap:
+        raise DataError(f"genes {overlap[:10]} are in both the up and the down set")
+    missing = [g for g in up_ids + down_ids if g not in index.gene_ids]
+    if missing:
+        index.gene_positions(missing)  # raises, naming every absent gene
+    return index.gene_positions(up_ids, "up"), index.gene_positions(down_ids, "down")
+
+
+def _spans(n_signatures: int, block_size: int, selected: np.ndarray | None) -> list[tuple[int, int]]:
+    """Signature blocks to read; blocks without a selected signature are skipped."""
+    if block_size < 1:
+        raise ValueError(f"block_size must be positive, not {block_size}")
+    spans = [(start, min(start + block_size, n_signatures)) for start in range(0, n_signatures, block_size)]
+    return spans if selected is None else [(a, b) for a, b in spans if selected[a:b].any()]
+
+
+def score_signatures(
+    index: RankIndex,
+    up: Sequence[str],
+    down: Sequence[str],
+    method: Method = "wtcs",
+    selected: np.ndarray | None = None,
+    block_size: int = 65_536,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Raw score of every signature of the index (NaN outside the boolean mask ``selected``).
+
+    ``progress(done, total)`` is called after each block (signatures covered so far, of all).
+
+    Memory is two blocks of ``block_size`` signatures × query genes (one read ahead while the
+    other is scored): about 12 × block_size × genes bytes for float32 scores.
+    """
+    method = _check_method(method)
+    up_pos, down_pos = query_genes(index, up, down)
+    genes = np.concatenate([up_pos, down_pos])
+    n_up = len(up_pos)
+    weighted = method in WEIGHTED
+    out = np.full(index.n_signatures, np.nan)
+    spans = _spans(index.n_signatures, block_size, selected)
+    if not spans:
+        return out
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(index.read_rows, genes, *spans[0], scores=weighted)
+        for i, (start, stop) in enumerate(spans):
+            ranks, scores = pending.result()
+            if i + 1 < len(spans):
+                pending = reader.submit(index.read_rows, genes, *spans[i + 1], scores=weighted)
+            up_rows = Rows(ranks[:n_up], None if scores is None else scores[:n_up])
+            down_rows = Rows(ranks[n_up:], None if scores is None else scores[n_up:])
+            norms = index.extreme_norm[start:stop]
+            out[start:stop] = score_rows(method, up_rows, down_rows, index.n_genes, index.extreme_n, norms)
+            if progress is not None:
+                progress(stop, index.n_signatures)
+    if selected is not None:
+        out[~selected] = np.nan
+    return out
+
+
+# ---------------------------------------------------------------- signature metadata and filters
+
+
+@dataclass(frozen=True)
+class SignatureFilter:
+    """Which signatures a query considers, by their sig_info annotations; ``None`` means any.
+
+    ``dose_range`` is inclusive, in the table's ``pert_dose`` unit (µM in LINCS); ``times`` are
+    ``pert_time`` values (hours).
+    """
+
+    cell_ids: Collection[str] | None = None
+    pert_types: Collection[str] | None = None
+    dose_range: tuple[float, float] | None = None
+    times: Collection[float] | None = None
+
+    def mask(self, meta: pd.DataFrame) -> np.ndarray:
+        """Boolean mask over the rows of an aligned sig_info table."""
+        keep = np.ones(len(meta), dtype=bool)
+        for column, allowed in (("cell_id", self.cell_ids), ("pert_type", self.pert_types), ("pert_time", self.times)):
+            if allowed is not None:
+                keep &= _column(meta, column).isin(list(allowed)).to_numpy()
+        if self.dose_range is not None:
+            low, high = self.dose_range
+            keep &= _column(meta, "pert_dose").between(low, high).to_numpy()
+        return keep
+
+
+def _column(meta: pd.DataFrame, column: str) -> pd.Series:
+    if column not in meta.columns:
+        raise DataError(f"signature metadata has no {column} column, which this query needs")
+    return meta[column]
+
+
+def align_signature_metadata(index: RankIndex, sig_info: pd.DataFrame) -> pd.DataFrame:
+    """sig_info rows in the index's signature order; a signature it does not describe is an error.
+
+    A table from another release (or an index from another file) leaves signatures undescribed
+    and is caught here rather than producing scores with someone else's annotations.
+    """
+    table = sig_info.set_index("sig_id", drop=False) if "sig_id" in sig_info.columns else sig_info
+    table = table.set_axis(pd.Index(table.index.astype(str), dtype="str", name="sig_id"))
+    repeated = table.index[table.index.duplicated()]
+    if len(repeated):
+        raise DataError(f"sig_info lists signatures {repeated.unique()[:5].tolist()} more than once")
+    missing = index.sig_ids.difference(table.index)
+    if len(missing):
+        raise DataError(
+            f"sig_info does not describe {len(missing)} of the {index.n_signatures} signatures of {index.path.name} "
+            f"(built from {index.header['source_name']}), e.g. {missing[:5].tolist()}: is it from another release?"
+        )
+    return table.reindex(index.sig_ids).drop(columns="sig_id", errors="ignore")
+
+
+def _whole_groups(meta: pd.DataFrame, selected: np.ndarray) -> np.ndarray:
+    """``selected`` widened to every signature sharing a cell line × perturbagen type with a selected one.
+
+    NCS normalises by the mean WTCS of the whole group, so a dose or time filter must not shrink it.
+    """
+    keys = pd.MultiIndex.from_frame(meta[list(NCS_GROUPS)].astype(str))
+    return np.asarray(keys.isin(keys[selected].unique()))
+
+
+# ---------------------------------------------------------------- the search
+
+
+def _permutation_p_values(
+    index: RankIndex,
+    method: Method,
+    positions: np.ndarray,
+    observed: np.ndarray,
+    sizes: tuple[int, int],
+    permutations: int,
+    seed: int,
+) -> np.ndarray:
+    """P-values of the listed signatures' scores against random up/down sets of the same sizes.
+
+    Every permutation draws n_up + n_down distinct genes (seeded), the first n_up as the up set;
+    all permutations × signatures are scored in one call of the kernels, so the null costs one
+    read of the listed signatures plus compiled work. p = (1 + #{|null| ≥ |observed|}) / (1 + K).
+    """
+    ranks, scores = index.read_signatures(positions)
+    n_up, n_down = sizes
+    rng = np.random.default_rng(seed)
+    draws = rng.permuted(np.tile(np.arange(index.n_genes), (permutations, 1)), axis=1)[:, : n_up + n_down]
+
+    def rows(genes: np.ndarray) -> Rows:
+        def gather(matrix: np.ndarray) -> np.ndarray:  # (K, n, t) -> (n, K·t): permutation-major columns
+            return np.ascontiguousarray(matrix[genes].transpose(1, 0, 2).reshape(genes.shape[1], -1))
+
+        return Rows(gather(ranks), gather(scores))
+
+    norms = np.tile(index.extreme_norm[positions], permutations)
+    null = score_rows(method, rows(draws[:, :n_up]), rows(draws[:, n_up:]), index.n_genes, index.extreme_n, norms)
+    exceed = np.abs(null.reshape(permutations, len(positions))) >= np.abs(observed)
+    return (1 + exceed.sum(axis=0)) / (1 + permutations)
+
+
+def _smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k smallest values in ascending order, ties in position order (a stable sort's top k).
+
+    A partition finds the k-th value in linear time; only values up to it (ties included) are sorted.
+    """
+    if k >= len(values):
+        return np.argsort(values, kind="stable")
+    threshold = np.partition(values, k - 1)[k - 1]
+    within = np.flatnonzero(values <= threshold)
+    return within[np.argsort(values[within], kind="stable")[:k]]
+
+
+def search(
+    index: RankIndex,
+    up: Sequence[str],
+    down: Sequence[str],
+    method: Method = "wtcs",
+    sig_info: pd.DataFrame | None = None,
+    filters: SignatureFilter | None = None,
+    top: int = 50,
+    direction: Direction = "reverse",
+    permutations: int = 0,
+    seed: int = 0,
+    block_size: int = 65_536,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """The ``top`` signatures for an up/down query, best first, with their sig_info annotations.
+
+    ``direction="reverse"`` lists the most negative scores (signatures that reverse the query,
+    the drug-repurposing use), ``"mimic"`` the most positive. WTCS with ``sig_info`` adds NCS
+    (per cell line × perturbagen type over all signatures of the groups considered) and ranks
+    by it. ``permutations`` > 0 adds a ``p_value`` for each listed signature: the raw score's
+    magnitude against random up/down sets of the same sizes (seeded by ``seed``).
+    """
+    method = _check_method(method)
+    if direction not in get_args(Direction):
+        raise ValueError(f"direction must be one of {get_args(Direction)}, not {direction!r}")
+    if top < 1 or permutations < 0:
+        raise ValueError(f"top must be positive and permutations non-negative, not {top} and {permutations}")
+    up_pos, down_pos = query_genes(index, up, down)
+    meta = None if sig_info is None else align_signature_metadata(index, sig_info)
+    if filters is not None and meta is None:
+        raise DataError("filtering signatures needs their sig_info table")
+    selected = None if filters is None or meta is None else filters.mask(meta)
+    if selected is not None and not selected.any():
+        raise DataError(f"the filters {filters} select none of the {index.n_signatures} signatures")
+    normalise = method == "wtcs" and meta is not None
+    scored = _whole_groups(meta, selected) if normalise and selected is not None else selected
+    raw = score_signatures(index, up, down, method, scored, block_size, progress)
+    table = pd.DataFrame({method: raw}, index=index.sig_ids)
+    if normalise:
+        in_groups = np.ones(index.n_signatures, dtype=bool) if scored is None else scored
+        groups = meta.loc[in_groups, list(NCS_GROUPS)].assign(wtcs=raw[in_groups])
+        table["ncs"] = normalized_scores(groups, "wtcs", NCS_GROUPS).reindex(table.index)
+    key = table["ncs" if normalise else method].to_numpy()
+    candidates = np.flatnonzero(~np.isnan(raw) if selected is None else selected)
+    best = candidates[_smallest(key[candidates] if direction == "reverse" else -key[candidates], top)]
+    result = table.iloc[best].copy()
+    if permutations:
+        sizes = (len(up_pos), len(down_pos))
+        result["p_value"] = _permutation_p_values(index, method, best, raw[best], sizes, permutations, seed)
+    result.insert(0, "rank", np.arange(1, len(result) + 1))
+    if meta is not None:
+        result = result.join(meta.iloc[best])
+    return result.rename_axis("sig_id").reset_index()
