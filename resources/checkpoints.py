@@ -116,6 +116,11 @@ class CheckpointStore(dg.ConfigurableResource):
             raise DataError(f"{path}: sha256 {digest} does not match the manifest's {manifest.files[name]}; refusing to load")
         return path
 
+    def read_files(self, asset: str, partition: str | None, prefix: str = "") -> dict[str, bytes]:
+        """Every verified file of a checkpoint whose name starts with ``prefix``, prefix removed (torch models' bytes)."""
+        names = [n for n in self.manifest(asset, partition).files if n.startswith(prefix)]
+        return {n[len(prefix) :]: self.verified_path(asset, partition, n).read_bytes() for n in names}
+
     def load(self, asset: str, partition: str | None, name: str) -> Any:
         """Unpickle one verified checkpoint file."""
         with open(self.verified_path(asset, partition, name), "rb") as fh:

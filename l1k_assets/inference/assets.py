@@ -251,7 +251,7 @@ def load_inference_model(checkpoints: CheckpointStore, kind: str) -> tuple[Stand
     """A trained inference model from its verified checkpoint (weights load with weights_only) and its tissue categories."""
     asset = model_expression_inference.key.to_user_string()
     manifest = checkpoints.manifest(asset, kind)
-    files = {name: checkpoints.verified_path(asset, kind, name).read_bytes() for name in manifest.files}
+    files = checkpoints.read_files(asset, kind)
     return StandardizedModel.from_checkpoint(files), list(manifest.extra.get("tissue_categories", []))
 
 

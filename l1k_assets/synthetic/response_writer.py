@@ -1,30 +1,53 @@
 """The embedded default's drug-response sources: GDSC-like screens and basal expression, STRING-like PPI.
 
 CSG2A fine-tunes on GDSC log IC50 from basal expression, compound structure and a STRING
-prior. The files copy GDSC release 8.5's and STRING v12's names and columns; the content plants
-a response the tests (and the benchmark) can check a model recovers:
+prior, after pretraining on L1000. The files copy GDSC release 8.5's and STRING v12's names
+and columns; the content plants a response the tests (and the benchmark) can check a model
+recovers, and links it to what L1000 pretraining can learn, as the paper's transfer assumes:
 
-    LN_IC50[cell, drug] = mean[drug] + Σ_g w[drug, g]·z[cell, g] + γ[class]·z[cell, class gene] + noise
+* every GDSC drug is a compound of the LINCS release (the same molecule, so the same SMILES;
+  most real GDSC drugs were profiled in L1000), reversers of a cancer program first, both
+  reversers of a type together (twins of different structure that act alike in L1000);
+* a drug kills the cells that depend on what it shuts down ("oncogene addiction"): its
+  sensitivity follows the basal expression of the genes it moves in L1000, along its
+  LINCS effect e[drug] (−program[T] for a reverser of type T, 0 for a near-inert compound);
+* a general fitness factor makes fast-growing lines sensitive to every drug, as the first
+  factor of real GDSC IC50 matrices does: each line's proliferation rate moves a co-expressed
+  module F of landmarks (outside every cancer program) together;
+* drugs of one structure class (the scaffold of its SMILES) share a potency, a screening
+  range and a class gene, so structure carries information across drugs.
+
+    LN_IC50[cell, drug] = μ[drug] + β·⟨e[drug]/‖e[drug]‖, z[cell]⟩ + κ·mean_{g∈F} z[cell, g]
+                          + γ[class]·z[cell, class gene] + ε
+    μ[drug] = ln MAX_CONC[class] − depth[class] + δ[drug],   ε ~ N(0, noise_sd²)
 
 where z is each landmark's basal expression standardised across the GDSC cell lines (as the
-basal file states it), g runs over a few *sensitivity genes* per drug and the class term is
-shared by all drugs of one structure class (the scaffold of its SMILES), so structure carries
-information across drugs. A model using expression must beat the per-drug mean by far. STRING
-gets high-confidence (> 900) edges inside each cancer program and among each drug's
-sensitivity genes, plus random low-score edges. A few drugs carry an invalid SMILES, recorded
-in the truth, so the pipeline's exclusion of unparsable structures is testable.
+basal file states it). Cell lines of cancer type T carry half of program T in their basal
+profile, so a reverser of T is far more potent on them. The expression terms are strong
+against the noise (within a drug they explain ~90% of the variance at tiny scale), so a
+model using expression can beat each drug's mean even with 40 cell lines. The truth records,
+per drug, its LINCS compound and every gene weight but the class gene's (``sensitivity``:
+the fitness module first, then the addiction weights), so the per-drug linear model is known
+exactly. A network that learned in pretraining which genes a structure moves has a head
+start: it sees that twins act alike and which program a drug reverses, which a model of the
+GDSC pairs alone must find per drug from a few dozen cell lines. STRING gets
+high-confidence (> 900) edges inside each cancer program and within the fitness module,
+plus random low-score edges. A few drugs carry an invalid SMILES, recorded in the truth, so
+the pipeline's exclusion of unparsable structures is testable.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from l1k_assets.errors import DataError
 from l1k_assets.fileio import atomic_path, atomic_write_text
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -90,8 +113,18 @@ NAME_SUFFIXES = ("tinib", "lisib", "parib", "ciclib", "rafenib", "stat")
 SCAFFOLD_ORDER = {name: k for k, name in enumerate(SCAFFOLDS)}  # picks each class's name suffix
 INVALID_SMILES_EDITS = ("{})", "[Xx]{}", "F(F)(F){}")  # unbalanced branch, unknown element, trivalent fluorine
 
+# The random stream lincs_writer.pert_info draws the LINCS structures from: replaying it gives
+# each LINCS compound's molecule and structure class (a test checks the SMILES agree).
+LINCS_STRUCTURES_STREAM = "lincs_structures"
+SCREENING_CONCS_UM = (1.0, 2.0, 5.0, 10.0)
+
 MEASURED_FRACTION = 0.85
-SENSITIVITY_GENES = 3
+FITNESS_GENES = 5
+FITNESS_LOADING = 0.9  # log2 shift of the module per sd of proliferation, against BASAL_CELL_SD of gene noise
+FITNESS_COEFFICIENT = 1.2
+ADDICTION_COEFFICIENT = 0.8
+CLASS_DEPTH = (1.0, 2.5)  # ln MAX_CONC − μ: how far inside the screening range a class's IC50 sits
+DRUG_POTENCY_SD = 0.3
 RESPONSE_NOISE_SD = 0.5
 BASAL_CELL_SD = 0.7
 BASAL_PROGRAM_SCALE = 0.5
@@ -118,10 +151,38 @@ def gdsc_cell_lines(n: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def gdsc_drugs(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """GDSC-like drugs with a structure (SMILES and its scaffold class), target and pathway."""
-    molecules = make_molecules(n, rng)
-    classes = [m.structure_class for m in molecules]
+def screened_compounds(universe: Universe, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """The LINCS compounds GDSC screens: reversers of a cancer program first, then near-inert ones.
+
+    Reversers come by cancer type, both of a type together, so most screened drugs have a
+    twin of another structure with the same L1000 effect: only pretraining can tell that
+    they act alike. Promiscuous compounds are left out: their broad L1000 effect would make
+    them general cytotoxics, which the fitness factor already stands for. Columns: pert_id,
+    smiles, structure_class, reverses (cancer type or "").
+    """
+    cp = universe.compounds
+    molecules = make_molecules(len(cp), universe.rng(LINCS_STRUCTURES_STREAM))
+    types = rng.permutation(sorted(set(cp.reverses) - {""}))
+    reversers = np.concatenate([np.flatnonzero(cp.reverses.to_numpy() == t) for t in types])
+    inert = rng.permutation(np.flatnonzero((cp.reverses.to_numpy() == "") & ~cp.promiscuous.to_numpy()))
+    pool = np.concatenate([reversers, inert])
+    if n > len(pool):
+        raise DataError(f"{n} GDSC drugs wanted but the LINCS panel has only {len(pool)} non-promiscuous compounds")
+    chosen = rng.permutation(pool[:n])
+    return pd.DataFrame(
+        {
+            "pert_id": cp.pert_id.to_numpy()[chosen],
+            "smiles": [molecules[i].smiles for i in chosen],
+            "structure_class": [molecules[i].structure_class for i in chosen],
+            "reverses": cp.reverses.to_numpy()[chosen],
+        }
+    )
+
+
+def gdsc_drugs(universe: Universe, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """GDSC-like drugs: LINCS compounds with a target and pathway, screening range and potency (μ) per class."""
+    screened = screened_compounds(universe, n, rng)
+    classes = screened.structure_class.tolist()
     n_stems = len(NAME_STEMS)
     n_unique = n_stems * len(NAME_MIDDLES)  # stem × middle pairs; later names get a number
     names = [
@@ -130,6 +191,10 @@ def gdsc_drugs(n: int, rng: np.random.Generator) -> pd.DataFrame:
         + (f"-{i // n_unique + 1}" if i >= n_unique else "")
         for i, c in enumerate(classes)
     ]
+    class_conc = dict(zip(SCAFFOLDS, rng.choice(SCREENING_CONCS_UM, len(SCAFFOLDS)), strict=True))
+    class_depth = dict(zip(SCAFFOLDS, rng.uniform(*CLASS_DEPTH, len(SCAFFOLDS)), strict=True))
+    max_conc = np.array([class_conc[c] for c in classes])
+    potency = np.log(max_conc) - np.array([class_depth[c] for c in classes]) + rng.normal(0.0, DRUG_POTENCY_SD, n)
     return pd.DataFrame(
         {
             "DRUG_ID": np.sort(distinct_ints(rng, 1000, 2200, n)),
@@ -138,17 +203,28 @@ def gdsc_drugs(n: int, rng: np.random.Generator) -> pd.DataFrame:
             "TARGET": [CLASS_TARGETS[c][0] for c in classes],
             "TARGET_PATHWAY": [CLASS_TARGETS[c][1] for c in classes],
             "PUBCHEM_CID": distinct_ints(rng, 100_000, 90_000_000, n),
-            "SMILES": [m.smiles for m in molecules],
+            "SMILES": screened.smiles.to_numpy(),
             "structure_class": classes,
-            "MAX_CONC": rng.choice([0.1, 1.0, 2.0, 5.0, 10.0], n),
+            "MAX_CONC": max_conc,
+            "mean_ln_ic50": potency,
+            "pert_id": screened.pert_id.to_numpy(),
+            "reverses": screened.reverses.to_numpy(),
         }
     )
 
 
-def basal_expression(universe: Universe, cells: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def fitness_module(universe: Universe, rng: np.random.Generator) -> list[str]:
+    """The proliferation module: landmarks outside every cancer program, co-expressed across cell lines."""
+    landmarks = pd.Index(universe.landmarks)
+    in_program = landmarks.isin(np.concatenate([p.index.to_numpy() for p in universe.programs.values()]))
+    return sorted(rng.choice(landmarks[~in_program], FITNESS_GENES, replace=False).tolist())
+
+
+def basal_expression(universe: Universe, cells: pd.DataFrame, fitness_genes: list[str], rng: np.random.Generator) -> pd.DataFrame:
     """Genes (symbols) × cell lines (COSMIC ids) of RMA-like log2 values, rounded as the file stores them.
 
-    Cell lines of a planted cancer type carry half of that type's tumor program.
+    Cell lines of a planted cancer type carry half of that type's tumor program; every line
+    has a proliferation rate that moves the fitness module's genes together.
     """
     symbols = universe.genes.pr_gene_symbol.to_numpy()
     values = rng.uniform(4.0, 11.0, (len(symbols), 1)) + rng.normal(0.0, BASAL_CELL_SD, (len(symbols), len(cells)))
@@ -156,6 +232,7 @@ def basal_expression(universe: Universe, cells: pd.DataFrame, rng: np.random.Gen
     for ctype, program in universe.programs.items():
         members = (cells.cancer_type == ctype).to_numpy()
         values[np.ix_(position.get_indexer(program.index), members)] += BASAL_PROGRAM_SCALE * program.to_numpy()[:, None]
+    values[position.get_indexer(fitness_genes)] += FITNESS_LOADING * rng.normal(0.0, 1.0, len(cells))
     return pd.DataFrame(np.round(values, 6), index=symbols, columns=cells.COSMIC_ID.to_numpy())
 
 
@@ -165,20 +242,47 @@ def standardised(basal: pd.DataFrame) -> pd.DataFrame:
     return (values - values.mean()) / values.std(ddof=0)
 
 
+@dataclass(frozen=True)
+class PlantedResponse:
+    """The planted linear response: per drug its gene weights, per class its gene and coefficient."""
+
+    weights: pd.DataFrame  # drugs (DRUG_ID) × landmarks: the fitness and addiction terms
+    fitness_genes: list[str]
+    class_genes: dict[str, tuple[str, float]]
+
+    def sensitivity(self) -> dict[int, dict[str, float]]:
+        """Per drug, every gene with a weight, the fitness module (STRING-linked) first."""
+        out = {}
+        for drug_id, row in self.weights.iterrows():
+            rest = [g for g in row.index[row.to_numpy() != 0] if g not in self.fitness_genes]
+            out[int(drug_id)] = {g: round(float(row[g]), 4) for g in [*self.fitness_genes, *rest]}
+        return out
+
+    def all_weights(self, drugs: pd.DataFrame) -> np.ndarray:
+        """Drugs × landmarks weights including the class genes, in ``drugs``' row order."""
+        total = self.weights.loc[drugs.DRUG_ID].to_numpy().copy()
+        position = self.weights.columns
+        for k, structure_class in enumerate(drugs.structure_class):
+            gene, gamma = self.class_genes[structure_class]
+            total[k, position.get_loc(gene)] += gamma
+        return total
+
+
 def plant_sensitivity(
-    universe: Universe, drugs: pd.DataFrame, rng: np.random.Generator
-) -> tuple[dict[int, dict[str, float]], dict[str, tuple[str, float]]]:
-    """Per drug, its sensitivity landmarks with weights; per structure class, its gene and coefficient."""
-    landmarks = np.asarray(universe.landmarks)
-    per_drug = {}
-    for drug_id in drugs.DRUG_ID:
-        genes = rng.choice(landmarks, SENSITIVITY_GENES, replace=False)
-        weights = rng.uniform(0.6, 1.1, SENSITIVITY_GENES) * rng.choice([-1.0, 1.0], SENSITIVITY_GENES)
-        per_drug[int(drug_id)] = {g: round(float(w), 3) for g, w in zip(genes, weights, strict=True)}
-    per_class = {
+    universe: Universe, drugs: pd.DataFrame, fitness_genes: list[str], rng: np.random.Generator
+) -> PlantedResponse:
+    """The fitness module for every drug, addiction along each reverser's LINCS effect, a gene per structure class."""
+    landmarks = pd.Index(universe.landmarks)
+    weights = pd.DataFrame(0.0, index=drugs.DRUG_ID.astype(int).to_numpy(), columns=landmarks)
+    weights[fitness_genes] += FITNESS_COEFFICIENT / len(fitness_genes)  # the module's mean z
+    for drug_id, ctype in zip(drugs.DRUG_ID.astype(int), drugs.reverses, strict=True):
+        if ctype:
+            effect = -universe.programs[ctype]  # the reverser's L1000 shift (lincs_writer.compound_effects)
+            weights.loc[drug_id, effect.index] += ADDICTION_COEFFICIENT * effect / np.linalg.norm(effect)
+    class_genes = {
         c: (str(rng.choice(landmarks)), round(float(rng.uniform(0.5, 0.9) * rng.choice([-1.0, 1.0])), 3)) for c in SCAFFOLDS
     }
-    return per_drug, per_class
+    return PlantedResponse(weights, fitness_genes, class_genes)
 
 
 def _auc(ln_ic50: np.ndarray, slope: np.ndarray, min_conc: np.ndarray, max_conc: np.ndarray) -> np.ndarray:
@@ -189,27 +293,16 @@ def _auc(ln_ic50: np.ndarray, slope: np.ndarray, min_conc: np.ndarray, max_conc:
 
 
 def response_table(
-    cells: pd.DataFrame,
-    drugs: pd.DataFrame,
-    z: pd.DataFrame,
-    sensitivity: dict[int, dict[str, float]],
-    class_genes: dict[str, tuple[str, float]],
-    rng: np.random.Generator,
+    cells: pd.DataFrame, drugs: pd.DataFrame, z: pd.DataFrame, planted: PlantedResponse, rng: np.random.Generator
 ) -> pd.DataFrame:
     """The fitted dose-response table over the measured (drug, cell line) pairs, with GDSC's columns."""
     d_idx, c_idx = (a.ravel() for a in np.meshgrid(np.arange(len(drugs)), np.arange(len(cells)), indexing="ij"))
     keep = rng.random(len(d_idx)) < MEASURED_FRACTION
     d_idx, c_idx = d_idx[keep], c_idx[keep]
-    z_values = z.to_numpy()
-    gene_pos = pd.Index(z.columns)
-    weights = np.zeros((len(drugs), z.shape[1]))
-    for k, (drug_id, structure_class) in enumerate(zip(drugs.DRUG_ID, drugs.structure_class, strict=True)):
-        genes = sensitivity[int(drug_id)]
-        weights[k, gene_pos.get_indexer(list(genes))] += list(genes.values())
-        class_gene, gamma = class_genes[structure_class]
-        weights[k, gene_pos.get_loc(class_gene)] += gamma
+    z_values = z[planted.weights.columns].to_numpy()
+    weights = planted.all_weights(drugs)
     max_conc = drugs.MAX_CONC.to_numpy()
-    mean = np.log(max_conc) - rng.uniform(0.5, 3.0, len(drugs))
+    mean = drugs.mean_ln_ic50.to_numpy()
     ln_ic50 = (
         mean[d_idx] + np.einsum("ij,ij->i", weights[d_idx], z_values[c_idx]) + rng.normal(0.0, RESPONSE_NOISE_SD, len(d_idx))
     )
@@ -266,18 +359,18 @@ def write_basal_zip(dest: Path, basal: pd.DataFrame, titles: np.ndarray) -> None
         tmp.write_bytes(buffer.getvalue())
 
 
-def string_edges(universe: Universe, sensitivity: dict[int, dict[str, float]], rng: np.random.Generator) -> pd.DataFrame:
-    """Undirected edges (symbol a < b, score): high confidence inside programs and sensitivity sets, random low elsewhere."""
-    groups = [program.index.to_numpy() for program in universe.programs.values()]
+def string_edges(universe: Universe, fitness_genes: list[str], rng: np.random.Generator) -> pd.DataFrame:
+    """Undirected edges (symbol a < b, score): high confidence inside programs (half the pairs) and the
+    fitness module (every pair), random low elsewhere."""
     planted = []
-    for members in groups:
+    for program in universe.programs.values():
+        members = program.index.to_numpy()
         a, b = np.triu_indices(len(members), k=1)
         keep = rng.random(len(a)) < STRING_PROGRAM_EDGE_P
         planted.append(np.column_stack([members[a[keep]], members[b[keep]]]))
-    for genes in sensitivity.values():
-        members = np.asarray(list(genes))
-        a, b = np.triu_indices(len(members), k=1)
-        planted.append(np.column_stack([members[a], members[b]]))
+    module = np.asarray(fitness_genes)
+    a, b = np.triu_indices(len(module), k=1)
+    planted.append(np.column_stack([module[a], module[b]]))
     high = np.concatenate(planted)
     symbols = universe.genes.pr_gene_symbol.to_numpy()
     n_random = STRING_RANDOM_EDGES_PER_GENE * len(symbols)
@@ -319,10 +412,11 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
     """Write the GDSC and STRING files; return the planted truth for the manifest."""
     sc = universe.scale
     cells = gdsc_cell_lines(sc.n_gdsc_cell_lines, universe.rng("gdsc_cells"))
-    drugs = gdsc_drugs(sc.n_gdsc_drugs, universe.rng("gdsc_drugs"))
-    basal = basal_expression(universe, cells, universe.rng("gdsc_basal"))
-    sensitivity, class_genes = plant_sensitivity(universe, drugs, universe.rng("gdsc_sensitivity"))
-    responses = response_table(cells, drugs, standardised(basal), sensitivity, class_genes, universe.rng("gdsc_response"))
+    drugs = gdsc_drugs(universe, sc.n_gdsc_drugs, universe.rng("gdsc_drugs"))
+    fitness = fitness_module(universe, universe.rng("gdsc_fitness"))
+    basal = basal_expression(universe, cells, fitness, universe.rng("gdsc_basal"))
+    planted = plant_sensitivity(universe, drugs, fitness, universe.rng("gdsc_sensitivity"))
+    responses = response_table(cells, drugs, standardised(basal), planted, universe.rng("gdsc_response"))
     smiles, invalid = corrupt_smiles(drugs, universe.rng("gdsc_smiles"))
 
     base = str(Path(root) / "gdsc")
@@ -335,7 +429,7 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
     atomic_write_text(Path(gdsc_url(base, GDSC_SMILES_FILE)), table_text(structures, sep=","))
     write_basal_zip(Path(gdsc_url(base, GDSC_EXPRESSION_FILE)), basal, universe.genes.pr_gene_title.to_numpy())
 
-    edges = string_edges(universe, sensitivity, universe.rng("string_edges"))
+    edges = string_edges(universe, fitness, universe.rng("string_edges"))
     write_string(root, universe, edges, universe.rng("string_ids"))
     return {
         "gdsc": {
@@ -344,9 +438,16 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
             "n_measured": len(responses),
             "noise_sd": RESPONSE_NOISE_SD,
             "expression_scale": "per-gene z-score of the basal file's values across the GDSC cell lines (population sd)",
-            "sensitivity": {str(d): genes for d, genes in sensitivity.items()},
+            "formula": "LN_IC50 = mu[drug] + sum_g sensitivity[drug][g]*z[cell,g] + class coefficient*z[cell,class gene] + noise",
+            "sensitivity": {str(d): genes for d, genes in planted.sensitivity().items()},
+            "fitness_genes": planted.fitness_genes,
+            "fitness_coefficient": FITNESS_COEFFICIENT,
+            "addiction_coefficient": ADDICTION_COEFFICIENT,
+            "mean_ln_ic50": {str(d): round(float(m), 4) for d, m in zip(drugs.DRUG_ID, drugs.mean_ln_ic50, strict=True)},
+            "lincs_compounds": {str(d): p for d, p in zip(drugs.DRUG_ID, drugs.pert_id, strict=True)},
+            "reverses": {str(d): r for d, r in zip(drugs.DRUG_ID, drugs.reverses, strict=True) if r},
             "drug_classes": {str(d): c for d, c in zip(drugs.DRUG_ID, drugs.structure_class, strict=True)},
-            "class_genes": {c: {"gene": g, "coefficient": w} for c, (g, w) in class_genes.items()},
+            "class_genes": {c: {"gene": g, "coefficient": w} for c, (g, w) in planted.class_genes.items()},
         },
         "string": {"n_edges": len(edges), "high_confidence_edges": int((edges.score > 900).sum())},
         "invalid_smiles": invalid,

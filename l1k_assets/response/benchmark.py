@@ -1,0 +1,361 @@
+"""Seed 003's Table 1: baselines and CSG2A variants in the same cross-validation folds, per split scheme.
+
+The sources are read from the files ``raw_gdsc`` and ``raw_ppi`` fetch (GDSC2 fitted dose
+response, the basal RMA expression zip, the drug SMILES table, STRING links and protein
+info) and cleaned into one ``ResponseData``: pairs with a non-finite log IC50, cell lines
+without expression and drugs without a usable structure are left out with logged counts,
+and only an empty result is an error. Expression becomes per-gene robust z-scores across the
+GDSC cell lines, as the paper feeds it.
+
+Every model sees the same rows x = [basal expression (G genes) | structure features]:
+the global mean predictor, each drug's mean (what a model must beat to have learned anything
+from expression; a drug unseen in training gets the global mean), a random forest and an SVM
+(the paper's baselines, on fingerprints and expression), and CSG2A pretrained + frozen (the paper's model), without pretraining,
+unfrozen and without the PPI prior. Sizes and epochs are parameters so the whole table runs
+in seconds on the embedded tiny data.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.dummy import DummyRegressor
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.svm import SVR
+
+from l1k_assets.errors import DataError, FormatError
+from l1k_assets.inference.gene_metrics import robust_z
+from l1k_assets.response.splits import SCHEMES, assign_folds, fold_masks
+
+log = logging.getLogger("l1k.response")
+
+EXPRESSION_PREFIX = "DATA."
+MODELS = ("mean", "drug_mean", "random_forest", "svm", "csg2a", "csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def _read_table(path: str | Path, required: Sequence[str], **options: Any) -> pd.DataFrame:
+    """A delimited table with the ``required`` columns, else a FormatError naming the file."""
+    try:
+        table = pd.read_csv(path, **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError) as err:
+        raise FormatError(path, "a delimited table with a header line", found=str(err).strip()) from err
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise FormatError(path, f"columns {', '.join(required)}", line=1, found=f"no {', '.join(missing)}")
+    return table
+
+
+def read_gdsc_responses(path: str | Path) -> pd.DataFrame:
+    """GDSC fitted dose response as (cell_line = COSMIC id, drug = DRUG_ID, ln_ic50), ids as text."""
+    table = _read_table(path, ["COSMIC_ID", "DRUG_ID", "LN_IC50"], dtype={"COSMIC_ID": str, "DRUG_ID": str})
+    return pd.DataFrame(
+        {
+            "cell_line": table.COSMIC_ID.str.strip(),
+            "drug": table.DRUG_ID.str.strip(),
+            "ln_ic50": pd.to_numeric(table.LN_IC50, errors="coerce"),
+        }
+    )
+
+
+def read_gdsc_smiles(path: str | Path) -> pd.Series:
+    """DRUG_ID → SMILES (missing where the table has none)."""
+    table = _read_table(path, ["DRUG_ID", "SMILES"], dtype=str, keep_default_na=False, na_values=[""])
+    return pd.Series(table.SMILES.to_numpy(), index=table.DRUG_ID.str.strip().to_numpy(), name="smiles")
+
+
+def read_gdsc_expression(path: str | Path) -> pd.DataFrame:
+    """GDSC basal expression zip as cell lines (COSMIC id) × genes (symbol).
+
+    Rows without a symbol are dropped; a symbol on several rows keeps their mean (logged).
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise FormatError(path, "a zip with one expression table", found=f"{len(members)} members")
+            text = archive.read(members[0])
+    except zipfile.BadZipFile as err:
+        raise FormatError(path, "a zip archive", found=str(err)) from err
+    table = _read_table(io.BytesIO(text), ["GENE_SYMBOLS"], sep="\t")
+    table = table.dropna(subset=["GENE_SYMBOLS"])
+    data = table[[c for c in table.columns if c.startswith(EXPRESSION_PREFIX)]].set_axis(table.GENE_SYMBOLS.astype(str))
+    if data.index.duplicated().any():
+        log.info("GDSC expression: averaged %d rows of repeated gene symbols", int(data.index.duplicated().sum()))
+        data = data.groupby(level=0, sort=False).mean()
+    return data.T.set_axis([c.removeprefix(EXPRESSION_PREFIX) for c in data.columns]).rename_axis(index="cell_line")
+
+
+def read_string_edges(links_path: str | Path, info_path: str | Path) -> pd.DataFrame:
+    """STRING links as undirected symbol edges (a < b, score), via the protein info table's preferred names."""
+    info = _read_table(info_path, ["#string_protein_id", "preferred_name"], sep="\t", dtype=str)
+    links = _read_table(links_path, ["protein1", "protein2", "combined_score"], sep=" ")
+    names = pd.Series(info.preferred_name.to_numpy(), index=info["#string_protein_id"].to_numpy())
+    a, b = links.protein1.map(names), links.protein2.map(names)
+    unnamed = a.isna() | b.isna()
+    if unnamed.any():
+        log.info("STRING: left out %d links with a protein missing from the info table", int(unnamed.sum()))
+    edges = pd.DataFrame(
+        {
+            "a": np.minimum(a[~unnamed], b[~unnamed]),
+            "b": np.maximum(a[~unnamed], b[~unnamed]),
+            "score": links.combined_score[~unnamed],
+        }
+    )
+    return edges.groupby(["a", "b"], as_index=False).score.max()
+
+
+# ---------------------------------------------------------------------------------------------
+# The cleaned dataset
+
+
+@dataclass
+class ResponseData:
+    """Pairs with a finite log IC50, a cell line with expression and a drug with structure features."""
+
+    responses: pd.DataFrame  # cell_line, drug, ln_ic50
+    expression: pd.DataFrame  # cell lines × genes, robust z
+    structures: pd.DataFrame  # drugs × structure features
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    def arrays(self, rows: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """(x = [expression | structure], y = log IC50) of the selected pairs."""
+        pairs = self.responses.iloc[rows]
+        x = np.hstack([self.expression.loc[pairs.cell_line].to_numpy(), self.structures.loc[pairs.drug].to_numpy()])
+        return x, pairs.ln_ic50.to_numpy(np.float64)
+
+    @property
+    def n_genes(self) -> int:
+        return self.expression.shape[1]
+
+
+def response_data(
+    responses: pd.DataFrame, expression: pd.DataFrame, structures: pd.DataFrame, genes: Sequence[str]
+) -> ResponseData:
+    """Clean pairs, expression (robust z on ``genes``, in that order) and structures into a ``ResponseData``.
+
+    Genes the expression lacks are set to 0 (the median on the robust-z scale) with a logged
+    count, so the model's gene order matches pretraining; none present is an error.
+    """
+    present = [g for g in genes if g in expression.columns]
+    if not present:
+        raise DataError(f"none of the {len(genes)} model genes is in the expression table (e.g. {list(genes)[:3]})")
+    if len(present) < len(genes):
+        log.warning("expression lacks %d of %d model genes; they are set to 0 (robust z)", len(genes) - len(present), len(genes))
+    finite_cells = expression[present].notna().all(axis=1)
+    z = pd.DataFrame(robust_z(expression.loc[finite_cells, present].to_numpy(np.float64)), index=expression.index[finite_cells])
+    z = z.set_axis(present, axis=1).reindex(columns=list(genes), fill_value=0.0)
+    z.index = z.index.astype(str)
+    structures = structures.set_axis(structures.index.astype(str))
+    checks = {
+        "non-finite log IC50": ~np.isfinite(responses.ln_ic50.to_numpy(np.float64)),
+        "cell line without expression": ~responses.cell_line.astype(str).isin(z.index).to_numpy(),
+        "drug without a usable structure": ~responses.drug.astype(str).isin(structures.index).to_numpy(),
+    }
+    excluded = {reason: int(bad.sum()) for reason, bad in checks.items() if bad.any()}
+    for reason, count in excluded.items():
+        log.warning("left out %d of %d pairs: %s", count, len(responses), reason)
+    keep = ~np.any(np.vstack(list(checks.values())), axis=0)
+    if not keep.any():
+        raise DataError(f"no usable (cell line, drug) pair is left of {len(responses)}: {excluded}")
+    kept = responses[keep].astype({"cell_line": str, "drug": str}).reset_index(drop=True)
+    return ResponseData(kept, z, structures, excluded)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and the benchmark
+
+
+@dataclass
+class BenchmarkSettings:
+    """Sizes of every model, small by default so the full table runs quickly on tiny data."""
+
+    n_folds: int = 10
+    seed: int = 0
+    validation_fraction: float = 0.1
+    rf_trees: int = 100
+    svm_c: float = 10.0
+    embed_dim: int = 8
+    encoder_hidden: int = 64
+    head_hidden: int = 32
+    dropout: float = 0.1
+    lr: float = 3e-3
+    batch_size: int = 32
+    max_epochs: int = 60
+    patience: int = 8
+    device: str = "cpu"
+
+
+def _csg2a(settings: BenchmarkSettings, n_genes: int, **options: Any) -> Any:
+    from l1k_assets.response.csg2a import CSG2ARegressor
+
+    return CSG2ARegressor(
+        n_genes=n_genes,
+        embed_dim=settings.embed_dim,
+        encoder_hidden=settings.encoder_hidden,
+        head_hidden=settings.head_hidden,
+        dropout=settings.dropout,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
+        max_epochs=settings.max_epochs,
+        patience=settings.patience,
+        seed=settings.seed,
+        device=settings.device,
+        **options,
+    )
+
+
+class DrugMeanRegressor(RegressorMixin, BaseEstimator):
+    """Each training drug's mean log IC50, drugs told apart by their structure columns; the global mean for a new drug."""
+
+    def __init__(self, n_genes: int = 0) -> None:
+        self.n_genes = n_genes
+
+    def _keys(self, x: np.ndarray) -> list[str]:
+        """One key per row from its structure columns (hex text: pandas would strip trailing zero bytes)."""
+        return [row.tobytes().hex() for row in np.ascontiguousarray(np.asarray(x, dtype=np.float64)[:, self.n_genes :])]
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> DrugMeanRegressor:
+        y = np.asarray(y, dtype=np.float64)
+        self.means_ = pd.Series(y).groupby(self._keys(x)).mean().to_dict()
+        self.global_mean_ = float(y.mean())
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.array([self.means_.get(key, self.global_mean_) for key in self._keys(x)])
+
+
+@dataclass
+class Pretrained:
+    """What the CSG2A variants start from: networks pretrained with and without the PPI prior, and the prior."""
+
+    with_ppi: Mapping[str, bytes]
+    without_ppi: Mapping[str, bytes]
+    ppi: np.ndarray
+
+
+Factory = Callable[[BenchmarkSettings, int, Pretrained | None], Any]
+FACTORIES: dict[str, Factory] = {
+    "mean": lambda s, g, p: DummyRegressor(strategy="mean"),
+    "drug_mean": lambda s, g, p: DrugMeanRegressor(n_genes=g),
+    "random_forest": lambda s, g, p: RandomForestRegressor(n_estimators=s.rf_trees, random_state=s.seed, n_jobs=1),
+    "svm": lambda s, g, p: SVR(C=s.svm_c),
+    "csg2a": lambda s, g, p: _csg2a(s, g, pretrained=p.with_ppi, freeze=True, use_ppi=True),
+    "csg2a_no_pretraining": lambda s, g, p: _csg2a(s, g, pretrained=None, freeze=False, use_ppi=True),
+    "csg2a_unfrozen": lambda s, g, p: _csg2a(s, g, pretrained=p.with_ppi, freeze=False, use_ppi=True),
+    "csg2a_no_ppi": lambda s, g, p: _csg2a(s, g, pretrained=p.without_ppi, freeze=True, use_ppi=False),
+}
+
+
+def _fit_predict(
+    name: str,
+    model: Any,
+    data: ResponseData,
+    train: np.ndarray,
+    test: np.ndarray,
+    settings: BenchmarkSettings,
+    pre: Pretrained | None,
+) -> np.ndarray:
+    """Fit on the training rows (CSG2A early-stops on a seeded random share of them) and predict the test rows."""
+    x, y = data.arrays(np.flatnonzero(train))
+    if name.startswith("csg2a"):
+        rng = np.random.default_rng(settings.seed)
+        is_val = rng.random(len(y)) < settings.validation_fraction
+        is_val[rng.integers(len(y))] = True  # at least one validation row
+        ppi = pre.ppi if name == "csg2a_no_pretraining" and pre is not None else None
+        model.fit(x[~is_val], y[~is_val], x[is_val], y[is_val], ppi=ppi)
+    else:
+        model.fit(x, y)
+    return model.predict(data.arrays(np.flatnonzero(test))[0])
+
+
+def _metrics(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    rmse = float(np.sqrt(np.mean((y - prediction) ** 2)))
+    constant = len(y) < 2 or np.ptp(y) == 0 or np.ptp(prediction) == 0  # PCC undefined (the mean predictor's)
+    return {"rmse": rmse, "pcc": float("nan") if constant else float(np.corrcoef(y, prediction)[0, 1])}
+
+
+def _run_fold(
+    data: ResponseData,
+    pretrained: Pretrained | None,
+    scheme: str,
+    k: int,
+    train: np.ndarray,
+    test: np.ndarray,
+    models: list[str],
+    settings: BenchmarkSettings,
+) -> list[dict[str, Any]]:
+    """Every model on one fold: the unit of parallel work."""
+    y_test = data.responses.ln_ic50.to_numpy()[test]
+    rows = []
+    for name in models:
+        model = FACTORIES[name](settings, data.n_genes, pretrained)
+        prediction = _fit_predict(name, model, data, train, test, settings, pretrained)
+        sizes = {"n_train": int(train.sum()), "n_test": int(test.sum())}
+        rows.append({"scheme": scheme, "model": name, "fold": k} | sizes | _metrics(y_test, prediction))
+    return rows
+
+
+def run_benchmark(
+    data: ResponseData,
+    pretrained: Pretrained | None,
+    schemes: Iterable[str] = SCHEMES,
+    models: Iterable[str] = MODELS,
+    settings: BenchmarkSettings | None = None,
+    folds: Iterable[int] | None = None,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """RMSE and PCC of every model on every fold of every scheme: one row per (scheme, model, fold).
+
+    All models of a scheme share its folds. ``folds`` restricts the run to some fold numbers
+    (all ``n_folds`` by default); ``n_jobs`` runs folds in parallel processes (each model is
+    seeded, so the numbers do not depend on it). The CSG2A variants need ``pretrained``; a
+    fold with no test or no training pair (possible in the disjoint scheme) is skipped with a
+    log line.
+    """
+    settings = settings or BenchmarkSettings()
+    models = list(models)
+    unknown = [m for m in models if m not in FACTORIES]
+    if unknown:
+        raise DataError(f"unknown models {unknown}; choose from {list(FACTORIES)}")
+    if pretrained is None and any(m.startswith("csg2a") for m in models):
+        raise DataError("the CSG2A variants need pretrained networks (and the PPI prior)")
+    tasks = []
+    for scheme in schemes:
+        assignment = assign_folds(data.responses, scheme, settings.n_folds, settings.seed)
+        for k in range(settings.n_folds) if folds is None else folds:
+            train, test = fold_masks(assignment, k)
+            if not train.any() or not test.any():
+                log.info("%s fold %d: %d training and %d test pairs; skipped", scheme, k, train.sum(), test.sum())
+                continue
+            tasks.append(delayed(_run_fold)(data, pretrained, scheme, k, train, test, models, settings))
+    results = Parallel(n_jobs=n_jobs)(tasks)
+    return pd.DataFrame([row for rows in results for row in rows])
+
+
+def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's layout: models × (scheme, RMSE / PCC) as "mean ± sd" over folds, schemes and models in run order."""
+    if per_fold.empty:
+        raise DataError("no fold results to summarise")
+    stats = per_fold.groupby(["model", "scheme"], sort=False)[["rmse", "pcc"]].agg(["mean", "std"])
+    text = pd.DataFrame(index=stats.index)
+    for metric in ("rmse", "pcc"):
+        mean, sd = stats[(metric, "mean")], stats[(metric, "std")].fillna(0.0)
+        text[metric.upper()] = [f"{m:.3f} ± {s:.3f}" if np.isfinite(m) else "N/D" for m, s in zip(mean, sd, strict=True)]
+    table = text.unstack("scheme")
+    schemes = list(dict.fromkeys(per_fold.scheme))
+    table = table.reindex(columns=pd.MultiIndex.from_product([["RMSE", "PCC"], schemes])).swaplevel(axis=1)
+    return table.reindex(columns=schemes, level=0).loc[list(dict.fromkeys(per_fold.model))]
