@@ -52,6 +52,7 @@ from torch_geometric.nn import MessagePassing
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import status_mb  # noqa: E402
 from l1k_assets.inference.gnn import EdgeAttentiveLayer, GraphTopology  # noqa: E402
 from l1k_assets.inference.graph import build_gene_graph  # noqa: E402
 
@@ -129,14 +130,6 @@ def build_layer(variant: str, graph: dict[str, np.ndarray], hidden: int, dtype: 
     bias = torch.zeros(n_genes, hidden, dtype=dtype)
     layer_class = PerEdgeLayer if variant == "message_passing" else DenseMaskedLayer
     return layer_class(n_genes, src, dst, weight, bias)
-
-
-def status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS: resident now; VmHWM: peak resident) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def measure(variant: str, graph_path: Path, batch: int, hidden: int, repeats: int) -> dict[str, Any]:

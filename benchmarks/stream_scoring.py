@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import resource
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import peak_rss_mb  # noqa: E402
 from l1k_assets.indication.classifier import ClassifierConfig, fit_calibrated_forest  # noqa: E402
 from l1k_assets.indication.scoring import stream_probabilities  # noqa: E402
 from l1k_assets.lincs.gctx import GctxAppender, read_gctx  # noqa: E402
@@ -72,7 +72,7 @@ def run_path(workdir: Path, path: str, chunk: int) -> dict[str, float]:
         x = matrix.loc[genes.gene_id.astype(str)].to_numpy(dtype=np.float64).T
         n = len(forest.predict_proba(x))
     seconds = time.perf_counter() - started
-    return {"signatures": n, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"signatures": n, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
