@@ -385,16 +385,7 @@ class TorchInference(BaseEstimator, ABC):
 
     def settings(self) -> TrainingSettings:
         """The optimisation settings these hyperparameters give."""
-        return TrainingSettings(
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            seed=self.seed,
-            device=self.device,
-            dtype=self.dtype,
-        )
+        return TrainingSettings.of(self)
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None) -> Self:
         x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)

@@ -38,6 +38,11 @@ class TrainingSettings:
     device: str = "cpu"
     dtype: str = "float32"
 
+    @classmethod
+    def of(cls, estimator: Any) -> TrainingSettings:
+        """The settings an estimator's same-named hyperparameters give (every torch estimator stores them)."""
+        return cls(**{name: getattr(estimator, name) for name in cls.__dataclass_fields__})
+
 
 @dataclass
 class TrainingResult:

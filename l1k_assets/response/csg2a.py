@@ -278,16 +278,7 @@ class _CSG2AEstimator(BaseEstimator):
 
     def settings(self) -> TrainingSettings:
         """The optimisation settings these hyperparameters give."""
-        return TrainingSettings(
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            seed=self.seed,
-            device=self.device,
-            dtype=self.dtype,
-        )
+        return TrainingSettings.of(self)
 
     def _train(
         self,
