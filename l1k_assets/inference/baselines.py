@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from l1k_assets.errors import DataError
 from l1k_assets.inference.metrics import sample_errors, sample_scc
-from l1k_assets.inference.torch_training import TrainingSettings, load_state, predict, state_bytes, torch_dtype, train
+from l1k_assets.inference.torch_training import TrainingHyperparameters, load_state, predict, state_bytes, torch_dtype, train
 
 PARAMS_FILE = "params.json"
 ARRAYS_FILE = "arrays.npz"
@@ -338,7 +338,7 @@ def feedforward(n_inputs: int, hidden: Sequence[int], n_outputs: int, dropout: f
     return torch.nn.Sequential(*layers)
 
 
-class TorchInference(BaseEstimator, ABC):
+class TorchInference(TrainingHyperparameters, ABC):
     """Fit, predict and checkpoint for torch models trained by ``torch_training.train``.
 
     Subclasses supply the network (``_network``) and the loss (``_loss``), and may refuse
@@ -349,28 +349,9 @@ class TorchInference(BaseEstimator, ABC):
     Subclass constructors list these shared arguments so ``get_params`` sees them.
     """
 
-    def __init__(
-        self,
-        *,
-        lr: float,
-        lr_grid: Sequence[float] | None,
-        weight_decay: float,
-        batch_size: int,
-        max_epochs: int,
-        patience: int,
-        seed: int,
-        device: str,
-        dtype: str,
-    ) -> None:
-        self.lr = lr
+    def __init__(self, *, lr_grid: Sequence[float] | None, **training: Any) -> None:
+        super().__init__(**training)
         self.lr_grid = lr_grid
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.dtype = dtype
 
     @abstractmethod
     def _network(self, n_inputs: int, n_outputs: int) -> torch.nn.Module:
@@ -382,10 +363,6 @@ class TorchInference(BaseEstimator, ABC):
 
     def _check_targets(self, y: np.ndarray, y_val: np.ndarray) -> None:
         """Refuse targets the loss cannot use; any finite values are fine by default."""
-
-    def settings(self) -> TrainingSettings:
-        """The optimisation settings these hyperparameters give."""
-        return TrainingSettings.of(self)
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None) -> Self:
         x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from l1k_assets.inference.metrics import sample_scc
 
@@ -42,6 +43,22 @@ class TrainingSettings:
     def of(cls, estimator: Any) -> TrainingSettings:
         """The settings an estimator's same-named hyperparameters give (every torch estimator stores them)."""
         return cls(**{name: getattr(estimator, name) for name in cls.__dataclass_fields__})
+
+
+class TrainingHyperparameters(BaseEstimator):
+    """The optimisation hyperparameters (``TrainingSettings``' fields) every torch estimator takes.
+
+    sklearn's ``get_params`` reads a constructor's signature, so each estimator still lists
+    them there; it passes them on here, where they are stored and turned into settings once.
+    """
+
+    def __init__(self, **training: Any) -> None:
+        for name in TrainingSettings.__dataclass_fields__:
+            setattr(self, name, training[name])
+
+    def settings(self) -> TrainingSettings:
+        """The optimisation settings these hyperparameters give."""
+        return TrainingSettings.of(self)
 
 
 @dataclass

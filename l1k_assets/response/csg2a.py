@@ -37,12 +37,18 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from l1k_assets.errors import DataError
 from l1k_assets.inference.baselines import PARAMS_FILE, WEIGHTS_FILE, check_prediction_input, check_training_data
-from l1k_assets.inference.torch_training import TrainingSettings, load_state, predict, state_bytes, torch_dtype
+from l1k_assets.inference.torch_training import (
+    TrainingHyperparameters,
+    TrainingSettings,
+    load_state,
+    predict,
+    state_bytes,
+    torch_dtype,
+)
 from l1k_assets.response.conditions import GDSC_DOSE_UM, GDSC_TIME_H, scale_conditions
 
 log = logging.getLogger("l1k.response")
@@ -267,7 +273,7 @@ def fit_module(
 # Estimators
 
 
-class _CSG2AEstimator(BaseEstimator):
+class _CSG2AEstimator(TrainingHyperparameters):
     """Optimisation settings, checkpoint layout and training bookkeeping shared by both stages.
 
     A checkpoint is ``params.json`` (constructor parameters that are plain values, the network
@@ -275,10 +281,6 @@ class _CSG2AEstimator(BaseEstimator):
     """
 
     NOT_JSON_PARAMS: tuple[str, ...] = ()
-
-    def settings(self) -> TrainingSettings:
-        """The optimisation settings these hyperparameters give."""
-        return TrainingSettings.of(self)
 
     def _train(
         self,
@@ -350,14 +352,16 @@ class CSG2APretrainer(_CSG2AEstimator):
         self.embed_dim = embed_dim
         self.encoder_hidden = encoder_hidden
         self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.dtype = dtype
+        super().__init__(
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, ppi: np.ndarray | None = None) -> Self:
         x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)
@@ -455,14 +459,16 @@ class CSG2ARegressor(_CSG2AEstimator):
         self.dropout = dropout
         self.dose_um = dose_um
         self.time_h = time_h
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.dtype = dtype
+        super().__init__(
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
 
     def _network(self, n_columns: int, ppi: np.ndarray | None) -> CSG2ANetwork:
         """The pretrained network (checked against the data's columns) or a fresh one, with the prior as configured."""
