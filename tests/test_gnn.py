@@ -17,14 +17,7 @@ from l1k_assets.inference.gnn import EdgeAttentiveLayer, GNNModule, GNNRegressor
 from l1k_assets.inference.graph import build_gene_graph, graph_stats
 from l1k_assets.inference.metrics import overall_metrics
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: with several threads on a busy host, OpenMP waits dominate and tests crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +266,7 @@ SMALL = {"hidden": 16, "layers": 2, "lr": 1e-2, "batch_size": 32, "max_epochs": 
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(one_torch_thread: None):
     x, y, landmarks, _ = planted()
     edges = build_gene_graph(y[TRAIN], landmarks, k=5)
     model = GNNRegressor(edges, 60, landmarks, **SMALL).fit(x[TRAIN], y[TRAIN], x[VALID], y[VALID])

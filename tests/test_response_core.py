@@ -26,13 +26,7 @@ from l1k_assets.synthetic.universe import build_universe
 FAST = {"embed_dim": 4, "encoder_hidden": 16, "batch_size": 16, "lr": 1e-2, "max_epochs": 5, "patience": 5}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: threads only add overhead and nondeterminism."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- pairing

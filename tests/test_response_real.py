@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from l1k_assets.lincs.gct import read_gct
 from l1k_assets.response import benchmark as bm
@@ -26,12 +25,7 @@ from l1k_assets.response.pretraining import pretraining_arrays, pretraining_pair
 N_DRUGS, N_PLANTED_LINES, N_BITS = 40, 60, 256
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _name_key(name: str) -> str:

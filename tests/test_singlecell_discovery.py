@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from l1k_assets.errors import DataError, FormatError
 from l1k_assets.singlecell.catalog import DEFAULT_DATASETS, load_datasets
@@ -14,13 +13,7 @@ from l1k_assets.singlecell.discovery import cell_arrays, common_targets, compare
 HEADER = "dataset,tissue,format,path,metadata,cell_type_column,description\n"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP waits on a shared host."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_default_catalog_lists_one_dataset_per_format() -> None:
