@@ -207,9 +207,7 @@ def model_csg2a_pretrained(
     ppi = ppi_prior(raw_ppi, symbols, config.min_ppi_score)
     validation = np.random.default_rng(compute.seed).random(len(x)) < config.validation_fraction
     compute.configure()
-    net = config.network
-    options = {"embed_dim": net.embed_dim, "encoder_hidden": net.encoder_hidden, "dropout": net.dropout, "lr": net.lr}
-    options |= {"batch_size": net.batch_size, "max_epochs": net.max_epochs, "patience": net.patience}
+    options = config.network.model_dump(exclude={"head_hidden"})  # the pretraining network has no heads
     options |= {"seed": compute.seed, "device": str(compute.torch_device()), "dtype": compute.precision}
     basal_mse = float(np.mean((x[validation][:, : len(genes)] - y[validation]) ** 2))
     rows, files = [], {}
@@ -312,21 +310,13 @@ def model_csg2a_finetuned(
             f"core_drug_conditions has {structures.shape[1]} structure features but the pretrained network expects "
             f"{n_structure} ({manifest.extra['structures']}): use the same structure settings for both"
         )
-    net = config.network
     settings = bm.BenchmarkSettings(
+        **config.network.model_dump(),
         n_folds=config.n_folds,
         seed=compute.seed,
         validation_fraction=config.validation_fraction,
         rf_trees=config.rf_trees,
         svm_c=config.svm_c,
-        embed_dim=net.embed_dim,
-        encoder_hidden=net.encoder_hidden,
-        head_hidden=net.head_hidden,
-        dropout=net.dropout,
-        lr=net.lr,
-        batch_size=net.batch_size,
-        max_epochs=net.max_epochs,
-        patience=net.patience,
         device=str(compute.torch_device()),
     )
     compute.configure()
