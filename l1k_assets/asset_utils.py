@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from l1k_assets.errors import DataError
+from l1k_assets.progress import ProgressReport
 
 
 def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
@@ -73,3 +74,20 @@ def check_result(name: str, verdict: Any) -> dg.AssetCheckResult:
 def blocking(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
     """Blocking check specs: a failure stops everything downstream of the asset in the run."""
     return [dg.AssetCheckSpec(name, asset=asset, blocking=True) for name in names]
+
+
+def progress_sink(context: dg.AssetExecutionContext, run: Any = None) -> Callable[[ProgressReport], None]:
+    """Where an asset's long loops report: the Dagster log (so the UI and ``l1k materialize`` show it) and MLflow.
+
+    ``run`` is the asset's open MLflow run (``TrackedRun``); each report's values are logged
+    there at the report's step under ``progress/<label>/<name>`` as they happen, not at the end.
+    """
+
+    def sink(report: ProgressReport) -> None:
+        context.log.info(f"[progress] {report.message()}")
+        if run is not None and report.values:
+            key = report.label.replace(" · ", "/").replace(" ", "_")
+            run.log_metrics({f"progress/{key}/{k}": v for k, v in report.values.items()}, step=report.step)
+            run.log_metrics({"progress/elapsed_seconds": report.elapsed}, step=report.step)
+
+    return sink

@@ -2,6 +2,7 @@
 
 ``L1K_MODE`` (embedded | remote), ``L1K_SCALE`` (tiny | default | large), ``L1K_SEED``,
 ``L1K_HOME`` and ``L1K_GEO_BASE_URL`` etc. select sources and storage without code changes,
+``L1K_PROFILE`` (demo | paper) and ``L1K_BUDGET_SCALE`` how long training may take,
 so the same definitions serve the demo, the tests and a production deployment.
 """
 
@@ -14,6 +15,7 @@ from resources.checkpoints import CheckpointStore
 from resources.compute import ComputeResource
 from resources.data_source import DataSource
 from resources.parquet_io import ParquetIOManager
+from resources.profile import RunProfile, check_positive, check_profile_name
 from resources.tracking import MlflowTracking
 
 URL_ENV = {
@@ -48,7 +50,15 @@ def build_resources(env: dict[str, str] | None = None, **overrides: Any) -> dict
             precision=env.get("L1K_PRECISION", "float32"),
             seed=int(env.get("L1K_SEED", "0")),
         ),
+        "profile": run_profile(env),
         "mlflow": MlflowTracking(
             home=home, tracking_uri=env.get("L1K_MLFLOW_URI", ""), ui_url=env.get("L1K_MLFLOW_UI", "http://127.0.0.1:5000")
         ),
     }
+
+
+def run_profile(env: dict[str, str]) -> RunProfile:
+    """The run profile named by ``L1K_PROFILE`` and ``L1K_BUDGET_SCALE``, checked before any asset runs."""
+    name = check_profile_name(env.get("L1K_PROFILE", "demo"), "L1K_PROFILE")
+    scale = check_positive(env.get("L1K_BUDGET_SCALE", "1"), "L1K_BUDGET_SCALE", "a positive factor")
+    return RunProfile(name=name, budget_scale=scale).validated()
