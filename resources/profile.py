@@ -99,7 +99,8 @@ class RunProfile(dg.ConfigurableResource):
             if isinstance(value, BaseModel):
                 updates[name] = self.apply(value)
         if BUDGET_FIELD in type(config).model_fields:
-            budget = check_budget(updates.get(BUDGET_FIELD, getattr(config, BUDGET_FIELD)), f"{type(config).__name__}.{BUDGET_FIELD}")
+            setting = f"{type(config).__name__}.{BUDGET_FIELD}"
+            budget = check_budget(updates.get(BUDGET_FIELD, getattr(config, BUDGET_FIELD)), setting)
             user_set = BUDGET_FIELD in config.model_fields_set
             updates[BUDGET_FIELD] = budget if budget is None or user_set else budget * self.budget_scale
         return config.model_copy(update=updates)
