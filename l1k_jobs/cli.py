@@ -71,7 +71,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         summary.add_row(names, key or "-", result.run_id[:8], f"{time.monotonic() - started:.0f}")
         console.print(f"[green]ok[/green] {names} [{key or 'unpartitioned'}]")
 
-    materialize_all(ALL_ASSETS, resources, instance, on_run=report, log_level=args.log_level)
+    materialize_all(ALL_ASSETS, resources, instance, on_run=report, log_level=args.log_level, selection=args.select)
     console.print(summary)
     console.print(f"\nResults: Parquet tables under {home / 'tables'}, raw files under {home / 'cache'} and {home / 'releases'}.")
     console.print(f"Dagster runs are recorded in {os.environ['DAGSTER_HOME']}.")
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     mat = sub.add_parser("materialize", help="materialize every asset")
     mat.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
+    mat.add_argument("--select", help="only these assets, in Dagster's selection syntax (e.g. '+key:out_compound_scores')")
     mat.set_defaults(func=cmd_materialize)
     lineage = sub.add_parser("lineage", help="print what an asset was computed from, down to the raw files")
     lineage.add_argument("asset")

@@ -23,12 +23,12 @@ class Stage:
     keys: list[dg.AssetKey]
 
 
-def plan_stages(assets: Sequence[dg.AssetsDefinition]) -> list[Stage]:
-    """Group assets into dependency-ordered stages of one partitions definition each."""
-    owner = {key: a for a in assets for key in a.keys}
-    deps = {key: {d for d in a.asset_deps[key] if d in owner} for a in assets for key in a.keys}
+def plan_stages(assets: Sequence[dg.AssetsDefinition], only: set[dg.AssetKey] | None = None) -> list[Stage]:
+    """Group assets (those in ``only``, if given) into dependency-ordered stages of one partitions definition each."""
+    owner = {key: a for a in assets for key in a.keys if only is None or key in only}
+    deps = {key: {d for d in owner[key].asset_deps[key] if d in owner} for key in owner}
     done: set[dg.AssetKey] = set()
-    remaining = [k for a in assets for k in a.keys]
+    remaining = list(owner)
     stages: list[Stage] = []
     while remaining:
         ready = [k for k in remaining if deps[k] <= done]
@@ -64,14 +64,22 @@ def materialize_all(
     instance: dg.DagsterInstance,
     on_run: Callable[[Stage, str | None, dg.ExecuteInProcessResult], None] | None = None,
     log_level: str = "WARNING",
+    selection: str | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
     """Run every stage for every partition; stop at the first failed run (its error propagates).
+
+    ``selection`` (Dagster's asset selection syntax, e.g. ``+key:model_indication_classifier``
+    for an asset and everything upstream of it) limits the run to part of the graph.
 
     The console shows events at ``log_level`` and above; every event is still recorded in the
     instance, so the UI has the full log.
     """
     results = []
-    for stage in plan_stages(assets):
+    only = None
+    if selection:
+        graph = dg.Definitions(assets=assets).resolve_asset_graph()
+        only = set(dg.AssetSelection.from_string(selection).resolve(graph))
+    for stage in plan_stages(assets, only):
         for key in partition_keys(stage.partitions_def, instance):
             result = dg.materialize(
                 assets,
