@@ -77,7 +77,7 @@ def materialize_all(
     results = []
     only = None
     if selection:
-        graph = dg.Definitions(assets=assets).resolve_asset_graph()
+        graph = dg.Definitions(assets=assets, resources=resources).resolve_asset_graph()
         only = set(dg.AssetSelection.from_string(selection).resolve(graph))
     for stage in plan_stages(assets, only):
         for key in partition_keys(stage.partitions_def, instance):
