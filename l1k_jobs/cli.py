@@ -8,6 +8,7 @@ shows them with their metadata.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -47,36 +48,88 @@ def prepare_environment(home: str | None, mode: str | None, scale: str | None) -
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    """Materialize every asset, printing one line per run and a summary."""
+    """Materialize every asset, printing live progress, then a table of stage times and where the results are."""
     home = prepare_environment(args.home, args.mode, args.scale)
+    if args.profile:
+        os.environ["L1K_PROFILE"] = args.profile
+    if args.budget_scale is not None:
+        os.environ["L1K_BUDGET_SCALE"] = str(args.budget_scale)
+    from l1k_jobs.resources_config import run_profile
+    from resources.profile import ProfileError
+
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    try:
+        profile = run_profile(dict(os.environ))  # before any asset runs (and before the definitions load)
+    except ProfileError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        return 2
     import dagster as dg  # after the environment is set, so definitions read it
 
     from l1k_jobs.definitions import ALL_ASSETS, defs
     from l1k_jobs.releases import register_known_releases
     from l1k_jobs.runner import materialize_all
 
-    console = Console()
     instance = dg.DagsterInstance.get()
     resources = dict(defs.resources)
     added = register_known_releases(instance, resources["data_source"])
     if added:
         console.print(f"registered LINCS release partitions: {', '.join(added)}")
+    console.print(f"run profile [bold]{profile.name}[/bold] (time budgets × {profile.budget_scale:g})")
     started = time.monotonic()
-    summary = Table(title="l1k materialization")
-    for col in ("stage assets", "partition", "run", "seconds"):
-        summary.add_column(col)
+    timings: list = []
 
-    def report(stage, key, result) -> None:
-        names = ", ".join(k.to_user_string() for k in stage.keys)
-        summary.add_row(names, key or "-", result.run_id[:8], f"{time.monotonic() - started:.0f}")
-        console.print(f"[green]ok[/green] {names} [{key or 'unpartitioned'}]")
+    def report(stage, key, result, steps) -> None:
+        timings.extend(steps)
 
-    materialize_all(ALL_ASSETS, resources, instance, on_run=report, log_level=args.log_level, selection=args.select)
-    console.print(summary)
+    materialize_all(
+        ALL_ASSETS,
+        resources,
+        instance,
+        on_run=report,
+        log_level=args.log_level,
+        selection=args.select,
+        emit=lambda line: console.print(line, highlight=False, markup=False),
+    )
+    total = time.monotonic() - started
+    console.print(stage_table(timings, total))
+    if args.report_json:
+        write_report(Path(args.report_json), timings, total, profile.describe())
     console.print(f"\nResults: Parquet tables under {home / 'tables'}, raw files under {home / 'cache'} and {home / 'releases'}.")
     console.print(f"Dagster runs are recorded in {os.environ['DAGSTER_HOME']}.")
     console.print("Open the UI with:  [bold].venv/bin/l1k ui[/bold]  (then browse http://127.0.0.1:3000)")
     return 0
+
+
+def stage_table(timings: list, total: float) -> Table:
+    """Seconds per asset (summed over its partitions, slowest first) with the partitions' count and peak memory."""
+    per_asset: dict[str, list] = {}
+    for t in timings:
+        per_asset.setdefault(t.step, []).append(t)
+    table = Table(title=f"l1k materialization: {total:.0f} s in all")
+    for column in ("asset", "partitions", "seconds", "share", "slowest partition", "peak RSS MB"):
+        table.add_column(column, justify="left" if column in ("asset", "slowest partition") else "right")
+    rows = sorted(per_asset.items(), key=lambda item: -sum(t.seconds for t in item[1]))
+    for step, parts in rows:
+        seconds = sum(t.seconds for t in parts)
+        slowest = max(parts, key=lambda t: t.seconds)
+        peaks = [t.peak_rss_mb for t in parts if t.peak_rss_mb is not None]
+        table.add_row(
+            step,
+            str(len(parts)),
+            f"{seconds:.1f}",
+            f"{100 * seconds / total:.0f}%" if total else "-",
+            f"{slowest.partition} ({slowest.seconds:.1f} s)" if slowest.partition else "-",
+            f"{max(peaks):.0f}" if peaks else "-",
+        )
+    return table
+
+
+def write_report(path: Path, timings: list, total: float, profile: dict) -> None:
+    """The stage timings as JSON (what ``benchmarks/main_job.py`` reads), written atomically."""
+    from l1k_assets.fileio import atomic_write_bytes
+
+    body = {"total_seconds": total, "profile": profile, "steps": [t.__dict__ for t in timings]}
+    atomic_write_bytes(path, json.dumps(body, indent=1).encode())
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -170,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     mat = sub.add_parser("materialize", help="materialize every asset")
     mat.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
+    mat.add_argument("--profile", help="run profile: demo (CPU-sized, default) or paper (the seeds' settings; use a GPU)")
+    mat.add_argument("--budget-scale", type=float, help="multiply every demo time budget (default $L1K_BUDGET_SCALE or 1)")
+    mat.add_argument("--report-json", help="also write the stage timings to this JSON file")
     mat.add_argument("--select", help="only these assets, in Dagster's selection syntax (e.g. '+key:out_compound_scores')")
     mat.set_defaults(func=cmd_materialize)
     lineage = sub.add_parser("lineage", help="print what an asset was computed from, down to the raw files")

@@ -14,6 +14,8 @@ from typing import Any
 
 import dagster as dg
 
+from l1k_jobs.monitor import LAUNCH_TAG, RunMonitor, StepTiming, new_launch_id, peak_rss_mb, reset_peak_rss, step_timings
+
 
 @dataclass
 class Stage:
@@ -62,11 +64,15 @@ def materialize_all(
     assets: Sequence[dg.AssetsDefinition],
     resources: dict[str, Any],
     instance: dg.DagsterInstance,
-    on_run: Callable[[Stage, str | None, dg.ExecuteInProcessResult], None] | None = None,
+    on_run: Callable[[Stage, str | None, dg.ExecuteInProcessResult, list[StepTiming]], None] | None = None,
     log_level: str = "WARNING",
     selection: str | None = None,
+    emit: Callable[[str], None] | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
     """Run every stage for every partition; stop at the first failed run (its error propagates).
+
+    ``emit`` receives live progress lines (step start and end, the assets' progress reports,
+    heartbeats); ``on_run`` each finished run with its steps' seconds and the run's peak memory.
 
     ``selection`` (Dagster's asset selection syntax, e.g. ``+key:model_indication_classifier``
     for an asset and everything upstream of it) limits the run to part of the graph.
@@ -81,16 +87,21 @@ def materialize_all(
         only = set(dg.AssetSelection.from_string(selection).resolve(graph))
     for stage in plan_stages(assets, only):
         for key in partition_keys(stage.partitions_def, instance):
-            result = dg.materialize(
-                assets,
-                selection=stage.keys,
-                partition_key=key,
-                instance=instance,
-                resources=resources,
-                tags={"l1k/runner": "main"},
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            )
+            launch = new_launch_id()
+            label = f"[{key}]" if key else ""
+            reset_peak_rss()
+            monitor = RunMonitor(instance, launch, label, emit or (lambda _line: None))
+            with monitor.following():
+                result = dg.materialize(
+                    assets,
+                    selection=stage.keys,
+                    partition_key=key,
+                    instance=instance,
+                    resources=resources,
+                    tags={"l1k/runner": "main", LAUNCH_TAG: launch},
+                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                )
             if on_run is not None:
-                on_run(stage, key, result)
+                on_run(stage, key, result, step_timings(instance, result.run_id, key, peak_rss_mb()))
             results.append(result)
     return results
