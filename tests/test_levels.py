@@ -86,8 +86,10 @@ def test_modz_weights_three_replicates_by_hand() -> None:
 def test_modz_weights_floor_a_discordant_replicate() -> None:
     block = replicates().assign(r4=[4.0, 3.0, 2.0, 1.0])  # rho with r1, r2, r3: -1, -0.8, -0.8
     weights = modz_weights(block)
-    # r1: 0.8 + 0.8 - 1 = 0.6; r2: 0.8 + 0.6 - 0.8 = 0.6; r3: 0.6; r4: -2.6 -> 0.01
-    np.testing.assert_allclose(weights.to_numpy(), np.array([0.6, 0.6, 0.6, 0.01]) / 1.81)
+    # CMap clips each negative rho to 0, then averages over the 3 siblings:
+    # r1: (0.8 + 0.8 + 0) / 3; r2: (0.8 + 0.6 + 0) / 3; r3: the same; r4: 0 -> floored at 0.01
+    raw = np.array([1.6 / 3, 1.4 / 3, 1.4 / 3, 0.01])
+    np.testing.assert_allclose(weights.to_numpy(), raw / raw.sum())
 
 
 def test_modz_is_the_weighted_sum() -> None:
@@ -102,7 +104,7 @@ def test_modz_is_the_weighted_sum() -> None:
 def test_constant_replicate_gets_the_floor_weight() -> None:
     block = replicates().assign(r4=5.0)
     weights = modz_weights(block)
-    assert weights["r4"] == pytest.approx(0.01 / (1.6 + 1.4 + 1.4 + 0.01))
+    assert weights["r4"] == pytest.approx(0.01 / ((1.6 + 1.4 + 1.4) / 3 + 0.01))
 
 
 def test_level5_from_level4_groups_in_first_appearance_order() -> None:
@@ -149,7 +151,19 @@ def test_real_plate_level4_matches_cmap(ljp005: tuple[pd.DataFrame, pd.DataFrame
     np.testing.assert_allclose(z.to_numpy(), cmap_level4.to_numpy(), atol=5.1e-5)  # CMap rounds to 4 decimals
 
 
-def test_real_plate_modz_matches_a_plain_loop(ljp005: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+def _hand_modz(wells: pd.DataFrame, clip: bool) -> pd.Series:
+    """A plain loop over CMap's rule (cmapPy agg_wt_avg): mean of the siblings' Spearman rho, each clipped at 0
+    when ``clip``, floored at 0.01, normalised; ``clip=False`` keeps the negative correlations."""
+    corr = wells.corr(method="spearman").to_numpy()
+    n = corr.shape[0]
+    weights = []
+    for i in range(n):
+        others = [max(corr[i, j], 0.0) if clip else corr[i, j] for j in range(n) if j != i]
+        weights.append(max(sum(others) / len(others), 0.01))
+    return sum(wells.iloc[:, i] * (w / sum(weights)) for i, w in enumerate(weights))
+
+
+def test_real_plate_modz_is_cmaps_clipped_weighting(ljp005: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
     level3, _, meta = ljp005
     level4 = robust_zscore(level3, meta.rna_plate.to_numpy())
     groups = meta.pert_id.astype(str)  # 60 perturbagens: DMSO in 26 wells, compounds in 6 doses each
@@ -158,13 +172,12 @@ def test_real_plate_modz_matches_a_plain_loop(ljp005: tuple[pd.DataFrame, pd.Dat
     assert level5.shape == (978, 60)
     for pert in ["DMSO", "BRD-K76908866", groups.iloc[-1]]:
         wells = level4.loc[:, (groups == pert).to_numpy()]
-        corr = wells.corr(method="spearman").to_numpy()
-        weights = []
-        for i in range(corr.shape[0]):
-            total = sum(corr[i, j] for j in range(corr.shape[0]) if j != i)
-            weights.append(max(total, 0.01))
-        expected = sum(wells.iloc[:, i] * (w / sum(weights)) for i, w in enumerate(weights))
+        expected = _hand_modz(wells, clip=True)
         np.testing.assert_allclose(level5[pert].to_numpy(), expected.to_numpy(), rtol=1e-10, atol=1e-12)
+    # the 26 DMSO wells include anti-correlated ones: keeping their negative rho changes the consensus visibly
+    dmso = level4.loc[:, (groups == "DMSO").to_numpy()]
+    unclipped = _hand_modz(dmso, clip=False)
+    assert np.abs(level5["DMSO"].to_numpy() - unclipped.to_numpy()).max() > 0.1
 
 
 def test_derive_level5_caller_matches_level5_from_level3(tmp_path: Path) -> None:

@@ -6,6 +6,12 @@ plate's population with median and MAD (robust to the few wells a strong compoun
 the MAD floored so a nearly constant gene cannot explode; then a signature is the weighted
 mean of its replicates, each weighted by how well it agrees (Spearman) with its siblings, so
 one failed well cannot drag the consensus.
+
+The weights follow CMap's reference implementation (cmapPy ``agg_wt_avg``): each replicate's
+Spearman correlations with its siblings are clipped at 0 before they are averaged, the mean
+is floored at 0.01, and the weights are normalised. Keeping the negative correlations (a
+plain sum) lets one anti-correlated well pull its siblings' weights down, and differs from
+CMap's level 5 by up to 0.3 on a real 26-replicate DMSO group.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from scipy.stats import rankdata
 from l1k_assets.errors import DataError
 
 MAD_TO_SD = 1.4826  # MAD × this estimates the standard deviation of normal data
-MIN_WEIGHT = 0.01  # CMap's floor on a replicate's summed correlation, so a discordant replicate keeps a token weight
+MIN_WEIGHT = 0.01  # CMap's floor on a replicate's mean correlation, so a discordant replicate keeps a token weight
+MODZ_BLOCK_VALUES = 20_000_000  # values (genes × replicates) stacked per vectorized MODZ batch: ~160 MB of float64
 
 
 def _group_columns(labels: np.ndarray) -> list[np.ndarray]:
@@ -56,12 +63,20 @@ def robust_zscore(level3: pd.DataFrame, groups: Sequence[object] | np.ndarray, m
     return pd.DataFrame(z, index=level3.index, columns=level3.columns)
 
 
-def _weights(values: np.ndarray) -> np.ndarray:
-    """MODZ weights of replicate columns: summed Spearman correlation with the others, floored, normalised.
+def _weights_from_corr(corr: np.ndarray) -> np.ndarray:
+    """CMap's weights from replicate correlations (..., r, r): clip below 0, mean over siblings, floor, normalise.
 
-    Correlations use the genes measured in every replicate; an undefined correlation (a
-    constant replicate) counts as no agreement.
+    An undefined correlation (a constant replicate) counts as no agreement.
     """
+    r = corr.shape[-1]
+    agreement = np.clip(np.nan_to_num(corr, nan=0.0), 0.0, None)
+    agreement[..., np.arange(r), np.arange(r)] = 0.0
+    raw = np.maximum(agreement.sum(axis=-1) / (r - 1), MIN_WEIGHT)
+    return raw / raw.sum(axis=-1, keepdims=True)
+
+
+def _weights(values: np.ndarray) -> np.ndarray:
+    """MODZ weights of one signature's replicate columns (genes × r), on the genes measured in every replicate."""
     n = values.shape[1]
     if n == 1:
         return np.ones(1)
@@ -69,10 +84,41 @@ def _weights(values: np.ndarray) -> np.ndarray:
     ranks = rankdata(complete, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(ranks, rowvar=False) if len(complete) > 1 else np.full((n, n), np.nan)
-    corr = np.nan_to_num(corr, nan=0.0)
-    np.fill_diagonal(corr, 0.0)
-    summed = np.maximum(corr.sum(axis=1), MIN_WEIGHT)
-    return summed / summed.sum()
+    return _weights_from_corr(corr)
+
+
+def _batch_weights(stack: np.ndarray) -> np.ndarray:
+    """MODZ weights of many complete signatures at once: ``stack`` is (signatures, genes, r), no missing values."""
+    ranks = rankdata(stack, axis=1)
+    ranks -= ranks.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("sgr,sgr->sr", ranks, ranks))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.einsum("sgr,sgq->srq", ranks, ranks) / (norms[:, :, None] * norms[:, None, :])
+    return _weights_from_corr(corr)
+
+
+def _modz_groups(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """MODZ of every group of columns (genes × groups): signatures with the same replicate count are
+    stacked and weighted in one vectorized pass; ones with missing values take the per-signature path."""
+    out = np.empty((values.shape[0], len(groups)))
+    sizes = np.array([len(g) for g in groups])
+    for r in np.unique(sizes):
+        members = np.flatnonzero(sizes == r)
+        per_batch = max(1, MODZ_BLOCK_VALUES // max(1, values.shape[0] * r))
+        for start in range(0, len(members), per_batch):
+            batch = members[start : start + per_batch]
+            stack = np.moveaxis(values[:, np.stack([groups[k] for k in batch])], 0, 1)  # (signatures, genes, r)
+            if r == 1:
+                weights = np.ones((len(batch), 1))
+            else:
+                complete = ~np.isnan(stack).any(axis=(1, 2))
+                weights = np.empty((len(batch), r))
+                if complete.any():
+                    weights[complete] = _batch_weights(stack[complete])
+                for j in np.flatnonzero(~complete):
+                    weights[j] = _weights(stack[j])
+            out[:, batch] = np.einsum("sgr,sr->gs", stack, weights)
+    return out
 
 
 def _modz_values(values: np.ndarray) -> np.ndarray:
@@ -113,10 +159,7 @@ def level5_from_level4(level4: pd.DataFrame, replicate_groups: pd.Series) -> pd.
     if len(unmapped):
         raise DataError(f"{len(unmapped)} level-4 instances have no signature in the replicate map, e.g. {unmapped[:5].tolist()}")
     sig_ids = pd.unique(signature.to_numpy())
-    values = level4.to_numpy(dtype=np.float64)
-    out = np.empty((values.shape[0], len(sig_ids)))
-    for k, cols in enumerate(_group_columns(signature.to_numpy())):
-        out[:, k] = _modz_values(values[:, cols])
+    out = _modz_groups(level4.to_numpy(dtype=np.float64), _group_columns(signature.to_numpy()))
     return pd.DataFrame(out, index=level4.index, columns=pd.Index(sig_ids, name=level4.columns.name))
 
 
