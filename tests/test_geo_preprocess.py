@@ -233,7 +233,12 @@ def test_unpaired_samples_are_dropped_and_logged_when_the_catalog_says_so(caplog
 
 def test_nothing_classified() -> None:
     with pytest.raises(DataError, match="nothing to pair"):
-        pair_samples(sample_classes(samples(["cell line"], ["X"]), cohort(), "m.txt"))
+        pair_samples(pd.DataFrame(columns=["gsm", "tissue", "patient_id"]))
+
+
+def test_a_class_no_sample_has_is_an_error_naming_the_field_and_its_values() -> None:
+    with pytest.raises(DataError, match=r"no sample is normal: pattern .* matches no value of field .*\['cell line', 'tumor'\]"):
+        sample_classes(samples(["cell line", "tumor"], ["X", "Y"]), cohort(), "m.txt")
 
 
 # --- the whole chain as cohort.clean_cohort runs it -------------------------------------------

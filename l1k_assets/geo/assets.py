@@ -13,7 +13,7 @@ from l1k_assets.geo.catalog import Cohort, load_catalog
 from l1k_assets.geo.cohort import SAMPLE_COLUMNS, clean_cohort, combine_cohorts
 from l1k_assets.quality import landmark_coverage
 from l1k_assets.sources.fetch_set import fetch_urls
-from l1k_assets.sources.layout import geo_platform_url, geo_series_matrix_url
+from l1k_assets.sources.layout import geo_gds_soft_url, geo_platform_url, geo_series_matrix_url, geo_soft_family_url
 from resources.data_source import DataSource
 
 CATALOG = {c.cohort: c for c in load_catalog()}
@@ -26,14 +26,19 @@ def _cohort(key: str) -> Cohort:
     return CATALOG[key]
 
 
-@dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="1", kinds={"geo"})
+EXPRESSION_URLS = {"series_matrix": geo_series_matrix_url, "family_soft": geo_soft_family_url, "gds": geo_gds_soft_url}
+
+
+@dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="2", kinds={"geo"})
 def raw_geo_series_matrix(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
-    """The cohort's GEO series-matrix file, as fetched (cached, sha256 recorded)."""
+    """The cohort's expression file as fetched (cached, sha256 recorded): the GSE series matrix, the GSE
+    family SOFT file or the GDS SOFT file, as the catalog row's ``source`` says (the file's role)."""
     cohort = _cohort(context.partition_key)
-    files = fetch_urls(
-        data_source.downloader(), {"series_matrix": geo_series_matrix_url(data_source.base_url("geo"), cohort.cohort)}
+    url = EXPRESSION_URLS[cohort.source](data_source.base_url("geo"), cohort.cohort)
+    files = fetch_urls(data_source.downloader(), {cohort.source: url})
+    context.add_output_metadata(
+        {**files_metadata(files), **json_metadata(cohort=cohort.cohort, source=cohort.source, mode=data_source.mode)}
     )
-    context.add_output_metadata({**files_metadata(files), **json_metadata(cohort=cohort.cohort, mode=data_source.mode)})
     return files
 
 
@@ -64,7 +69,7 @@ def core_geo_expression(
     cohort = _cohort(context.partition_key)
     landmarks = core_landmark_genes["gene_symbol"].tolist()
     table, report = clean_cohort(
-        Path(file_path(raw_geo_series_matrix, "series_matrix")), Path(file_path(raw_geo_platform, "platform")), cohort, landmarks
+        Path(file_path(raw_geo_series_matrix, cohort.source)), Path(file_path(raw_geo_platform, "platform")), cohort, landmarks
     )
     if report.n_pairs != cohort.expected_pairs:
         context.log.warning(f"{cohort.cohort}: {report.n_pairs} pairs, the catalog expects {cohort.expected_pairs}")

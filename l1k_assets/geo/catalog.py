@@ -4,6 +4,12 @@ The catalog is a versioned CSV in the repository (``cohorts.csv``) so that cohor
 are static and reviewable; a user adds a cohort by adding a row. Each row says where the class
 (normal or tumor) and the patient id of a sample are found in the series-matrix header and
 which regular expressions read them.
+
+A cohort's expression comes from one of three GEO files (the ``source`` column, optional,
+``series_matrix`` by default): the series matrix of a GSE, the family SOFT file of a GSE
+whose submitters published no usable matrix, or the SOFT file of a curated GEO DataSet (a
+GDS row), whose subsets (``disease state``, ``individual``, ...) become the samples'
+``characteristics:<subset type>`` fields, so a GDS pairs by its subsets with the same rules.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ CATALOG_COLUMNS = (
     "expected_pairs",
     "unpaired",
 )
+SOURCES = ("series_matrix", "family_soft", "gds")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Cohort:
     patient_pattern: str  # regex with one capturing group: the patient id
     expected_pairs: int
     unpaired: str = "error"  # "drop": samples without a partner are logged and left out instead of failing
+    source: str = "series_matrix"  # the expression file: "series_matrix", "family_soft" (GSE) or "gds" (GDS)
 
 
 def validate_accession(value: str, prefix: str | None = None) -> str:
@@ -72,12 +80,18 @@ def load_catalog(path: str | Path = DEFAULT_CATALOG) -> list[Cohort]:
         raise FormatError(path, f"columns {list(CATALOG_COLUMNS)}", line=1, found=f"missing {missing}")
     cohorts: list[Cohort] = []
     seen: set[str] = set()
+    if "source" not in table.columns:
+        table["source"] = "series_matrix"
     for i, row in enumerate(table.to_dict("records"), start=2):
+        row["source"] = row["source"] or "series_matrix"
+        if row["source"] not in SOURCES:
+            raise FormatError(path, f"one of {', '.join(SOURCES)}", line=i, field="source", found=row["source"])
         try:
-            validate_accession(row["cohort"], "GSE")
+            validate_accession(row["cohort"], "GDS" if row["source"] == "gds" else "GSE")
             validate_accession(row["platform"], "GPL")
         except ValueError as exc:
-            raise FormatError(path, "GSE/GPL accessions", line=i, found=str(exc)) from None
+            expected = "a GDS accession with source gds, GSE otherwise, and a GPL platform"
+            raise FormatError(path, expected, line=i, field="cohort", found=str(exc)) from None
         if row["cohort"] in seen:
             raise FormatError(path, "unique cohort ids", line=i, field="cohort", found=row["cohort"])
         seen.add(row["cohort"])
@@ -94,5 +108,6 @@ def load_catalog(path: str | Path = DEFAULT_CATALOG) -> list[Cohort]:
             raise FormatError(path, "'error' or 'drop'", line=i, field="unpaired", found=row["unpaired"])
         if not row["expected_pairs"].isdigit():
             raise FormatError(path, "a whole number", line=i, field="expected_pairs", found=row["expected_pairs"])
-        cohorts.append(Cohort(**{**row, "expected_pairs": int(row["expected_pairs"])}))
+        known = {k: v for k, v in row.items() if k in CATALOG_COLUMNS or k == "source"}
+        cohorts.append(Cohort(**{**known, "expected_pairs": int(row["expected_pairs"])}))
     return cohorts

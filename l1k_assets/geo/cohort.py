@@ -18,7 +18,8 @@ from l1k_assets.geo.catalog import Cohort
 from l1k_assets.geo.pairing import pair_samples, sample_classes
 from l1k_assets.geo.platform import parse_platform_table
 from l1k_assets.geo.preprocess import collapse_probes, geo2r_log2, restrict_to_genes
-from l1k_assets.geo.series_matrix import parse_series_matrix
+from l1k_assets.geo.series_matrix import SeriesMatrix, parse_series_matrix
+from l1k_assets.geo.soft import parse_soft, soft_to_series_matrix
 
 SAMPLE_COLUMNS = ["cohort", "cancer_type", "patient_id", "tissue"]
 
@@ -35,13 +36,25 @@ class CohortReport:
     n_pairs: int
     n_unpaired_dropped: int
     landmarks_missing: list[str] = field(default_factory=list)
+    unpaired_dropped: list[str] = field(default_factory=list)  # GSMs classified but left without a partner
+    source: str = "series_matrix"
+
+
+def read_cohort_matrix(path: Path, source: str) -> SeriesMatrix:
+    """The cohort's samples and expression from its series matrix, GSE family SOFT or GDS SOFT file."""
+    if source == "series_matrix":
+        return parse_series_matrix(path)
+    return soft_to_series_matrix(parse_soft(path))
 
 
 def clean_cohort(
     matrix_path: Path, platform_path: Path, cohort: Cohort, landmarks: Sequence[str]
 ) -> tuple[pd.DataFrame, CohortReport]:
-    """Samples (paired only) × landmark genes on log2 scale, with cohort, type, patient and tissue columns."""
-    sm = parse_series_matrix(matrix_path)
+    """Samples (paired only) × landmark genes on log2 scale, with cohort, type, patient and tissue columns.
+
+    ``matrix_path`` is the cohort's expression file of the kind its catalog row names (``source``).
+    """
+    sm = read_cohort_matrix(matrix_path, cohort.source)
     platform = parse_platform_table(platform_path)
     expr, transformed = geo2r_log2(sm.expression)
     genes = collapse_probes(expr, platform)
@@ -70,6 +83,8 @@ def clean_cohort(
         n_pairs=len(pairs),
         n_unpaired_dropped=len(classes) - 2 * len(pairs),
         landmarks_missing=list(missing),
+        unpaired_dropped=sorted(set(classes.gsm) - set(rows.index)),
+        source=cohort.source,
     )
     return table, report
 

@@ -41,6 +41,13 @@ def sample_classes(samples: pd.DataFrame, cohort: Cohort, path_hint: str) -> pd.
             f"{source}: sample {gsm} matches both the normal and the tumor pattern in field "
             f"{cohort.class_field!r} (value {class_values[gsm]!r})"
         )
+    for tissue, hits, pattern in (("normal", normal, cohort.normal_pattern), ("tumor", tumor, cohort.tumor_pattern)):
+        if not hits.any():
+            values = sorted(set(class_values))[:12]
+            raise DataError(
+                f"{source}: no sample is {tissue}: pattern {pattern!r} matches no value of field {cohort.class_field!r} "
+                f"(its values: {values}); for a GDS, the field is a subset type and its values the subsets' descriptions"
+            )
     classified = normal | tumor
     if not classified.all():
         LOG.info(
