@@ -5,6 +5,7 @@ compare it with the truth the generator planted, so a broken loader cannot pass 
 """
 
 import gzip
+import json
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,30 @@ def test_main_command_materializes_every_asset_and_says_where_results_are(tiny_h
     assert cohorts == {c.cohort for c in load_catalog()}
     assert "l1k ui" in tiny_home.output
     assert str(tiny_home.home / "tables") in tiny_home.output.replace("\n", "")
+
+
+def test_main_command_shows_progress_and_ends_with_the_stage_times(tiny_home: MaterializedHome) -> None:
+    out = tiny_home.output
+    assert "run profile demo" in out
+    assert "▶ model_expression_inference [gnn]" in out and "✓ model_expression_inference [gnn] in" in out
+    assert "… model_expression_inference [gnn]" in out, "training progress reaches the console as it happens"
+    table = out[out.index("l1k materialization:") :]
+    for asset in ("model_expression_inference", "model_csg2a_finetuned", "model_indication_classifier", "core_lincs_level5"):
+        assert asset in table, f"{asset} missing from the stage-time table"
+    assert "peak RSS MB" in table
+
+
+def test_every_checkpoint_records_the_run_profile(tiny_home: MaterializedHome) -> None:
+    manifests = sorted((tiny_home.home / "checkpoints").glob("*/*/manifest.json"))
+    assert {m.parent.parent.name for m in manifests} >= {
+        "model_expression_inference",
+        "model_indication_classifier",
+        "model_csg2a_pretrained",
+        "model_csg2a_finetuned",
+    }
+    for manifest in manifests:
+        extra = json.loads(manifest.read_text())["extra"]
+        assert extra.get("profile") == "demo", f"{manifest} does not record the run profile"
 
 
 def test_geo_path_recovers_the_planted_pairs_exactly(tiny_home: MaterializedHome) -> None:
