@@ -49,6 +49,7 @@ def prepare_environment(home: str | None, mode: str | None, scale: str | None) -
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     """Materialize every asset, printing live progress, then a table of stage times and where the results are."""
+    started = time.monotonic()
     home = prepare_environment(args.home, args.mode, args.scale)
     if args.profile:
         os.environ["L1K_PROFILE"] = args.profile
@@ -66,17 +67,18 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     import dagster as dg  # after the environment is set, so definitions read it
 
     from l1k_jobs.definitions import ALL_ASSETS, defs
+    from l1k_jobs.monitor import SETUP_STEP, StepTiming, peak_rss_mb
     from l1k_jobs.releases import register_known_releases
     from l1k_jobs.runner import materialize_all
 
     instance = dg.DagsterInstance.get()
     resources = dict(defs.resources)
+    console.print("preparing sources (the embedded mirror is generated on first use) ...")
     added = register_known_releases(instance, resources["data_source"])
     if added:
         console.print(f"registered LINCS release partitions: {', '.join(added)}")
     console.print(f"run profile [bold]{profile.name}[/bold] (time budgets × {profile.budget_scale:g})")
-    started = time.monotonic()
-    timings: list = []
+    timings: list = [StepTiming(SETUP_STEP, None, time.monotonic() - started, peak_rss_mb())]
 
     def report(stage, key, result, steps) -> None:
         timings.extend(steps)

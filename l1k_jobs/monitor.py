@@ -23,6 +23,7 @@ import dagster as dg
 from l1k_assets.progress import format_seconds
 
 PROGRESS_PREFIX = "[progress] "
+SETUP_STEP = "(setup: imports, sources, embedded mirror)"  # the stage table's row for the time before the first run
 LAUNCH_TAG = "l1k/launch"
 
 
