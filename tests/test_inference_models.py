@@ -142,8 +142,11 @@ class _Recorder:
     def __init__(self, lr: float) -> None:
         self.lr = lr
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> _Recorder:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, progress=None) -> _Recorder:
         self.target_ = y_val
+        self.budget_ = None if progress is None else progress.budget_seconds
+        if progress is not None:
+            progress.clock.now += 10.0  # this rate took 10 s of the fake clock
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -161,6 +164,36 @@ def test_fit_with_lr_grid_keeps_the_best_validation_scc() -> None:
     assert tied.lr == 0.02
     with pytest.raises(DataError, match="empty"):
         fit_with_lr_grid(_Recorder, y_val, y_val, y_val, y_val, [])
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lr_grid_gives_each_rate_a_fair_share_of_the_budget_left() -> None:
+    from l1k_assets.progress import Progress
+
+    y_val = np.random.default_rng(1).normal(size=(20, 30))
+    shares: list[float] = []
+
+    def make(lr: float) -> _Recorder:
+        recorder = _Recorder(lr)
+        original = recorder.fit
+
+        def fit(*args, **kwargs):
+            fitted = original(*args, **kwargs)
+            shares.append(fitted.budget_)
+            return fitted
+
+        recorder.fit = fit
+        return recorder
+
+    fit_with_lr_grid(make, y_val, y_val, y_val, y_val, [0.1, 0.01, 0.001], Progress("mlp", budget_seconds=90, clock=_FakeClock()))
+    assert shares == pytest.approx([30.0, 40.0, 70.0])  # 90/3, then (90−10)/2, then 90−20: unused time passes on
 
 
 # ----------------------------------------------------------------------------------- MLP, DNN

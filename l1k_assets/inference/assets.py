@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
 import numpy as np
@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata
+from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata, progress_sink
 from l1k_assets.errors import DataError
 from l1k_assets.inference.benchmark import benchmark_table, evaluate, truth_vs_prediction_heatmap
 from l1k_assets.inference.data import InferenceData, inference_arrays
@@ -26,10 +26,12 @@ from resources.checkpoints import CheckpointStore
 from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
 from resources.data_source import DataSource
 from resources.home import home_dir
+from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
 
 if TYPE_CHECKING:
     from l1k_assets.inference.selection import Selection
+    from l1k_assets.progress import Progress
 
 PAIRED_SERIES = "GSE92743"
 model_partitions = dg.StaticPartitionsDefinition(list(MODEL_KINDS))
@@ -114,20 +116,45 @@ def core_gene_graph(
     return edges.assign(src_gene=ids[edges.src.to_numpy()], dst_gene=ids[edges.dst.to_numpy()])
 
 
-class ModelSettings(dg.Config):
-    """Hyperparameters of the inference models (defaults follow the seeds, sized for a CPU)."""
+class ModelSettings(ProfiledConfig):
+    """Hyperparameters of the inference models: the defaults are the ``demo`` profile, ``paper`` the seeds'.
 
-    lr_grid: list[float] = Field(default_factory=lambda: [1e-3], description="seed 002 uses [1e-3, 5e-4, 1e-4]")
-    max_epochs: int = 200
-    patience: int = 10
+    Demo trains each torch model with one learning rate, narrower layers and a wall-clock
+    budget per training, so the five models and four landmark selections fit a few minutes on
+    two CPU cores; ``paper`` is seed 002 (learning rate from {1e-3, 5e-4, 1e-4}, GNN d = 64 with
+    4 layers, the MLP as wide as its output, patience 10, no budget) and seed 001's DNN
+    (two 1,024-unit layers, lr 1e-2, patience 5).
+    """
+
+    paper: ClassVar[dict[str, Any]] = {
+        "lr_grid": [1e-3, 5e-4, 1e-4],
+        "max_epochs": 200,
+        "patience": 10,
+        "gnn_hidden": 64,
+        "gnn_layers": 4,
+        "gnn_lr_grid": [1e-3, 5e-4, 1e-4],
+        "mlp_hidden": None,
+        "dnn_hidden": [1024, 1024],
+        "dnn_patience": 5,
+        "time_budget_seconds": None,
+    }
+
+    lr_grid: list[float] = Field(default_factory=lambda: [1e-3], description="MLP learning rates; seed 002: [1e-3, 5e-4, 1e-4]")
+    max_epochs: int = 60
+    patience: int = 5
     batch_size: int = 64
-    gnn_hidden: int = 64
-    gnn_layers: int = 4
-    mlp_hidden: int = 1024
-    dnn_hidden: list[int] = Field(default_factory=lambda: [1024, 1024])
+    gnn_hidden: int = Field(16, description="GNN state width d; seed 002: 64")
+    gnn_layers: int = Field(3, description="seed 002: 4")
+    gnn_lr_grid: list[float] = Field(default_factory=lambda: [2e-3], description="GNN learning rates; seed 002: as the MLP's")
+    mlp_hidden: int | None = Field(512, description="MLP hidden width; none = as wide as the output (seed 002)")
+    dnn_hidden: list[int] = Field(default_factory=lambda: [512, 512], description="seed 001: [1024, 1024]")
     dnn_lr: float = 1e-2
+    dnn_patience: int = Field(3, description="seed 001: 5")
     knn_grid: list[int] = Field(default_factory=lambda: [3, 5, 7, 9])
     tissue_feature: bool = Field(False, description="append the sample's one-hot tissue (GTEx SMTS) to the inputs")
+    time_budget_seconds: float | None = Field(
+        30.0, description="wall-clock seconds per torch training (all its learning rates together); none = no budget"
+    )
 
 
 def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> dict:
@@ -140,14 +167,21 @@ def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> 
         "patience": config.patience,
         "batch_size": config.batch_size,
     }
+    gnn = {"hidden": config.gnn_hidden, "layers": config.gnn_layers, "lr_grid": tuple(config.gnn_lr_grid)}
     return {
         "lr": {},
         "knn": {"k_grid": tuple(config.knn_grid)},
         "mlp": {**torch_common, "hidden": config.mlp_hidden, "lr_grid": tuple(config.lr_grid)},
-        "gnn": {**torch_common, "hidden": config.gnn_hidden, "layers": config.gnn_layers, "lr_grid": tuple(config.lr_grid)},
+        "gnn": {**torch_common, **gnn},
         # Targets are z-scored here, so below −1 for many genes: seed 001's (target + 1) weighting
         # would turn negative, and the DNN refuses it; the plain squared error is used instead.
-        "dnn": {**torch_common, "hidden": tuple(config.dnn_hidden), "lr": config.dnn_lr, "weighted": False},
+        "dnn": {
+            **torch_common,
+            "hidden": tuple(config.dnn_hidden),
+            "lr": config.dnn_lr,
+            "patience": config.dnn_patience,
+            "weighted": False,
+        },
     }[kind]
 
 
@@ -166,18 +200,41 @@ def model_inputs(data: InferenceData, categories: list[str]) -> InferenceData:
 
 
 def fit_model(
-    kind: str, data: InferenceData, config: ModelSettings, compute: ComputeResource, graph: pd.DataFrame | None
+    kind: str,
+    data: InferenceData,
+    config: ModelSettings,
+    compute: ComputeResource,
+    graph: pd.DataFrame | None,
+    progress: "Progress",
 ) -> tuple[StandardizedModel, InferenceData, list[str]]:
     """Fit one model kind on z-scored data (the MLP and GNN pick their learning rate by validation SCC).
 
-    Returns the model, the inputs it was fitted on and its tissue categories.
+    Epochs (or the KNN grid) report to a child of ``progress`` bounded by ``config``'s
+    per-training budget. Returns the model, the inputs it was fitted on and its tissue categories.
     """
     compute.configure()
     categories = tissue_categories(data, config)
     data = model_inputs(data, categories)
     params = model_params(kind, config, compute) | ({"n_covariates": len(categories)} if kind == "gnn" else {})
     model = StandardizedModel(kind, make_model(kind, params, graph, len(data.target_ids), data.landmark_positions))
-    return model.fit(data.x["train"], data.y["train"], data.x["validation"], data.y["validation"]), data, categories
+    training = progress.child(kind, params.get("max_epochs"))
+    if config.time_budget_seconds is not None:
+        training.budget_seconds = min(training.budget_seconds, config.time_budget_seconds)
+    x, y = data.x, data.y
+    return model.fit(x["train"], y["train"], x["validation"], y["validation"], progress=training), data, categories
+
+
+def training_record(model: StandardizedModel) -> dict[str, Any]:
+    """What an asset page, MLflow and the benchmark row say of a fit: seconds, epochs, budget stop, LR conditioning."""
+    fitted = model.model
+    record: dict[str, Any] = {
+        "training_seconds": float(getattr(fitted, "training_seconds_", 0.0)),
+        "epochs": len(getattr(fitted, "history_", [])),
+        "stopped_by_budget": bool(getattr(fitted, "stopped_by_budget_", False)),
+    }
+    if hasattr(fitted, "condition_number_"):
+        record["condition_number"] = float(fitted.condition_number_)
+    return record
 
 
 def _graph_on_positions(graph: pd.DataFrame) -> pd.DataFrame:
@@ -201,23 +258,27 @@ def model_expression_inference(
     compute: ComputeResource,
     checkpoints: CheckpointStore,
     mlflow: MlflowTracking,
+    profile: RunProfile,
 ) -> pd.DataFrame:
     """One inference model (lr | knn | mlp | gnn | dnn) from the landmarks to every gene: checkpoint and test metrics."""
+    from l1k_assets.progress import Progress
+
+    config = profile.apply(config)
     kind = context.partition_key
     graph = _graph_on_positions(core_gene_graph) if kind == "gnn" else None
     with mlflow.start_run(context, model=kind) as run:
-        run.log_params({**config.model_dump(), "kind": kind, **compute.describe()})
-        model, data, categories = fit_model(
-            kind, inference_arrays(core_inference_pairs, core_inference_split), config, compute, graph
-        )
+        run.log_params({**config.model_dump(), "kind": kind, **compute.describe(), **profile.describe()})
+        progress = Progress(kind, sink=progress_sink(context, run))
+        data = inference_arrays(core_inference_pairs, core_inference_split)
+        model, data, categories = fit_model(kind, data, config, compute, graph, progress)
         history = pd.DataFrame(getattr(model.model, "history_", []))
         for record in history.to_dict("records"):
             run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
         row = evaluate(kind, data.y["test"], model.predict(data.x["test"]), landmark_set=f"L1000 ({len(data.landmark_ids)})")
         row["val_scc"] = float(np.nanmean(sample_scc(data.y["validation"], model.predict(data.x["validation"]))))
-        row["training_seconds"] = float(getattr(model.model, "training_seconds_", 0.0))
+        row |= training_record(model)
         row["lr_scores"] = json.dumps(getattr(model.model, "lr_scores_", {}))
-        run.log_metrics({k: v for k, v in row.items() if isinstance(v, int | float)})
+        run.log_metrics({k: float(v) for k, v in row.items() if isinstance(v, int | float)})
         asset = context.asset_key.to_user_string()
         manifest = checkpoints.save(
             asset,
@@ -230,6 +291,9 @@ def model_expression_inference(
                 "target_ids": data.target_ids,
                 "kind": kind,
                 "tissue_categories": categories,
+                **profile.describe(),
+                "stopped_by_budget": row["stopped_by_budget"],
+                "settings": config.model_dump(),
             },
         )
         run.register_model(f"l1k.{asset}.{kind}", checkpoints.directory(asset, kind), f"{asset}[{kind}]")
@@ -237,7 +301,9 @@ def model_expression_inference(
         context.add_output_metadata(
             {
                 **json_metadata(
-                    **{k: v for k, v in row.items() if isinstance(v, int | float)}, device=compute.describe()["device"]
+                    **{k: v for k, v in row.items() if isinstance(v, int | float)},
+                    device=compute.describe()["device"],
+                    run_profile=profile.describe(),
                 ),
                 "checkpoint_files": dg.MetadataValue.json(manifest.files),
                 **curves,
@@ -255,18 +321,29 @@ def load_inference_model(checkpoints: CheckpointStore, kind: str) -> tuple[Stand
     return StandardizedModel.from_checkpoint(files), list(manifest.extra.get("tissue_categories", []))
 
 
-class SelectionSettings(dg.Config):
-    """Landmark selection: how many, and which model is retrained on each selection."""
+class SelectionSettings(ProfiledConfig):
+    """Landmark selection: how many, and which model is retrained on each selection.
+
+    The retrained model's settings are ``ModelSettings`` (demo or paper with the run profile);
+    the group-lasso DNN trains under ``time_budget_seconds`` (none under ``paper``).
+    """
+
+    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
 
     m: int = 108
     retrain_kind: str = Field("mlp", description="model kind retrained on each selection (lr | knn | mlp | gnn | dnn)")
     group_lasso_penalty: float = 1e-3
     seed: int = 0
     model: ModelSettings = Field(default_factory=ModelSettings, description="settings of the retrained model")
+    time_budget_seconds: float | None = Field(
+        20.0, description="wall-clock seconds of the group-lasso DNN's training; none = no budget"
+    )
 
 
-def choose_landmarks(method: str, data: InferenceData, config: SelectionSettings, compute: ComputeResource) -> "Selection":
-    """Run one selector on the training (and, where it learns, validation) split.
+def choose_landmarks(
+    method: str, data: InferenceData, config: SelectionSettings, compute: ComputeResource, progress: "Progress"
+) -> "Selection":
+    """Run one selector on the training (and, where it learns, validation) split, reporting to ``progress``.
 
     The group-lasso DNN uses seed 001's (target + 1)-weighted loss when every target is ≥ −1
     (log expression), and the plain squared error otherwise, since the weight would turn negative.
@@ -275,13 +352,14 @@ def choose_landmarks(method: str, data: InferenceData, config: SelectionSettings
 
     x, y, xv, yv = data.x["train"], data.y["train"], data.x["validation"], data.y["validation"]
     if method == "lasso":
-        return select_lasso(x, y, config.m)
+        return select_lasso(x, y, config.m, progress=progress)
     if method == "greedy":
-        return select_greedy(x, y, xv, yv, config.m)
+        return select_greedy(x, y, xv, yv, config.m, progress=progress)
     if method == "group_lasso":
         compute.configure()
         params = model_params("dnn", config.model, compute) | {"weighted": bool(min(y.min(), yv.min()) >= -1.0)}
-        return select_group_lasso(x, y, xv, yv, config.m, config.group_lasso_penalty, **params)
+        epochs = progress.child("DNN", params["max_epochs"])
+        return select_group_lasso(x, y, xv, yv, config.m, config.group_lasso_penalty, progress=epochs, **params)
     return select_random(len(data.landmark_ids), config.m, config.seed)
 
 
@@ -301,28 +379,39 @@ def core_landmark_selection(
     core_gene_graph: pd.DataFrame,
     compute: ComputeResource,
     mlflow: MlflowTracking,
+    profile: RunProfile,
 ) -> pd.DataFrame:
     """m landmarks chosen by lasso | greedy | group_lasso | random, and the test metrics of a model retrained on them."""
+    from l1k_assets.progress import Progress
+
+    config = profile.apply(config)
     method = context.partition_key
     data = inference_arrays(core_inference_pairs, core_inference_split)
     if not 0 < config.m < len(data.landmark_ids):
         raise dg.Failure(f"m = {config.m} must be between 1 and the {len(data.landmark_ids)} landmarks")
     with mlflow.start_run(context, selection=method) as run:
-        chosen = choose_landmarks(method, data, config, compute)
+        run.log_params({"method": method, "m": config.m, "retrain_kind": config.retrain_kind, **profile.describe()})
+        sink = progress_sink(context, run)
+        selecting = Progress(f"{method} selection", config.m, sink, budget_seconds=config.time_budget_seconds)
+        chosen = choose_landmarks(method, data, config, compute, selecting)
         subset = data.restrict_landmarks(list(chosen.positions))
         graph = _graph_on_positions(core_gene_graph) if config.retrain_kind == "gnn" else None
-        model, subset, _ = fit_model(config.retrain_kind, subset, config.model, compute, graph)
+        retrain = Progress(f"{method} retrain", sink=sink)
+        model, subset, _ = fit_model(config.retrain_kind, subset, config.model, compute, graph, retrain)
         row = evaluate(
             config.retrain_kind, subset.y["test"], model.predict(subset.x["test"]), landmark_set=f"{method} ({config.m})"
         )
-        run.log_params({"method": method, "m": config.m, "retrain_kind": config.retrain_kind})
-        run.log_metrics({k: v for k, v in row.items() if isinstance(v, int | float)} | {"selection_seconds": chosen.seconds})
+        row |= training_record(model)
+        numbers = {k: float(v) for k, v in row.items() if isinstance(v, int | float)}
+        run.log_metrics(numbers | {"selection_seconds": chosen.seconds})
         context.add_output_metadata(
             json_metadata(
-                **{k: v for k, v in row.items() if isinstance(v, int | float)},
+                **numbers,
                 selection_seconds=chosen.seconds,
+                selection_stopped_by_budget=selecting.stopped_by_budget,
                 selection_details=chosen.details,
                 retrain_kind=config.retrain_kind,
+                run_profile=profile.describe(),
             )
         )
     table = pd.DataFrame({"rank": range(1, config.m + 1), "gene_id": subset.landmark_ids, "score": chosen.scores})

@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from l1k_assets.errors import DataError
 from l1k_assets.inference.metrics import sample_errors, sample_scc
 from l1k_assets.inference.torch_training import TrainingHyperparameters, load_state, predict, state_bytes, torch_dtype, train
+from l1k_assets.progress import Progress
 
 PARAMS_FILE = "params.json"
 ARRAYS_FILE = "arrays.npz"
@@ -41,7 +42,15 @@ WEIGHTS_FILE = "weights.pt"
 
 
 class _Estimator(Protocol):
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = ..., y_val: np.ndarray | None = ...) -> Any: ...
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        x_val: np.ndarray | None = ...,
+        y_val: np.ndarray | None = ...,
+        *,
+        progress: Progress | None = ...,
+    ) -> Any: ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -61,22 +70,29 @@ def fit_with_lr_grid(
     x_val: np.ndarray,
     y_val: np.ndarray,
     grid: Sequence[float],
+    progress: Progress | None = None,
 ) -> tuple[E, dict[float, float]]:
     """Fit one estimator per learning rate and keep the one with the best validation SCC.
 
     Seed 002 picks the learning rate from {1e-3, 5e-4, 1e-4} by validation performance; this is
     that rule, shared so every torch model applies it the same way. ``make(lr)`` builds an
     unfitted estimator. Returns the best fitted estimator and the score of every rate (ties go
-    to the rate listed first; a NaN score never wins over a real one).
+    to the rate listed first; a NaN score never wins over a real one). Each rate reports to a
+    child of ``progress`` and gets an equal share of the budget still left when it starts, so
+    a budget that ends the first rate early does not starve the others.
     """
     if len(grid) == 0:
         raise DataError("the learning-rate grid is empty: give at least one learning rate")
     scores: dict[float, float] = {}
     best: E | None = None
     best_score = float("-inf")
-    for lr in map(float, grid):
+    for position, lr in enumerate(map(float, grid)):
         estimator = make(lr)
-        estimator.fit(x, y, x_val, y_val)
+        child = None
+        if progress is not None:
+            child = progress.child(f"lr {lr:g}")
+            child.budget_seconds /= len(grid) - position  # inf stays inf
+        estimator.fit(x, y, x_val, y_val, progress=child)
         scores[lr] = validation_scc(y_val, estimator.predict(x_val))
         if best is None or scores[lr] > best_score:
             best, best_score = estimator, scores[lr]
@@ -189,14 +205,21 @@ class LinearRegressionInference(BaseEstimator):
     Centring inputs and targets removes the intercept from the solve; one ``lstsq`` (SVD) then
     serves all targets, and with more inputs than samples it returns the minimum-norm solution,
     as scikit-learn's LinearRegression does. Validation data is accepted for the common
-    interface; least squares has nothing to tune.
+    interface; least squares has nothing to tune. ``condition_number_`` is the centred training
+    design's largest over smallest singular value (infinite when it is rank deficient, e.g. with
+    no more samples than inputs): how far the solve can amplify noise in the targets, so a poor
+    LR score can be told from an ill-posed one. It is the one value ``progress`` reports.
     """
 
-    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None) -> Self:
+    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
         x, y, _, _ = check_training_data(x, y, x_val, y_val, need_validation=False)
         x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
-        self.coef_ = np.linalg.lstsq(x - x_mean, y - y_mean, rcond=None)[0]  # inputs × targets
+        self.coef_, _, rank, singular = np.linalg.lstsq(x - x_mean, y - y_mean, rcond=None)  # coef_: inputs × targets
         self.intercept_ = y_mean - x_mean @ self.coef_
+        full_rank = rank == x.shape[1] and singular[-1] > 0
+        self.condition_number_ = float(singular[0] / singular[-1]) if full_rank else float("inf")
+        if progress is not None:
+            progress.update(1, force=True, condition_number=self.condition_number_)
         return self
 
     def predict(self, x: Any) -> np.ndarray:
@@ -205,14 +228,16 @@ class LinearRegressionInference(BaseEstimator):
 
     def checkpoint_files(self) -> dict[str, bytes]:
         check_is_fitted(self, "coef_")
-        return {PARAMS_FILE: _params_bytes(self, {}), ARRAYS_FILE: _npz_bytes(coef=self.coef_, intercept=self.intercept_)}
+        fitted = {"condition_number": self.condition_number_}
+        return {PARAMS_FILE: _params_bytes(self, fitted), ARRAYS_FILE: _npz_bytes(coef=self.coef_, intercept=self.intercept_)}
 
     @classmethod
     def from_checkpoint(cls, files: Mapping[str, bytes]) -> LinearRegressionInference:
-        params, _ = _read_params(files, cls)
+        params, fitted = _read_params(files, cls)
         arrays = _read_npz(files)
         estimator = cls(**params)
         estimator.coef_, estimator.intercept_ = arrays["coef"], arrays["intercept"]
+        estimator.condition_number_ = float(fitted.get("condition_number", float("nan")))
         return estimator
 
 
@@ -250,7 +275,8 @@ class KNNInference(BaseEstimator):
         self.criterion = criterion
         self.block_elements = block_elements
 
-    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None) -> Self:
+    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
+        """Keep the training set and choose k on validation; each k's scores go to ``progress``."""
         grid = [int(k) for k in self.k_grid]
         if not grid or min(grid) < 1:
             raise DataError(f"k_grid must hold positive neighbour counts, got {list(self.k_grid)}")
@@ -263,12 +289,14 @@ class KNNInference(BaseEstimator):
             self.k_ = grid[0]
             return self
         indices, distances = self._neighbours(x_val, max(grid))
-        for k in grid:
+        for step, k in enumerate(grid, start=1):
             prediction = self._weighted_mean(indices[:, :k], distances[:, :k])
             self.grid_scores_[k] = {
                 "scc": validation_scc(y_val, prediction),
                 "error": float(np.mean(sample_errors(y_val, prediction))),
             }
+            if progress is not None:
+                progress.update(step, k=k, val_scc=self.grid_scores_[k]["scc"], val_error=self.grid_scores_[k]["error"])
         sign = 1.0 if self.criterion == "scc" else -1.0
         self.k_ = max(grid, key=lambda k: sign * self.grid_scores_[k][self.criterion])
         return self
@@ -345,7 +373,8 @@ class TorchInference(TrainingHyperparameters, ABC):
     targets their loss cannot use (``_check_targets``). Validation data is required: training
     stops early on validation SCC. With ``lr_grid`` set, one model per learning rate is trained
     and the best by validation SCC is kept (``lr_`` is the chosen rate, ``lr_scores_`` every
-    rate's score; ``history_`` and ``training_seconds_`` are the chosen run's).
+    rate's score; ``history_``, ``training_seconds_`` and ``stopped_by_budget_`` are the chosen
+    run's). Epochs report to ``fit``'s ``progress``, whose budget bounds the whole fit.
     Subclass constructors list these shared arguments so ``get_params`` sees them.
     """
 
@@ -364,7 +393,7 @@ class TorchInference(TrainingHyperparameters, ABC):
     def _check_targets(self, y: np.ndarray, y_val: np.ndarray) -> None:
         """Refuse targets the loss cannot use; any finite values are fine by default."""
 
-    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None) -> Self:
+    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
         x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)
         assert x_val is not None and y_val is not None  # need_validation=True guarantees both
         if y.shape[1] < 2:
@@ -372,20 +401,21 @@ class TorchInference(TrainingHyperparameters, ABC):
         self._check_targets(y, y_val)
         if self.lr_grid:
             best, scores = fit_with_lr_grid(
-                lambda lr: clone(self).set_params(lr=lr, lr_grid=None), x, y, x_val, y_val, self.lr_grid
+                lambda lr: clone(self).set_params(lr=lr, lr_grid=None), x, y, x_val, y_val, self.lr_grid, progress
             )
             vars(self).update({name: value for name, value in vars(best).items() if name.endswith("_")})
             self.lr_scores_ = scores
             return self
         torch.manual_seed(self.seed)  # the initial weights depend on the seed only
         self.module_ = self._network(x.shape[1], y.shape[1])
-        result = train(self.module_, self._loss, x, y, x_val, y_val, self.settings())
+        result = train(self.module_, self._loss, x, y, x_val, y_val, self.settings(), progress)
         self.n_inputs_, self.n_outputs_ = x.shape[1], y.shape[1]
         self.lr_ = float(self.lr)
         self.lr_scores_ = {}
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.training_seconds_ = result.seconds
+        self.stopped_by_budget_ = result.stopped_by_budget
         return self
 
     def predict(self, x: Any) -> np.ndarray:
@@ -401,6 +431,7 @@ class TorchInference(TrainingHyperparameters, ABC):
             "lr_scores": [[lr, score] for lr, score in self.lr_scores_.items()],
             "best_epoch": self.best_epoch_,
             "training_seconds": self.training_seconds_,
+            "stopped_by_budget": self.stopped_by_budget_,
             "history": self.history_,
         }
         return {PARAMS_FILE: _params_bytes(self, fitted), WEIGHTS_FILE: state_bytes(self.module_)}
@@ -423,6 +454,7 @@ class TorchInference(TrainingHyperparameters, ABC):
         self.lr_scores_ = {float(lr): score for lr, score in fitted["lr_scores"]}
         self.best_epoch_ = fitted["best_epoch"]
         self.training_seconds_ = fitted["training_seconds"]
+        self.stopped_by_budget_ = bool(fitted.get("stopped_by_budget", False))
         self.history_ = fitted["history"]
         return self
 

@@ -167,13 +167,18 @@ class EdgeAttentiveLayer(torch.nn.Module):
         self.edge_weight.uniform_(-1.0, 1.0).mul_(bound[topology.dst])
         self.bias.zero_()
 
+    def propagate(self, flat: torch.Tensor) -> torch.Tensor:
+        """Σ_{j→i} w_ij flat_j for node-major columns ``flat`` (N, K): the layer's linear map, without bias."""
+        sparse = _SparseProduct.apply(self.edge_weight, flat, self.topology)
+        return torch.addmm(sparse, self.landmark_weight, flat.index_select(0, self.topology.landmarks))
+
+    def activate(self, mixed: torch.Tensor) -> torch.Tensor:
+        """act(mixed + b) for pre-activations (N, B, d); adds the bias in place (addmm's backward needs only its inputs)."""
+        return ACTIVATIONS[self.activation][0](mixed.add_(self.bias[:, None, :]))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         n, batch, hidden = h.shape
-        flat = h.reshape(n, batch * hidden)
-        sparse = _SparseProduct.apply(self.edge_weight, flat, self.topology)
-        mixed = torch.addmm(sparse, self.landmark_weight, flat.index_select(0, self.topology.landmarks))
-        # in place: addmm's backward needs its inputs, not its output, so one (N, B·d) buffer is saved
-        return ACTIVATIONS[self.activation][0](mixed.view(n, batch, hidden).add_(self.bias[:, None, :]))
+        return self.activate(self.propagate(h.reshape(n, batch * hidden)).view(n, batch, hidden))
 
     @torch.no_grad()
     def edge_list(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -214,15 +219,31 @@ class GNNModule(torch.nn.Module):
         self.readout_bias = torch.nn.Parameter(torch.zeros(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        topology = self.topology
-        n_lm = topology.n_landmarks
-        node_values = x.new_zeros(topology.n_genes, len(x)).index_copy(0, topology.landmarks, x[:, :n_lm].T)
-        h = self.node_embedding[:, None, :] + node_values[:, :, None] * self.value_vector + self.input_bias
-        if self.covariates is not None:
-            h = h + self.covariates(x[:, n_lm:])[None, :, :]
-        for layer in self.layers:
+        h = self.dropout(self._first_layer(x))
+        for layer in self.layers[1:]:
             h = self.dropout(layer(h))
         return torch.einsum("nbd,nd->bn", h, self.readout_weight) + self.readout_bias
+
+    def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """The first layer on the node inputs h⁰ = c + x·v (+ covariate term), without building h⁰.
+
+        h⁰ of a node is its constant c = embedding + input bias, plus its landmark value times
+        the shared vector v, plus (with covariates) the sample's covariate vector. The layer's
+        map M is linear over nodes, so M h⁰ = (M c) + (M x)·v + (M 1)·cov: one propagation of
+        d + B (+ 1) columns instead of B·d. This is the same function as ``layers[0](h⁰)``,
+        d times cheaper (the first of four layers cost a quarter of the training time).
+        """
+        topology, first = self.topology, self.layers[0]
+        n, n_lm, batch, hidden = topology.n_genes, topology.n_landmarks, len(x), self.value_vector.numel()
+        node_values = x.new_zeros(n, batch).index_copy(0, topology.landmarks, x[:, :n_lm].T)
+        columns = [self.node_embedding + self.input_bias, node_values]
+        if self.covariates is not None:
+            columns.append(x.new_ones(n, 1))
+        mixed = first.propagate(torch.cat(columns, dim=1))
+        pre = mixed[:, None, :hidden] + mixed[:, hidden : hidden + batch, None] * self.value_vector
+        if self.covariates is not None:
+            pre = pre + mixed[:, -1:, None] * self.covariates(x[:, n_lm:])[None, :, :]
+        return first.activate(pre)
 
 
 def _sparse_edges(edges: pd.DataFrame) -> pd.DataFrame:
@@ -336,5 +357,6 @@ class GNNRegressor(TorchInference):
         estimator.lr_scores_ = {float(lr): score for lr, score in fitted["lr_scores"]}
         estimator.best_epoch_ = fitted["best_epoch"]
         estimator.training_seconds_ = fitted["training_seconds"]
+        estimator.stopped_by_budget_ = bool(fitted.get("stopped_by_budget", False))
         estimator.history_ = fitted["history"]
         return estimator

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
+from l1k_assets.progress import Progress
 
 MODEL_KINDS = ("lr", "knn", "mlp", "gnn", "dnn")
 TORCH_KINDS = frozenset({"mlp", "gnn", "dnn"})
@@ -97,11 +98,14 @@ class StandardizedModel:
         self.x_scaler, self.y_scaler = x_scaler, y_scaler
         self.scale_targets = scale_targets
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> StandardizedModel:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, progress: Progress | None = None
+    ) -> StandardizedModel:
+        """Fit the scalers on the training rows, then the model on z-scores (its loop reports to ``progress``)."""
         identity = Scaler(np.zeros(y.shape[1]), np.ones(y.shape[1]))
         self.x_scaler, self.y_scaler = Scaler.fit(x), Scaler.fit(y) if self.scale_targets else identity
         xs, ys = self.x_scaler.forward(x), self.y_scaler.forward(y)
-        self.model.fit(xs, ys, self.x_scaler.forward(x_val), self.y_scaler.forward(y_val))
+        self.model.fit(xs, ys, self.x_scaler.forward(x_val), self.y_scaler.forward(y_val), progress=progress)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:

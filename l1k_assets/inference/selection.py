@@ -8,6 +8,8 @@ first chosen first, a score per position (what ranked it, see each selector) and
 took. Inputs are standardised with training statistics inside every selector, so no landmark
 wins by its scale; targets are only centred, because the inference error sums squared errors
 over genes on their own scale. All selectors are deterministic (the random one given its seed).
+The lasso path, the greedy steps and the DNN's epochs report to an optional ``Progress``; only
+the DNN stops on its budget (a path or a forward selection cut short would choose fewer than m).
 The module imports torch (through the DNN): import it inside asset bodies.
 """
 
@@ -23,6 +25,7 @@ import numpy as np
 from l1k_assets.errors import DataError
 from l1k_assets.inference.baselines import check_training_data
 from l1k_assets.inference.dnn import DNNInference
+from l1k_assets.progress import Progress
 
 
 @dataclass
@@ -136,6 +139,7 @@ def select_lasso(
     alpha_min_ratio: float = 1e-4,
     tol: float = 1e-6,
     max_iter: int = 1000,
+    progress: Progress | None = None,
 ) -> Selection:
     """Walk the multi-task LASSO path down from the empty model until at least ``m`` candidates are active.
 
@@ -159,9 +163,11 @@ def select_lasso(
     if alpha_max == 0:
         raise DataError("no candidate is correlated with the targets (constant inputs or targets): nothing to select")
     w = np.zeros_like(cross)
-    for alpha in np.geomspace(alpha_max, alpha_max * alpha_min_ratio, n_alphas)[1:]:
+    for step, alpha in enumerate(np.geomspace(alpha_max, alpha_max * alpha_min_ratio, n_alphas)[1:], start=1):
         w = _multitask_lasso(gram, cross, w, float(alpha), tol, max_iter)
         norms = np.linalg.norm(w, axis=1)
+        if progress is not None:
+            progress.update(int((norms > 0).sum()), alpha_step=step, alpha=float(alpha))
         if (norms > 0).sum() >= m:
             order = np.argsort(-norms, kind="stable")[:m]
             details = {"alpha": float(alpha), "alpha_max": alpha_max, "n_active": int((norms > 0).sum())}
@@ -185,6 +191,7 @@ def select_greedy(
     candidates: Sequence[int] | None = None,
     *,
     ridge: float = 1e-3,
+    progress: Progress | None = None,
 ) -> Selection:
     """Forward selection: each step adds the candidate whose ridge refit most lowers the validation error.
 
@@ -230,6 +237,8 @@ def select_greedy(
         sse = float(new_sse[s])
         chosen.append(s)
         scores.append(sse)
+        if progress is not None:
+            progress.update(step + 1, val_sse=sse)
     details = {"ridge": ridge, "initial_sse": initial_sse}
     return Selection("greedy", positions[chosen].tolist(), scores, time.perf_counter() - started, details)
 
@@ -246,21 +255,27 @@ def select_group_lasso(
     m: int,
     penalty: float,
     candidates: Sequence[int] | None = None,
+    progress: Progress | None = None,
     **model_params: Any,
 ) -> Selection:
     """Train seed 001's DNN with a group-lasso first layer and keep the m inputs with the largest column norms.
 
     ``model_params`` go to ``DNNInference`` (hidden, dropout, weighted, lr, max_epochs, seed, ...);
     ``penalty`` is its ``group_lasso``. ``scores`` are the chosen columns' first-layer norms.
+    Epochs report to ``progress`` and stop when its budget is spent (``details`` says so).
     """
     started = time.perf_counter()
     x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)
     assert x_val is not None and y_val is not None
     positions = _candidate_positions(x.shape[1], candidates, m)
     inputs, inputs_val = _standardise(x[:, positions], x_val[:, positions])
-    model = DNNInference(group_lasso=penalty, **model_params).fit(inputs, y, inputs_val, y_val)
+    model = DNNInference(group_lasso=penalty, **model_params).fit(inputs, y, inputs_val, y_val, progress=progress)
     importance = model.input_importance_()
     order = np.argsort(-importance, kind="stable")[:m]
-    details = {"penalty": penalty, "best_val_scc": float(model.history_[model.best_epoch_]["val_scc"])}
+    details = {
+        "penalty": penalty,
+        "best_val_scc": float(model.history_[model.best_epoch_]["val_scc"]),
+        "stopped_by_budget": float(model.stopped_by_budget_),
+    }
     seconds = time.perf_counter() - started
     return Selection("group_lasso", positions[order].tolist(), importance[order].tolist(), seconds, details, model.history_)

@@ -2,14 +2,15 @@
 
 Seed 002 trains with Adam and early stopping on the validation set's overall Spearman
 correlation; seed 001 uses early stopping with patience 5. One loop with a pluggable loss
-keeps those rules identical across models, records a per-epoch history (for MLflow curves)
-and restores the best epoch's weights. Torch is imported here, and this module is imported
+keeps those rules identical across models, records a per-epoch history (for MLflow curves),
+reports each epoch to a ``Progress`` (throttled: the Dagster log and MLflow see the run as it
+happens), stops early when the progress' wall-clock budget is spent, and restores the best
+epoch's weights. Torch is imported here, and this module is imported
 only from inside training code, so loading the Dagster definitions stays fast.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import time
@@ -22,6 +23,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from l1k_assets.inference.metrics import sample_scc
+from l1k_assets.progress import Progress
 
 log = logging.getLogger("l1k.inference")
 
@@ -69,6 +71,7 @@ class TrainingResult:
     best_val_scc: float = float("-inf")
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    stopped_by_budget: bool = False
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -84,13 +87,17 @@ def train(
     x_val: np.ndarray,
     y_val: np.ndarray,
     settings: TrainingSettings,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    progress: Progress | None = None,
 ) -> TrainingResult:
     """Adam on mini-batches; after each epoch score validation SCC; stop after ``patience`` epochs without gain.
 
     ``loss_fn(pred, target, model)`` may add penalties that depend on the model (group lasso).
-    The model ends with the weights of its best validation epoch.
+    Every epoch goes to ``progress`` (epoch, train loss, validation SCC; it adds elapsed and
+    remaining time), and training stops once its budget is spent (``stopped_by_budget``);
+    without one, epochs go to the ``l1k.progress`` logger and there is no budget. The model
+    ends with its best epoch's weights.
     """
+    progress = progress or Progress(type(model).__name__, settings.max_epochs)
     torch.manual_seed(settings.seed)
     device, dtype = torch.device(settings.device), torch_dtype(settings.dtype)
     model.to(device=device, dtype=dtype)
@@ -100,7 +107,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     result = TrainingResult()
-    best_state: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     started = time.perf_counter()
     for epoch in range(settings.max_epochs):
@@ -117,15 +124,19 @@ def train(
         val_scc = float(np.nanmean(sample_scc(y_val, predict(model, x_val, settings))))
         record = {"epoch": epoch, "train_loss": total / len(xt), "val_scc": val_scc}
         result.history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
         if val_scc > result.best_val_scc + 1e-6:
             result.best_val_scc, result.best_epoch, stale = val_scc, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
         else:
             stale += 1
-            if stale >= settings.patience:
-                break
+        last = stale >= settings.patience or epoch + 1 == settings.max_epochs
+        progress.update(epoch + 1, force=last, train_loss=record["train_loss"], val_scc=val_scc)
+        if last:
+            break
+        if progress.exhausted():
+            progress.stop_for_budget()
+            result.stopped_by_budget = True
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - started
