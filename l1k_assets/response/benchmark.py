@@ -13,12 +13,19 @@ from expression; a drug unseen in training gets the global mean), a random fores
 (the paper's baselines, on fingerprints and expression), and CSG2A pretrained + frozen (the paper's model), without pretraining,
 unfrozen and without the PPI prior. Sizes and epochs are parameters so the whole table runs
 in seconds on the embedded tiny data.
+
+The rows are built once per benchmark and indexed per fold; the baselines are fitted once per
+fold; the three ablations run only in ``ablation_schemes`` (seed 003 reports them for the
+mixed set). Every fold and every network's epochs report to a ``Progress``; each network fit
+has a wall-clock budget of its own (``fit_budget_seconds``), so a budget shortens every fit
+instead of dropping the last folds, and the run's time is bounded by its number of fits.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +42,14 @@ from sklearn.svm import SVR
 
 from l1k_assets.errors import DataError, FormatError
 from l1k_assets.inference.gene_metrics import robust_z
+from l1k_assets.progress import Progress
 from l1k_assets.response.splits import SCHEMES, assign_folds, fold_masks
 
 log = logging.getLogger("l1k.response")
 
 EXPRESSION_PREFIX = "DATA."
 MODELS = ("mean", "drug_mean", "random_forest", "svm", "csg2a", "csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi")
+ABLATIONS = ("csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,22 +190,38 @@ def response_data(
 
 @dataclass
 class BenchmarkSettings:
-    """Sizes of every model, small by default so the full table runs quickly on tiny data."""
+    """Sizes of every model, small by default so the full table runs quickly on tiny data.
+
+    ``rf_max_features`` (share of columns tried per split) and ``svm_max_train`` (a seeded
+    sample of the training rows; kernel SVR costs the square of their number) trade baseline
+    accuracy for time; 1.0 and None are the full baselines. ``fit_budget_seconds`` stops each
+    network's training once spent (None: patience and ``max_epochs`` only).
+    """
 
     n_folds: int = 10
     seed: int = 0
     validation_fraction: float = 0.1
     rf_trees: int = 100
+    rf_max_features: float = 1.0
     svm_c: float = 10.0
+    svm_max_train: int | None = None
+    ablation_schemes: tuple[str, ...] = SCHEMES
     embed_dim: int = 8
     encoder_hidden: int = 64
     head_hidden: int = 32
     dropout: float = 0.1
+    output_rank: int | None = None
     lr: float = 3e-3
     batch_size: int = 32
     max_epochs: int = 60
     patience: int = 8
     device: str = "cpu"
+    fit_budget_seconds: float | None = None
+    rf_jobs: int = 1
+
+    def models_of(self, scheme: str, models: Iterable[str]) -> list[str]:
+        """The models run in ``scheme``: the ablations only in ``ablation_schemes``."""
+        return [m for m in models if m not in ABLATIONS or scheme in self.ablation_schemes]
 
 
 def _csg2a(settings: BenchmarkSettings, n_genes: int, **options: Any) -> Any:
@@ -208,6 +233,7 @@ def _csg2a(settings: BenchmarkSettings, n_genes: int, **options: Any) -> Any:
         encoder_hidden=settings.encoder_hidden,
         head_hidden=settings.head_hidden,
         dropout=settings.dropout,
+        output_rank=settings.output_rank,
         lr=settings.lr,
         batch_size=settings.batch_size,
         max_epochs=settings.max_epochs,
@@ -251,7 +277,9 @@ Factory = Callable[[BenchmarkSettings, int, Pretrained | None], Any]
 FACTORIES: dict[str, Factory] = {
     "mean": lambda s, g, p: DummyRegressor(strategy="mean"),
     "drug_mean": lambda s, g, p: DrugMeanRegressor(n_genes=g),
-    "random_forest": lambda s, g, p: RandomForestRegressor(n_estimators=s.rf_trees, random_state=s.seed, n_jobs=1),
+    "random_forest": lambda s, g, p: RandomForestRegressor(
+        n_estimators=s.rf_trees, max_features=s.rf_max_features, random_state=s.seed, n_jobs=s.rf_jobs
+    ),
     "svm": lambda s, g, p: SVR(C=s.svm_c),
     "csg2a": lambda s, g, p: _csg2a(s, g, pretrained=p.with_ppi, freeze=True, use_ppi=True),
     "csg2a_no_pretraining": lambda s, g, p: _csg2a(s, g, pretrained=None, freeze=False, use_ppi=True),
@@ -263,23 +291,28 @@ FACTORIES: dict[str, Factory] = {
 def _fit_predict(
     name: str,
     model: Any,
-    data: ResponseData,
+    rows: tuple[np.ndarray, np.ndarray],
     train: np.ndarray,
     test: np.ndarray,
     settings: BenchmarkSettings,
     pre: Pretrained | None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Fit on the training rows (CSG2A early-stops on a seeded random share of them) and predict the test rows."""
-    x, y = data.arrays(np.flatnonzero(train))
+    x_all, y_all = rows
+    x, y = x_all[train], y_all[train]
+    rng = np.random.default_rng(settings.seed)
     if name.startswith("csg2a"):
-        rng = np.random.default_rng(settings.seed)
         is_val = rng.random(len(y)) < settings.validation_fraction
         is_val[rng.integers(len(y))] = True  # at least one validation row
         ppi = pre.ppi if name == "csg2a_no_pretraining" and pre is not None else None
-        model.fit(x[~is_val], y[~is_val], x[is_val], y[is_val], ppi=ppi)
+        model.fit(x[~is_val], y[~is_val], x[is_val], y[is_val], ppi=ppi, progress=progress)
+    elif name == "svm" and settings.svm_max_train is not None and len(y) > settings.svm_max_train:
+        sample = rng.choice(len(y), settings.svm_max_train, replace=False)
+        model.fit(x[sample], y[sample])
     else:
         model.fit(x, y)
-    return model.predict(data.arrays(np.flatnonzero(test))[0])
+    return model.predict(x_all[test])
 
 
 def _metrics(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
@@ -289,7 +322,7 @@ def _metrics(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
 
 
 def _run_fold(
-    data: ResponseData,
+    rows: tuple[np.ndarray, np.ndarray],
     pretrained: Pretrained | None,
     scheme: str,
     k: int,
@@ -297,16 +330,37 @@ def _run_fold(
     test: np.ndarray,
     models: list[str],
     settings: BenchmarkSettings,
+    n_genes: int,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Every model on one fold: the unit of parallel work."""
-    y_test = data.responses.ln_ic50.to_numpy()[test]
-    rows = []
-    for name in models:
-        model = FACTORIES[name](settings, data.n_genes, pretrained)
-        prediction = _fit_predict(name, model, data, train, test, settings, pretrained)
+    """Every model on one fold (the unit of parallel work); each network within ``fit_budget_seconds``."""
+    y_test = rows[1][test]
+    results = []
+    for step, name in enumerate(models, start=1):
+        fit_progress = None
+        if progress is not None and name.startswith("csg2a"):
+            fit_progress = progress.child(name, settings.max_epochs)
+            if settings.fit_budget_seconds is not None:
+                fit_progress.budget_seconds = min(fit_progress.budget_seconds, settings.fit_budget_seconds)
+        model = FACTORIES[name](settings, n_genes, pretrained)
+        started = time.perf_counter()
+        prediction = _fit_predict(name, model, rows, train, test, settings, pretrained, fit_progress)
+        metrics = _metrics(y_test, prediction)
+        fit = {
+            "seconds": time.perf_counter() - started,
+            "epochs": len(getattr(model, "history_", [])),
+            "stopped_by_budget": bool(getattr(model, "stopped_by_budget_", False)),
+        }
         sizes = {"n_train": int(train.sum()), "n_test": int(test.sum())}
-        rows.append({"scheme": scheme, "model": name, "fold": k} | sizes | _metrics(y_test, prediction))
-    return rows
+        results.append({"scheme": scheme, "model": name, "fold": k} | sizes | metrics | fit)
+        if progress is not None:
+            progress.update(step, **{f"{name}.rmse": metrics["rmse"]})
+    return results
+
+
+def _run_fold_in_worker(label: str, *args: Any) -> list[dict[str, Any]]:
+    """``_run_fold`` in a worker process: a Progress of its own (the caller's sink does not cross processes)."""
+    return _run_fold(*args, progress=Progress(label, len(args[6])))
 
 
 def run_benchmark(
@@ -317,14 +371,18 @@ def run_benchmark(
     settings: BenchmarkSettings | None = None,
     folds: Iterable[int] | None = None,
     n_jobs: int = 1,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """RMSE and PCC of every model on every fold of every scheme: one row per (scheme, model, fold).
 
-    All models of a scheme share its folds. ``folds`` restricts the run to some fold numbers
-    (all ``n_folds`` by default); ``n_jobs`` runs folds in parallel processes (each model is
-    seeded, so the numbers do not depend on it). The CSG2A variants need ``pretrained``; a
-    fold with no test or no training pair (possible in the disjoint scheme) is skipped with a
-    log line.
+    All models of a scheme share its folds; the ablations run only in the settings'
+    ``ablation_schemes``. ``folds`` restricts the run to some fold numbers (all ``n_folds`` by
+    default); ``n_jobs`` runs folds in parallel processes (each model is seeded, so the numbers
+    do not depend on it; there each fold reports to the worker's log). ``progress`` hears of
+    every fold and every network's epochs; a budget on it also bounds every fit. The CSG2A
+    variants need ``pretrained``; a fold with no test or no training pair (possible in the
+    disjoint scheme) is skipped with a log line. Rows also say how long each fit took, its
+    epochs and whether the budget stopped it.
     """
     settings = settings or BenchmarkSettings()
     models = list(models)
@@ -333,6 +391,7 @@ def run_benchmark(
         raise DataError(f"unknown models {unknown}; choose from {list(FACTORIES)}")
     if pretrained is None and any(m.startswith("csg2a") for m in models):
         raise DataError("the CSG2A variants need pretrained networks (and the PPI prior)")
+    rows = data.arrays()  # once: every fold and model indexes the same rows
     tasks = []
     for scheme in schemes:
         assignment = assign_folds(data.responses, scheme, settings.n_folds, settings.seed)
@@ -341,9 +400,29 @@ def run_benchmark(
             if not train.any() or not test.any():
                 log.info("%s fold %d: %d training and %d test pairs; skipped", scheme, k, train.sum(), test.sum())
                 continue
-            tasks.append(delayed(_run_fold)(data, pretrained, scheme, k, train, test, models, settings))
-    results = Parallel(n_jobs=n_jobs)(tasks)
-    return pd.DataFrame([row for rows in results for row in rows])
+            tasks.append((rows, pretrained, scheme, k, train, test, settings.models_of(scheme, models), settings, data.n_genes))
+    progress = progress or Progress("cross-validation", len(tasks))
+    progress.total = len(tasks)
+    results: list[dict[str, Any]] = []
+    labels = [f"{task[2]} fold {done} of {len(tasks)}" for done, task in enumerate(tasks, start=1)]
+    if n_jobs == 1:
+        for done, (label, task) in enumerate(zip(labels, tasks, strict=True), start=1):
+            results += _run_fold(*task, progress=progress.child(label, len(task[6])))
+            progress.update(done, **_csg2a_rmse(results))
+    else:
+        runs = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_run_fold_in_worker)(label, *task) for label, task in zip(labels, tasks, strict=True)
+        )
+        for done, fold_rows in enumerate(runs, start=1):
+            results += fold_rows
+            progress.update(done, **_csg2a_rmse(results))
+    return pd.DataFrame(results)
+
+
+def _csg2a_rmse(results: list[dict[str, Any]]) -> dict[str, float]:
+    """The running mean RMSE of CSG2A over the folds done, what a progress line shows."""
+    rmse = [r["rmse"] for r in results if r["model"] == "csg2a"]
+    return {"csg2a_rmse": float(np.mean(rmse))} if rmse else {}
 
 
 def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
@@ -355,7 +434,7 @@ def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
     for metric in ("rmse", "pcc"):
         mean, sd = stats[(metric, "mean")], stats[(metric, "std")].fillna(0.0)
         text[metric.upper()] = [f"{m:.3f} ± {s:.3f}" if np.isfinite(m) else "N/D" for m, s in zip(mean, sd, strict=True)]
-    table = text.unstack("scheme")
+    table = text.unstack("scheme").fillna("–")  # an ablation left out of a scheme (see ablation_schemes)
     schemes = list(dict.fromkeys(per_fold.scheme))
     table = table.reindex(columns=pd.MultiIndex.from_product([["RMSE", "PCC"], schemes])).swaplevel(axis=1)
     return table.reindex(columns=schemes, level=0).loc[list(dict.fromkeys(per_fold.model))]
