@@ -231,6 +231,26 @@ def test_module_parameter_count_is_the_edges_plus_node_terms():
     assert sum(p.numel() for p in module.parameters()) == expected
 
 
+@pytest.mark.parametrize("n_covariates", [0, 2])
+def test_factored_first_layer_equals_the_layer_on_the_built_node_inputs(n_covariates):
+    """The module's first layer propagates d + B (+ 1) columns; it must be the layer applied to h⁰ = c + x·v (+ cov)."""
+    torch.manual_seed(3)
+    topology = tiny_topology()
+    module = GNNModule(topology, hidden=4, layers=2, activation="relu", dropout=0.0, n_covariates=n_covariates).double()
+    with torch.no_grad():
+        module.input_bias.normal_()
+        module.layers[0].bias.normal_()
+    x = torch.randn(5, 3 + n_covariates, dtype=torch.float64)
+    node_values = torch.zeros(12, 5, dtype=torch.float64)
+    node_values[list(topology.landmarks.tolist())] = x[:, :3].T
+    h0 = module.node_embedding[:, None, :] + node_values[:, :, None] * module.value_vector + module.input_bias
+    if n_covariates:
+        h0 = h0 + module.covariates(x[:, 3:])[None, :, :]
+    torch.testing.assert_close(module._first_layer(x), module.layers[0](h0), atol=1e-12, rtol=0)
+    gradient = torch.autograd.grad(module(x).sum(), module.layers[0].landmark_weight)[0]
+    assert gradient.abs().sum() > 0  # the factored path trains the first layer's weights
+
+
 # ---------------------------------------------------------------------------------------------
 # Regressor on planted data
 
@@ -336,3 +356,45 @@ def test_regressor_input_errors(fitted):
     fitted_model = fitted[0]
     with pytest.raises(DataError, match="input columns"):
         fitted_model.predict(x[VALID, :5])
+
+
+class _StepClock:
+    """A fake clock that advances ``step`` seconds at every reading: elapsed time grows with the work done."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_training_reports_every_epoch_as_it_happens(one_torch_thread: None):
+    from l1k_assets.progress import Progress
+
+    x, y, landmarks, _ = planted(n=200, n_genes=30, n_landmarks=6)
+    edges = build_gene_graph(y[:150], landmarks, k=3)
+    reports = []
+    progress = Progress("gnn", sink=reports.append, every_seconds=0)
+    params = SMALL | {"max_epochs": 4, "patience": 10}
+    model = GNNRegressor(edges, 30, landmarks, **params).fit(x[:150], y[:150], x[150:], y[150:], progress=progress)
+    assert [r.step for r in reports] == [1, 2, 3, 4]
+    assert all({"train_loss", "val_scc"} <= set(r.values) for r in reports)
+    assert reports[-1].values["val_scc"] == pytest.approx(model.history_[-1]["val_scc"])
+    assert reports[0].elapsed <= reports[-1].elapsed and model.stopped_by_budget_ is False
+
+
+def test_a_tiny_time_budget_stops_training_early_and_is_recorded(one_torch_thread: None):
+    from l1k_assets.progress import Progress
+
+    x, y, landmarks, _ = planted(n=200, n_genes=30, n_landmarks=6)
+    edges = build_gene_graph(y[:150], landmarks, k=3)
+    reports = []
+    progress = Progress("gnn", sink=reports.append, budget_seconds=5.0, clock=_StepClock(1.0))
+    params = SMALL | {"max_epochs": 50, "patience": 50}
+    model = GNNRegressor(edges, 30, landmarks, **params).fit(x[:150], y[:150], x[150:], y[150:], progress=progress)
+    assert 1 <= len(model.history_) < 5, "the budget (5 ticks of the fake clock) must end training well before 50 epochs"
+    assert model.stopped_by_budget_ and progress.stopped_by_budget
+    assert "time budget" in reports[-1].label
+    again = GNNRegressor.from_checkpoint(model.checkpoint_files())
+    assert again.stopped_by_budget_, "the checkpoint records that training stopped by budget"

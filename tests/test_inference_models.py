@@ -337,3 +337,21 @@ def test_torch_models_require_validation_data(model) -> None:
         model.fit(x, y + 5)
     with pytest.raises(DataError, match="2 target genes"):
         model.fit(x, y[:, :1] + 5, x, y[:, :1] + 5)
+
+
+def test_paper_profile_applies_the_seeds_settings_and_demo_keeps_the_cpu_sizes() -> None:
+    from l1k_assets.inference.assets import ModelSettings, SelectionSettings
+    from resources.profile import RunProfile
+
+    paper = RunProfile(name="paper").apply(ModelSettings())
+    assert paper.lr_grid == paper.gnn_lr_grid == [1e-3, 5e-4, 1e-4]  # seed 002's learning-rate grid
+    assert (paper.gnn_hidden, paper.gnn_layers, paper.patience, paper.max_epochs) == (64, 4, 10, 200)
+    assert paper.mlp_hidden is None and paper.dnn_hidden == [1024, 1024] and paper.dnn_lr == 1e-2  # seed 001's DNN
+    assert paper.time_budget_seconds is None
+    demo = RunProfile(name="demo", budget_scale=2.0).apply(ModelSettings())
+    assert demo.gnn_hidden < 64 and demo.lr_grid == [1e-3]
+    assert demo.time_budget_seconds == 2.0 * ModelSettings().time_budget_seconds
+    chosen = RunProfile(name="paper").apply(ModelSettings(gnn_hidden=8))
+    assert chosen.gnn_hidden == 8 and chosen.gnn_layers == 4, "a value the user set wins over the paper's"
+    selection = RunProfile(name="paper").apply(SelectionSettings())
+    assert selection.time_budget_seconds is None and selection.model.gnn_hidden == 64, "nested settings get paper values"

@@ -167,7 +167,7 @@ def select_lasso(
         w = _multitask_lasso(gram, cross, w, float(alpha), tol, max_iter)
         norms = np.linalg.norm(w, axis=1)
         if progress is not None:
-            progress.update(int((norms > 0).sum()), alpha_step=step, alpha=float(alpha))
+            progress.update(min(int((norms > 0).sum()), m), alpha_step=step, alpha=float(alpha))
         if (norms > 0).sum() >= m:
             order = np.argsort(-norms, kind="stable")[:m]
             details = {"alpha": float(alpha), "alpha_max": alpha_max, "n_active": int((norms > 0).sum())}
