@@ -32,6 +32,7 @@ class ProgressReport:
     elapsed: float
     remaining: float | None
     values: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # e.g. why the loop stopped
 
     def message(self) -> str:
         """One human line, e.g. ``gnn: epoch 12/200 · train_loss 0.41 · val_scc 0.93 · 1m05s elapsed, ~3m10s left``."""
@@ -39,9 +40,9 @@ class ProgressReport:
         parts = [f"{self.label} {where}"]
         parts += [f"{k} {v:.4g}" for k, v in self.values.items()]
         timing = f"{format_seconds(self.elapsed)} elapsed"
-        if self.remaining is not None:
+        if self.remaining is not None and not self.note:
             timing += f", ~{format_seconds(self.remaining)} left"
-        return " · ".join([*parts, timing])
+        return " · ".join([*parts, timing, *([self.note] if self.note else [])])
 
 
 Sink = Callable[[ProgressReport], None]
@@ -111,15 +112,8 @@ class Progress:
     def stop_for_budget(self) -> None:
         """Record that the loop stopped because its budget ran out, and report that once."""
         self.stopped_by_budget = True
-        self.sink(
-            ProgressReport(
-                f"{self.label} stopped: time budget of {format_seconds(self.budget_seconds)} spent",
-                self._step,
-                self.total,
-                self.elapsed,
-                0.0,
-            )
-        )
+        note = f"stopped: time budget of {format_seconds(self.budget_seconds)} spent"
+        self.sink(ProgressReport(self.label, self._step, self.total, self.elapsed, 0.0, note=note))
 
     _step = 0
 

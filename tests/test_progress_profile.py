@@ -54,7 +54,7 @@ def test_budget_bounds_the_estimate_and_stops_the_loop_with_a_record() -> None:
     progress.stop_for_budget()
     assert steps == 7  # 21 s > 20 s after the seventh step
     assert progress.stopped_by_budget
-    assert "time budget of 20s spent" in reports[-1].label
+    assert reports[-1].message() == "gnn epoch 7/1000 · 21s elapsed · stopped: time budget of 20s spent"
 
 
 def test_child_progress_shares_the_sink_and_the_budget_left() -> None:

@@ -1,6 +1,7 @@
 """Single-cell landmark discovery assets (seed 001): count matrices in, a discovered landmark set out."""
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 import numpy as np
@@ -8,11 +9,12 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata
+from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata, progress_sink
 from l1k_assets.errors import DataError
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication.genes import enrich
 from l1k_assets.inference.split import split_samples
+from l1k_assets.progress import Progress
 from l1k_assets.singlecell.catalog import Dataset, load_datasets
 from l1k_assets.singlecell.discovery import (
     cell_arrays,
@@ -25,6 +27,7 @@ from l1k_assets.singlecell.readers import CountMatrix, read_10x, read_h5ad
 from l1k_assets.sources.fetch_set import fetch_urls
 from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
 from resources.data_source import DataSource
+from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
 
 GROUP = "singlecell"
@@ -120,15 +123,20 @@ def core_singlecell_expression(
     return table
 
 
-class DnnSettings(dg.Config):
-    """Seed 001's DNN: Linear–Dropout–ReLU stacks, Adam at 1e-2, 100 epochs, patience 5."""
+class DnnSettings(ProfiledConfig):
+    """Seed 001's DNN: Linear–Dropout–ReLU stacks, Adam at 1e-2, early stopping with patience 5.
 
-    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="seed 001 does not give widths")
+    The demo profile trains narrower layers for fewer epochs; ``paper`` restores 100 epochs and
+    the wider layers (seed 001 gives no widths).
+    """
+
+    hidden: list[int] = Field(default_factory=lambda: [128, 128], description="seed 001 does not give widths")
     dropout: float = 0.1
     lr: float = 1e-2
-    max_epochs: int = 100
+    max_epochs: int = 40
     patience: int = 5
     batch_size: int = 128
+    paper: ClassVar[dict[str, Any]] = {"hidden": [256, 256], "max_epochs": 100}
 
 
 def dnn_params(config: DnnSettings, compute: ComputeResource, **extra: object) -> dict:
@@ -147,12 +155,14 @@ def dnn_params(config: DnnSettings, compute: ComputeResource, **extra: object) -
     }
 
 
-class DiscoverySettings(dg.Config):
+class DiscoverySettings(ProfiledConfig):
     """How many genes the discovered set keeps, and the group-lasso strength of the all-genes DNN."""
 
     m: int = 100
     group_lasso_penalty: float = Field(1e-2, description="first-layer group-lasso weight (summed over input genes)")
     dnn: DnnSettings = Field(default_factory=DnnSettings)
+    time_budget_seconds: float | None = Field(20.0, description="wall-clock budget of the DNN's training (none: no budget)")
+    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
 
 
 @dg.asset(
@@ -170,15 +180,24 @@ def core_singlecell_landmarks(
     core_landmark_genes: pd.DataFrame,
     compute: ComputeResource,
     mlflow: MlflowTracking,
+    profile: RunProfile,
 ) -> pd.DataFrame:
     """The discovered landmark set: genes ranked by the first-layer norm of an all-genes → all-genes group-lasso DNN."""
+    config = profile.apply(config)
     data = cell_arrays(core_singlecell_expression)
     compute.configure()
     l1000 = set(core_landmark_genes.gene_symbol.astype(str))
     with mlflow.start_run(context, dataset=context.partition_key) as run:
-        run.log_params({"m": config.m, "penalty": config.group_lasso_penalty, **config.dnn.model_dump(), **compute.describe()})
+        run.log_params(
+            {"m": config.m, "penalty": config.group_lasso_penalty, **config.dnn.model_dump(), **compute.describe()}
+            | profile.describe()
+            | {"time_budget_seconds": config.time_budget_seconds}
+        )
         params = dnn_params(config.dnn, compute, weighted=True)
-        table, chosen = discover_landmarks(data, config.m, config.group_lasso_penalty, params)
+        progress = Progress(
+            "group-lasso DNN epoch", config.dnn.max_epochs, progress_sink(context, run), budget_seconds=config.time_budget_seconds
+        )
+        table, chosen = discover_landmarks(data, config.m, config.group_lasso_penalty, params, progress)
         for record in chosen.history:
             run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
         table["in_l1000"] = table.gene.isin(l1000)
@@ -187,17 +206,28 @@ def core_singlecell_landmarks(
             "overlap_with_l1000": int(table.in_l1000.sum()),
             "best_val_scc": chosen.details["best_val_scc"],
             "training_seconds": chosen.seconds,
+            "epochs": len(chosen.history),
         }
         run.log_metrics(summary)
-        context.add_output_metadata(json_metadata(**summary, top_genes=table.gene.head(20).tolist()) | run.metadata())
+        context.add_output_metadata(
+            json_metadata(
+                **summary,
+                stopped_by_budget=progress.stopped_by_budget,
+                **profile.describe(),
+                top_genes=table.gene.head(20).tolist(),
+            )
+            | run.metadata()
+        )
     return table
 
 
-class ComparisonSettings(dg.Config):
+class ComparisonSettings(ProfiledConfig):
     """Which models compare the landmark sets, and the seed of the random set of equal size."""
 
     models: list[str] = Field(default_factory=lambda: ["lr", "dnn"], description="inference model kinds (lr, knn, mlp, dnn)")
     dnn: DnnSettings = Field(default_factory=DnnSettings)
+    time_budget_seconds: float | None = Field(30.0, description="wall-clock budget of all the fits together (none: no budget)")
+    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
     random_seed: int = 0
     fdr_threshold: float = 0.05
 
@@ -219,12 +249,14 @@ def out_landmark_discovery(
     raw_gene_sets: pd.DataFrame,
     compute: ComputeResource,
     mlflow: MlflowTracking,
+    profile: RunProfile,
 ) -> pd.DataFrame:
     """L1000's landmarks vs the discovered set vs a random set of equal size, as inputs of the same models.
 
     Validation MSE (seed 001's figure), seed 002's test metrics, per-cell-type error and the
     over-representation of each set in the gene-set libraries.
     """
+    config = profile.apply(config)
     data = cell_arrays(core_singlecell_expression)
     discovered = core_singlecell_landmarks.gene.tolist()
     l1000 = [g for g in core_landmark_genes.gene_symbol.astype(str) if g in set(data.genes)]
@@ -237,7 +269,10 @@ def out_landmark_discovery(
     # Seed 001 trains its landmark → rest DNN with the plain MSE; the weighted loss is for the all-genes DNN only.
     params = {kind: dnn_params(config.dnn, compute, weighted=False) if kind == "dnn" else {} for kind in config.models}
     with mlflow.start_run(context, dataset=context.partition_key) as run:
-        table, per_type = compare_sets(data, sets, params)
+        run.log_params(config.model_dump() | profile.describe() | compute.describe())
+        budget = config.time_budget_seconds
+        progress = Progress("fit", len(sets) * len(params), progress_sink(context, run), budget_seconds=budget)
+        table, per_type = compare_sets(data, sets, params, progress)
         for row in table.itertuples():
             run.log_metrics(
                 {f"{row.gene_set}.{row.model}.val_mse": row.val_mse, f"{row.gene_set}.{row.model}.test_mse": row.test_mse}
@@ -258,6 +293,8 @@ def out_landmark_discovery(
                 "enriched_terms": dg.MetadataValue.md(top_terms.to_markdown(index=False, floatfmt=".2e")),
                 "per_cell_type_mse": image_metadata(plots.heatmap(heat, "test MSE per cell type", "{:.3f}"), "per cell type"),
                 **json_metadata(
+                    **profile.describe(),
+                    stopped_by_budget=bool(table.stopped_by_budget.any()),
                     overlap_l1000_discovered=overlap,
                     jaccard=overlap / len(set(l1000) | set(discovered)),
                     significant_terms={k: int(v) for k, v in significant.gene_set.value_counts().items()},

@@ -28,6 +28,7 @@ from l1k_assets.errors import DataError
 from l1k_assets.inference.benchmark import evaluate
 from l1k_assets.inference.models import StandardizedModel, make_model
 from l1k_assets.inference.split import SPLITS
+from l1k_assets.progress import Progress
 
 if TYPE_CHECKING:
     from l1k_assets.inference.selection import Selection
@@ -68,17 +69,20 @@ def cell_arrays(table: pd.DataFrame) -> CellData:
     return CellData(values, types, genes)
 
 
-def discover_landmarks(data: CellData, m: int, penalty: float, dnn_params: Mapping[str, Any]) -> tuple[pd.DataFrame, Selection]:
+def discover_landmarks(
+    data: CellData, m: int, penalty: float, dnn_params: Mapping[str, Any], progress: Progress | None = None
+) -> tuple[pd.DataFrame, Selection]:
     """Seed 001's all-genes → all-genes DNN with group lasso: the m genes with the largest first-layer norms.
 
-    Returns ``rank, gene, score`` (score: the column norm) and the selection with the DNN's curves.
+    Returns ``rank, gene, score`` (score: the column norm) and the selection with the DNN's curves;
+    its epochs report to ``progress`` and stop when its budget is spent.
     """
     from l1k_assets.inference.selection import select_group_lasso
 
     if not 0 < m < len(data.genes):
         raise DataError(f"m = {m} must be between 1 and the {len(data.genes)} genes")
     x, x_val = data.values["train"], data.values["validation"]
-    chosen = select_group_lasso(x, x, x_val, x_val, m, penalty, **dnn_params)
+    chosen = select_group_lasso(x, x, x_val, x_val, m, penalty, progress=progress, **dnn_params)
     table = pd.DataFrame({"rank": np.arange(1, m + 1), "gene": [data.genes[p] for p in chosen.positions], "score": chosen.scores})
     return table, chosen
 
@@ -96,31 +100,41 @@ def compare_sets(
     data: CellData,
     sets: Mapping[str, Sequence[str]],
     model_params: Mapping[str, Mapping[str, Any]],
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each model kind from each gene set to the common targets.
 
     Returns one row per (set, model) with the seed's validation MSE and seed 002's test metrics,
     and the test MSE per (set, model, cell type). The DNN's targets stay on the normalised log
     scale (``scale_targets=False``), where seed 001 trains and where its weighted loss is defined.
+    Each fit reports to a child of ``progress`` holding an equal share of the budget still left,
+    so a slow first fit cannot starve the others; ``stopped_by_budget`` says which ones it cut.
     """
     targets = common_targets(data, sets)
+    y = {s: data.values[s][:, targets] for s in SPLITS}
     rows, per_type = [], []
-    for set_name, genes in sets.items():
+    fits = [(set_name, genes, kind, params) for set_name, genes in sets.items() for kind, params in model_params.items()]
+    for done, (set_name, genes, kind, params) in enumerate(fits):
         inputs = data.positions(genes)
         x = {s: data.values[s][:, inputs] for s in SPLITS}
-        y = {s: data.values[s][:, targets] for s in SPLITS}
-        for kind, params in model_params.items():
-            model = StandardizedModel(kind, make_model(kind, params), scale_targets=kind != "dnn")
-            model.fit(x["train"], y["train"], x["validation"], y["validation"])
-            val_mse = float(np.mean((model.predict(x["validation"]) - y["validation"]) ** 2))
-            test_pred = model.predict(x["test"])
-            row = evaluate(kind, y["test"], test_pred, landmark_set=f"{set_name} ({len(genes)})")
-            row.update(gene_set=set_name, n_inputs=len(genes), n_targets=len(targets), val_mse=val_mse)
-            row["test_mse"] = float(np.mean((test_pred - y["test"]) ** 2))
-            rows.append(row)
-            squared = ((test_pred - y["test"]) ** 2).mean(axis=1)
-            for cell_type, mse in pd.Series(squared).groupby(data.cell_types["test"]).mean().items():
-                per_type.append({"gene_set": set_name, "model": kind, "cell_type": cell_type, "test_mse": float(mse)})
+        fit_progress = None
+        if progress is not None:
+            fit_progress = progress.child(f"{set_name} {kind} epoch")
+            fit_progress.budget_seconds /= len(fits) - done
+        model = StandardizedModel(kind, make_model(kind, params), scale_targets=kind != "dnn")
+        model.fit(x["train"], y["train"], x["validation"], y["validation"], progress=fit_progress)
+        val_mse = float(np.mean((model.predict(x["validation"]) - y["validation"]) ** 2))
+        test_pred = model.predict(x["test"])
+        row = evaluate(kind, y["test"], test_pred, landmark_set=f"{set_name} ({len(genes)})")
+        row.update(gene_set=set_name, n_inputs=len(genes), n_targets=len(targets), val_mse=val_mse)
+        row["test_mse"] = float(np.mean((test_pred - y["test"]) ** 2))
+        row["stopped_by_budget"] = bool(fit_progress is not None and fit_progress.stopped_by_budget)
+        rows.append(row)
+        squared = ((test_pred - y["test"]) ** 2).mean(axis=1)
+        for cell_type, mse in pd.Series(squared).groupby(data.cell_types["test"]).mean().items():
+            per_type.append({"gene_set": set_name, "model": kind, "cell_type": cell_type, "test_mse": float(mse)})
+        if progress is not None:
+            progress.update(done + 1, val_mse=val_mse)
     return pd.DataFrame(rows), pd.DataFrame(per_type)
 
 
