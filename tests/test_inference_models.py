@@ -344,7 +344,7 @@ def test_paper_profile_applies_the_seeds_settings_and_demo_keeps_the_cpu_sizes()
     from resources.profile import RunProfile
 
     paper = RunProfile(name="paper").apply(ModelSettings())
-    assert paper.lr_grid == paper.gnn_lr_grid == [1e-3, 5e-4, 1e-4]  # seed 002's learning-rate grid
+    assert paper.lr_grid == [1e-3, 5e-4, 1e-4]  # seed 002's learning-rate grid (MLP and GNN)
     assert (paper.gnn_hidden, paper.gnn_layers, paper.patience, paper.max_epochs) == (64, 4, 10, 200)
     assert paper.mlp_hidden is None and paper.dnn_hidden == [1024, 1024] and paper.dnn_lr == 1e-2  # seed 001's DNN
     assert paper.time_budget_seconds is None

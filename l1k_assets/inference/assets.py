@@ -132,20 +132,20 @@ class ModelSettings(ProfiledConfig):
         "patience": 10,
         "gnn_hidden": 64,
         "gnn_layers": 4,
-        "gnn_lr_grid": [1e-3, 5e-4, 1e-4],
         "mlp_hidden": None,
         "dnn_hidden": [1024, 1024],
         "dnn_lr": 1e-2,
         "time_budget_seconds": None,
     }
 
-    lr_grid: list[float] = Field(default_factory=lambda: [1e-3], description="MLP learning rates; seed 002: [1e-3, 5e-4, 1e-4]")
+    lr_grid: list[float] = Field(
+        default_factory=lambda: [1e-3], description="MLP and GNN learning rates; seed 002: [1e-3, 5e-4, 1e-4]"
+    )
     max_epochs: int = 60
     patience: int = 5
     batch_size: int = 64
     gnn_hidden: int = Field(12, description="GNN state width d; seed 002: 64")
     gnn_layers: int = Field(2, description="seed 002: 4 (two reach a gene's neighbours' neighbours)")
-    gnn_lr_grid: list[float] = Field(default_factory=lambda: [5e-3], description="GNN learning rates; seed 002: as the MLP's")
     mlp_hidden: int | None = Field(512, description="MLP hidden width; none = as wide as the output (seed 002)")
     dnn_hidden: list[int] = Field(default_factory=lambda: [512, 512], description="seed 001: [1024, 1024]")
     dnn_lr: float = Field(1e-3, description="seed 001: 1e-2")
@@ -170,7 +170,7 @@ def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> 
         "patience": config.patience,
         "batch_size": config.batch_size,
     }
-    gnn = {"hidden": config.gnn_hidden, "layers": config.gnn_layers, "lr_grid": tuple(config.gnn_lr_grid)}
+    gnn = {"hidden": config.gnn_hidden, "layers": config.gnn_layers, "lr_grid": tuple(config.lr_grid)}
     return {
         "lr": {},
         "knn": {"k_grid": tuple(config.knn_grid)},
@@ -340,7 +340,7 @@ class SelectionSettings(ProfiledConfig):
     seed: int = 0
     model: ModelSettings = Field(default_factory=ModelSettings, description="settings of the retrained model")
     time_budget_seconds: float | None = Field(
-        20.0, description="wall-clock seconds of the group-lasso DNN's training; none = no budget"
+        10.0, description="wall-clock seconds of the group-lasso DNN's training; none = no budget"
     )
 
 

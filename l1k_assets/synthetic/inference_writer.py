@@ -6,12 +6,26 @@ claim, so it is planted as follows:
 
 * samples come from a handful of tissues, which shift the landmark means (the optional organ
   feature of the GNN has something to use);
-* landmarks share a few latent factors, so they are correlated as real expression is;
+* landmarks share a few latent factors, so they are correlated as real expression is, but
+  each keeps a large idiosyncratic part: a gene driven by a landmark needs that landmark;
+* a tenth of the landmarks are *regulators*, independent of the factors and tissues (only
+  they carry their own signal), and genes draw most of their parents from them: a selector
+  that finds the regulators (greedy) keeps far more genes predictable than a random
+  108-landmark set, which holds about a tenth of them;
 * every non-landmark gene is a function of 2–4 landmark *parents*: linear for some genes,
   and for the others a product term plus a saturating term, which linear regression cannot
   fit but a KNN, an MLP or a GNN can;
+* every direct gene also follows a product of two of the landmarks' latent factors: a smooth
+  function of the samples' low-dimensional state, which nearest neighbours and networks
+  follow and a linear model cannot;
 * non-landmark genes form *modules* that share one latent factor made from landmarks, so
   gene–gene cosine similarity among non-landmarks (the GNN's graph) carries signal;
+* a share of non-landmarks are *relay* genes, a nonlinear function of another gene of their
+  module (its *leader*) rather than of landmarks directly: the leader is their nearest
+  neighbour in the graph, so the GNN reaches them in two hops while a model from the
+  landmarks alone must learn the composition;
+* some genes are pure noise, as real data has unexpressed or unmeasurable genes: no model
+  infers them, so the well-inferred count stays below the gene count;
 * the L1000 landmark values are the RNA-seq ones through a platform transform plus noise:
   correlated, never identical. The L1000 file also carries inferred (non-landmark) rows, like
   the real one; they are a ridge regression on the L1000 landmarks, CMap's inference.
@@ -48,13 +62,18 @@ TISSUES: tuple[tuple[str, str], ...] = (
 N_FACTORS = 8
 TISSUE_SD = 0.6
 FACTOR_LOADING_SD = 0.35
-LANDMARK_NOISE_SD = 0.4
+LANDMARK_NOISE_SD = 0.9  # idiosyncratic landmark variation: about 40 % of a landmark's variance
 PLATFORM_NOISE_SD = 0.35
 GENE_NOISE_SD = 0.3
 MODULE_SIZE = 20
 MODULE_PARENTS = 2
 MODULE_LOADING = (1.2, 1.8)  # |λ| on the unit-variance module factor: module genes correlate ~0.4
 LINEAR_FRACTION = 0.3
+REGULATOR_FRACTION = 0.1  # landmarks most parents are drawn from
+REGULATOR_PARENT_SHARE = 0.6  # chance that a parent is a regulator
+RELAY_FRACTION = 0.2  # non-landmarks driven by their module's leader gene
+NOISE_GENE_FRACTION = 0.1  # non-landmarks with no signal at all
+FACTOR_PRODUCT_SD = 1.2  # weight of each direct gene's factor-product term
 TRUTH_SUBSET = 25  # genes per kind listed in the manifest, to keep it small
 RIDGE_PER_SAMPLE = 0.1
 
@@ -78,39 +97,67 @@ def sample_table(n: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def landmark_rnaseq(n_lm: int, tissue: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Samples × landmarks log2 RPKM: gene mean + tissue shift + shared latent factors + noise."""
+def landmark_rnaseq(
+    n_lm: int, tissue: np.ndarray, regulators: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples × landmarks log2 RPKM (gene mean + tissue shift + shared latent factors + noise) and the factor scores.
+
+    Regulators have neither tissue shift nor factor loadings: no other landmark predicts them.
+    """
     mean = rng.uniform(2.0, 10.0, n_lm)
     shift = rng.normal(0.0, TISSUE_SD, (len(TISSUES), n_lm))
-    factors = rng.normal(0.0, 1.0, (len(tissue), N_FACTORS)) @ rng.normal(0.0, FACTOR_LOADING_SD, (N_FACTORS, n_lm))
-    return mean + shift[tissue] + factors + rng.normal(0.0, LANDMARK_NOISE_SD, (len(tissue), n_lm))
+    loadings = rng.normal(0.0, FACTOR_LOADING_SD, (N_FACTORS, n_lm))
+    shift[:, regulators], loadings[:, regulators] = 0.0, 0.0
+    scores = rng.normal(0.0, 1.0, (len(tissue), N_FACTORS))
+    values = mean + shift[tissue] + scores @ loadings + rng.normal(0.0, LANDMARK_NOISE_SD, (len(tissue), n_lm))
+    return values, scores
 
 
-def plant_genes(n_genes: int, n_lm: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Per non-landmark gene: its own parents (landmark positions), linear or not, and its module."""
+def draw_parents(n_rows: int, n_parents: int, regulators: np.ndarray, n_lm: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_rows`` × ``n_parents`` distinct landmark positions per row, each a regulator with REGULATOR_PARENT_SHARE."""
+    weight = np.full(n_lm, (1 - REGULATOR_PARENT_SHARE) / max(n_lm - len(regulators), 1))
+    weight[regulators] = REGULATOR_PARENT_SHARE / len(regulators)
+    keys = rng.random((n_rows, n_lm)) ** (1.0 / weight)  # weighted sampling without replacement (Efraimidis–Spirakis)
+    return np.argsort(-keys, axis=1)[:, :n_parents]
+
+
+def plant_genes(n_genes: int, regulators: np.ndarray, n_lm: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Per non-landmark gene: its own parents (landmark positions), linear or not, its module and its role.
+
+    Roles: ``noise`` (no signal), ``relay`` (driven by its module's leader, the module's first
+    ``direct`` gene) or ``direct`` (driven by its landmark parents).
+    """
     n_parents = rng.integers(2, 5, n_genes)
-    own = np.argsort(rng.random((n_genes, n_lm)), axis=1)[:, :4]
+    own = draw_parents(n_genes, 4, regulators, n_lm, rng)
     n_modules = max(1, n_genes // MODULE_SIZE)
+    draw = rng.random(n_genes)
+    role = np.where(draw < NOISE_GENE_FRACTION, "noise", np.where(draw < NOISE_GENE_FRACTION + RELAY_FRACTION, "relay", "direct"))
     return pd.DataFrame(
         {
             "parents": [row[:k].tolist() for row, k in zip(own, n_parents, strict=True)],
             "linear": rng.random(n_genes) < LINEAR_FRACTION,
             "module": rng.integers(0, n_modules, n_genes),
+            "role": role,
         }
     )
 
 
-def nonlandmark_values(z: np.ndarray, plan: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, list[list[int]]]:
-    """Samples × non-landmarks from standardised landmarks ``z``, and each module's landmark parents.
+def nonlandmark_values(
+    z: np.ndarray, factors: np.ndarray, plan: pd.DataFrame, regulators: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, list[list[int]], dict[int, int]]:
+    """Samples × non-landmarks from standardised landmarks ``z``, each module's landmark parents, and relay → leader.
 
     Linear genes: Σ w·z over the parents. Nonlinear genes: a·z₁·z₂ + b·tanh(2·z₃) (z₃ = z₁ when a
     gene has two parents) + c·max(z₄, 0) with four. Both kinds add λ times their module's factor
-    (± the module's parents, summed and standardised) and noise, then get a gene mean and scale.
+    (± the module's parents, summed and standardised), a product of two latent ``factors`` and
+    noise. A relay gene is
+    s·tanh(1.5·u) + (u² − 1)/2 of its leader's standardised value u, plus noise; a noise gene is
+    noise alone. Every gene then gets a gene mean and scale.
     """
     n, n_lm = z.shape
     n_genes = len(plan)
     n_modules = int(plan.module.max()) + 1
-    module_parents = np.argsort(rng.random((n_modules, n_lm)), axis=1)[:, :MODULE_PARENTS]
+    module_parents = draw_parents(n_modules, MODULE_PARENTS, regulators, n_lm, rng)
     module_factor = (z[:, module_parents] * rng.choice([-1.0, 1.0], module_parents.shape)).sum(axis=2)
     module_factor /= module_factor.std(axis=0)
 
@@ -128,9 +175,26 @@ def nonlandmark_values(z: np.ndarray, plan: pd.DataFrame, rng: np.random.Generat
     )
     signal = np.where(plan.linear.to_numpy(), linear, nonlinear)
     loading = rng.uniform(*MODULE_LOADING, n_genes) * rng.choice([-1.0, 1.0], n_genes)
-    values = signal + loading * module_factor[:, plan.module.to_numpy()] + rng.normal(0.0, GENE_NOISE_SD, (n, n_genes))
+    pair = np.argsort(rng.random((n_genes, factors.shape[1])), axis=1)[:, :2]
+    product = FACTOR_PRODUCT_SD * rng.choice([-1.0, 1.0], n_genes) * factors[:, pair[:, 0]] * factors[:, pair[:, 1]]
+    values = signal + loading * module_factor[:, plan.module.to_numpy()] + product
+    role, module = plan.role.to_numpy(), plan.module.to_numpy()
+    leaders: dict[int, int] = {}
+    for m in range(n_modules):
+        direct = np.flatnonzero((module == m) & (role == "direct"))
+        for gene in np.flatnonzero((module == m) & (role == "relay")):
+            leaders[int(gene)] = int(direct[0]) if len(direct) else -1
+    for gene, leader in leaders.items():
+        if leader < 0:  # a module without a direct gene: the relay has nothing to follow
+            values[:, gene] = 0.0
+            continue
+        u = (values[:, leader] - values[:, leader].mean()) / values[:, leader].std()
+        values[:, gene] = 1.5 * rng.choice([-1.0, 1.0]) * np.tanh(1.5 * u) + (u**2 - 1) / 2
+    values[:, role == "noise"] = 0.0
+    values += rng.normal(0.0, GENE_NOISE_SD, (n, n_genes))
+    values[:, role == "noise"] *= 1.0 / GENE_NOISE_SD  # unit-variance noise, on the scale of the other genes
     scaled = rng.uniform(2.0, 9.0, n_genes) + rng.uniform(0.4, 1.0, n_genes) * values
-    return scaled, module_parents.tolist()
+    return scaled, module_parents.tolist(), {g: lead for g, lead in leaders.items() if lead >= 0}
 
 
 def ridge_inferred(landmarks: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -151,10 +215,11 @@ def write_inference_pairs(universe: Universe, root: Path) -> dict[str, Any]:
     lm_ids, other_ids = gene_ids[is_lm], gene_ids[~is_lm]
     samples = sample_table(universe.scale.n_inference_samples, rng)
 
-    rna_lm = landmark_rnaseq(len(lm_ids), samples.tissue_index.to_numpy(), rng)
+    regulators = rng.choice(len(lm_ids), max(1, round(REGULATOR_FRACTION * len(lm_ids))), replace=False)
+    rna_lm, factors = landmark_rnaseq(len(lm_ids), samples.tissue_index.to_numpy(), regulators, rng)
     z = (rna_lm - rna_lm.mean(axis=0)) / rna_lm.std(axis=0)
-    plan = plant_genes(len(other_ids), len(lm_ids), rng)
-    rna_other, module_parents = nonlandmark_values(z, plan, rng)
+    plan = plant_genes(len(other_ids), regulators, len(lm_ids), rng)
+    rna_other, module_parents, leaders = nonlandmark_values(z, factors, plan, regulators, rng)
     # L1000 reads each landmark on its own scale (Q2NORM values sit around 7–10), with its own gain and noise.
     gain = rng.uniform(0.8, 1.2, len(lm_ids))
     l1000_lm = rng.uniform(7.0, 10.0, len(lm_ids)) + gain * (rna_lm - rna_lm.mean(axis=0))
@@ -186,8 +251,9 @@ def write_inference_pairs(universe: Universe, root: Path) -> dict[str, Any]:
     def ids(positions: list[int]) -> list[str]:
         return lm_ids[positions].tolist()
 
-    linear = np.flatnonzero(plan.linear.to_numpy())[:TRUTH_SUBSET]
-    nonlinear = np.flatnonzero(~plan.linear.to_numpy())[:TRUTH_SUBSET]
+    direct = plan.role.to_numpy() == "direct"
+    linear = np.flatnonzero(plan.linear.to_numpy() & direct)[:TRUTH_SUBSET]
+    nonlinear = np.flatnonzero(~plan.linear.to_numpy() & direct)[:TRUTH_SUBSET]
     listed = np.concatenate([linear, nonlinear])
     return {
         "n_samples": len(samples),
@@ -199,4 +265,7 @@ def write_inference_pairs(universe: Universe, root: Path) -> dict[str, Any]:
         "modules": {f"module_{m}": other_ids[plan.module.to_numpy() == m].tolist() for m in range(min(5, len(module_parents)))},
         "linear_genes": other_ids[linear].tolist(),
         "nonlinear_genes": other_ids[nonlinear].tolist(),
+        "regulator_landmarks": ids(sorted(regulators.tolist())),
+        "noise_genes": other_ids[plan.role.to_numpy() == "noise"].tolist(),
+        "relay_leaders": {other_ids[g]: other_ids[lead] for g, lead in list(leaders.items())[:TRUTH_SUBSET]},
     }
