@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 import numpy as np
@@ -9,26 +10,44 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import blocking, check_result, file_path, image_metadata, json_metadata, markdown_table
+from l1k_assets.asset_utils import (
+    blocking,
+    check_result,
+    file_path,
+    image_metadata,
+    json_metadata,
+    markdown_table,
+    progress_sink,
+)
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
-from l1k_assets.indication.classifier import ClassifierConfig, fit_calibrated_forest, leave_one_cohort_out, nested_cv
-from l1k_assets.indication.connectivity import consensus_query, normalized_scores, query_masks, wtcs
+from l1k_assets.indication.classifier import (
+    ClassifierConfig,
+    fit_calibrated_forest,
+    leave_one_cohort_out,
+    nested_cv,
+    oof_accuracy_by_cohort,
+    pooled_accuracy,
+)
+from l1k_assets.indication.connectivity import consensus_query, normalized_scores, query_masks, rank_signatures, wtcs
 from l1k_assets.indication.deltas import consensus_deltas, gene_columns, tumor_normal_deltas
 from l1k_assets.indication.exploration import explore
 from l1k_assets.indication.genes import class_contrast, enrich, impurity_importance, permutation_importances, top_genes_per_class
 from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
-from l1k_assets.indication.scoring import stream_probabilities
+from l1k_assets.indication.scoring import n_chunks, stream_probabilities
 from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.gctx import iter_gctx_columns
+from l1k_assets.progress import Progress
 from l1k_assets.quality import class_counts, metric_floor, no_missing_values, probability_rows
 from resources.checkpoints import CheckpointStore
+from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
 
 GROUP = "indication"
 # Scores follow their inputs: a new classifier or a new/changed release re-scores the release.
 REFRESH = dg.AutomationCondition.eager()
 MODEL_FILE = "classifier.pkl"
+PERMUTATION_BATCH = 16  # genes whose shuffled copies go through the forest in one predict call
 
 
 class DeltaChecks(dg.Config):
@@ -60,12 +79,23 @@ def core_tumor_normal_deltas(
     yield check_result("class_counts", class_counts(deltas.cancer_type, config.min_pairs_per_type))
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn", "umap"})
-def out_delta_exploration(context: dg.AssetExecutionContext, core_tumor_normal_deltas: pd.DataFrame) -> pd.DataFrame:
+class ExplorationSettings(ProfiledConfig):
+    """Random starts of the k-means clusterings (most of the cost besides UMAP's one-off compilation)."""
+
+    n_init: int = 3
+
+    paper: ClassVar[dict[str, Any]] = {"n_init": 10}
+
+
+@dg.asset(group_name=GROUP, code_version="2", kinds={"sklearn", "umap"})
+def out_delta_exploration(
+    context: dg.AssetExecutionContext, config: ExplorationSettings, core_tumor_normal_deltas: pd.DataFrame, profile: RunProfile
+) -> pd.DataFrame:
     """PCA, UMAP and k-means (Euclidean, Manhattan) / Ward clusterings scored by ARI and silhouette against cancer type."""
+    config = profile.apply(config)
     genes = gene_columns(core_tumor_normal_deltas)
     types = core_tumor_normal_deltas.cancer_type
-    result = explore(core_tumor_normal_deltas[genes].to_numpy(), genes, types.to_numpy())
+    result = explore(core_tumor_normal_deltas[genes].to_numpy(), genes, types.to_numpy(), n_init=config.n_init)
     variance = result.variance_explained
     context.add_output_metadata(
         {
@@ -81,7 +111,11 @@ def out_delta_exploration(context: dg.AssetExecutionContext, core_tumor_normal_d
             "variance_explained": markdown_table(variance.to_frame("ratio")),
             "top_loadings": dg.MetadataValue.md(result.top_loadings.to_markdown(index=False)),
             "clustering": dg.MetadataValue.md(result.clustering.to_markdown(index=False)),
-            **json_metadata(pc1_variance=float(variance.iloc[0]), pc2_variance=float(variance.iloc[1])),
+            **json_metadata(
+                pc1_variance=float(variance.iloc[0]),
+                pc2_variance=float(variance.iloc[1]),
+                run_profile={**profile.describe(), "settings": config.model_dump()},
+            ),
         }
     )
     table = result.clustering.copy()
@@ -90,18 +124,38 @@ def out_delta_exploration(context: dg.AssetExecutionContext, core_tumor_normal_d
     return table
 
 
-class ClassifierSettings(dg.Config):
-    """Nested-CV search space and protocol (defaults follow the seed, sized for 2 cores)."""
+class ClassifierSettings(ProfiledConfig):
+    """Nested-CV search space and protocol: demo defaults sized for 2 cores, seed 000's search under ``paper``.
 
-    n_estimators: list[int] = Field(default_factory=lambda: [200])
-    max_depth: list[int] = Field(default_factory=lambda: [0, 12], description="0 means unlimited depth")
+    Demo fits 100-tree forests over a 2-point inner grid and takes the final model's
+    parameters from the outer folds' choices instead of searching again; ``paper`` searches
+    trees, depth and split/leaf limits (24 points) and refits the final search on all pairs.
+    """
+
+    n_estimators: list[int] = Field(default_factory=lambda: [100])
+    max_depth: list[int] = Field(default_factory=lambda: [0], description="0 means unlimited depth")
     min_samples_split: list[int] = Field(default_factory=lambda: [2])
     min_samples_leaf: list[int] = Field(default_factory=lambda: [1, 3])
     outer_folds: int = 5
     inner_folds: int = 3
     calibration_folds: int = 3
+    final_search: bool = Field(False, description="search the grid again on all pairs for the final model, else the folds' vote")
+    leave_one_cohort_out: bool = True
+    n_jobs: int = 2
     seed: int = 0
+    time_budget_seconds: float | None = Field(
+        45.0, description="wall clock for nested CV + leave-one-cohort-out; no new outer fold or cohort starts after it"
+    )
     balanced_accuracy_floor: float = Field(0.8, description="blocking check: nested-CV balanced accuracy must reach this")
+
+    paper: ClassVar[dict[str, Any]] = {
+        "n_estimators": [200, 500],
+        "max_depth": [0, 12, 24],
+        "min_samples_split": [2, 6],
+        "min_samples_leaf": [1, 3],
+        "final_search": True,
+        "time_budget_seconds": None,
+    }
 
     def protocol(self) -> ClassifierConfig:
         return ClassifierConfig(
@@ -113,12 +167,13 @@ class ClassifierSettings(dg.Config):
             inner_folds=self.inner_folds,
             calibration_folds=self.calibration_folds,
             seed=self.seed,
+            n_jobs=self.n_jobs,
         )
 
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version="2",
     kinds={"sklearn", "mlflow"},
     check_specs=blocking("model_indication_classifier", "balanced_accuracy_floor"),
 )
@@ -128,18 +183,23 @@ def model_indication_classifier(
     core_tumor_normal_deltas: pd.DataFrame,
     checkpoints: CheckpointStore,
     mlflow: MlflowTracking,
+    profile: RunProfile,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Calibrated random forest for cancer type: nested CV estimate, leave-one-cohort-out estimate, final refit.
 
     Returns one row per outer fold (and 'pooled') with the metrics; the refit model is a checkpoint.
+    Outer folds, their inner grids and the held-out cohorts report progress as they finish.
     """
+    config = profile.apply(config)
     protocol = config.protocol()
     genes = gene_columns(core_tumor_normal_deltas)
     x = core_tumor_normal_deltas[genes].to_numpy(dtype=np.float64)
     y = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
+    cohorts = core_tumor_normal_deltas.cohort.astype(str).to_numpy()
     with mlflow.start_run(context) as run:
-        run.log_params({**config.model_dump(), "n_pairs": len(y), "n_genes": len(genes)})
-        cv = nested_cv(x, y, protocol)
+        run.log_params({**config.model_dump(), **profile.describe(), "n_pairs": len(y), "n_genes": len(genes)})
+        budget = Progress("indication classifier", sink=progress_sink(context, run), budget_seconds=config.time_budget_seconds)
+        cv = nested_cv(x, y, protocol, progress=budget.child("nested CV", protocol.outer_folds))
         per_fold = pd.DataFrame(
             [
                 {"fold": str(f.fold), **f.metrics, "calibration": f.forest.method, "params": repr(f.forest.params)}
@@ -149,27 +209,41 @@ def model_indication_classifier(
         for f in cv.folds:
             run.log_metrics({f"fold_{k}": v for k, v in f.metrics.items()}, step=f.fold)
         run.log_metrics(cv.summary)
-        per_class = per_class_table(y, cv.oof_proba, cv.classes)
-        counts, normalised = confusion_tables(y, cv.oof_proba, cv.classes)
-        bins = reliability_bins(y, cv.oof_proba, cv.classes)
-        final = fit_calibrated_forest(x, y, protocol)
-        loco = leave_one_cohort_out(x, y, core_tumor_normal_deltas.cohort.to_numpy(), final.params, protocol)
-        estimable = loco[loco.estimable]
-        loco_accuracy = float((estimable.accuracy * estimable.n).sum() / estimable.n.sum()) if len(estimable) else float("nan")
-        run.log_metrics({"loco_accuracy": loco_accuracy})
+        scored = cv.scored
+        per_class = per_class_table(y[scored], cv.oof_proba[scored], cv.classes)
+        counts, normalised = confusion_tables(y[scored], cv.oof_proba[scored], cv.classes)
+        bins = reliability_bins(y[scored], cv.oof_proba[scored], cv.classes)
+        final = fit_calibrated_forest(x, y, protocol, params=None if config.final_search else cv.chosen_params())
+        loco = pd.DataFrame(columns=["cohort", "cancer_type", "n", "estimable", "run", "accuracy"])
+        if config.leave_one_cohort_out:
+            n_estimable = sum(np.any(y[cohorts != c] == y[cohorts == c][0]) for c in set(cohorts))
+            loco = leave_one_cohort_out(x, y, cohorts, final.params, protocol, budget.child("leave-one-cohort-out", n_estimable))
+            loco["nested_cv_accuracy"] = loco.cohort.map(oof_accuracy_by_cohort(cv, y, cohorts))
+        loco_accuracy = pooled_accuracy(loco) if len(loco) else float("nan")
+        loco_cv_accuracy = pooled_accuracy(loco, "nested_cv_accuracy") if len(loco) else float("nan")
+        stopped = cv.stopped_by_budget or bool(len(loco) and (loco.estimable & ~loco["run"].astype(bool)).any())
+        run.log_metrics(
+            {"loco_accuracy": loco_accuracy, "loco_nested_cv_accuracy": loco_cv_accuracy, "stopped_by_budget": float(stopped)}
+        )
         reliability_png = plots.reliability_diagram(bins, "Out-of-fold reliability (nested CV)")
         confusion_png = plots.heatmap(normalised, "Confusion (row-normalised, out-of-fold)")
         run.log_artifact_bytes("reliability.png", reliability_png, "plots")
         run.log_artifact_bytes("confusion.png", confusion_png, "plots")
         for name, table in (("per_class", per_class), ("confusion_counts", counts), ("per_fold", per_fold), ("loco", loco)):
             run.log_table(name, table)
+        run_record = {
+            **profile.describe(),
+            "settings": config.model_dump(),
+            "outer_folds_run": len(cv.folds),
+            "stopped_by_budget": stopped,
+        }
         manifest = checkpoints.save(
             context.asset_key.to_user_string(),
             None,
             {MODEL_FILE: final},
             code_version=context.assets_def.code_versions_by_key[context.asset_key] or "",
             mlflow_run_id=run.run_id,
-            extra={"genes": genes, "classes": final.classes, "params": final.params, "calibration": final.method},
+            extra={"genes": genes, "classes": final.classes, "params": final.params, "calibration": final.method, **run_record},
         )
         asset = context.asset_key.to_user_string()
         model_version = run.register_model(f"l1k.{asset}", checkpoints.directory(asset), asset)
@@ -184,10 +258,13 @@ def model_indication_classifier(
                 brier=summary["brier_pooled"],
                 ece=summary["ece_pooled"],
                 loco_accuracy=loco_accuracy,
+                loco_nested_cv_accuracy=loco_cv_accuracy,
                 final_params=final.params,
                 final_calibration=final.method,
                 checkpoint_sha256=manifest.files[MODEL_FILE],
                 registered_model=f"l1k.{asset} v{model_version}",
+                run_profile=run_record,
+                seconds=budget.elapsed,
             ),
             "per_fold": dg.MetadataValue.md(per_fold.to_markdown(index=False, floatfmt=".4f")),
             "per_class": dg.MetadataValue.md(per_class.to_markdown(floatfmt=".3f")),
@@ -210,21 +287,26 @@ def load_classifier(checkpoints: CheckpointStore):
     return checkpoints.load(asset, None, MODEL_FILE), checkpoints.manifest(asset, None)
 
 
-class GeneSettings(dg.Config):
-    """How many genes go into enrichment, and how hard the permutation importance works."""
+class ImportanceSettings(ProfiledConfig):
+    """How hard the permutation importance works: the top genes by impurity under demo, every gene under paper."""
 
-    n_top_genes: int = 100
-    n_top_per_type: int = 25
-    permutation_repeats: int = 3
-    permutation_top_k: int = Field(150, description="permutation importance for the k genes highest by impurity (0 = all)")
-    fdr_threshold: float = 0.05
+    permutation_top_k: int = Field(60, description="permutation importance for the k genes highest by impurity (0 = all)")
+    permutation_repeats: int = 2
+    time_budget_seconds: float | None = Field(10.0, description="wall clock for the permutations; genes not reached get none")
+
+    paper: ClassVar[dict[str, Any]] = {"permutation_top_k": 0, "permutation_repeats": 5, "time_budget_seconds": None}
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"sklearn"}, deps=[model_indication_classifier])
+@dg.asset(group_name=GROUP, code_version="2", kinds={"sklearn"}, deps=[model_indication_classifier])
 def out_indication_genes(
-    context: dg.AssetExecutionContext, config: GeneSettings, core_tumor_normal_deltas: pd.DataFrame, checkpoints: CheckpointStore
+    context: dg.AssetExecutionContext,
+    config: ImportanceSettings,
+    core_tumor_normal_deltas: pd.DataFrame,
+    checkpoints: CheckpointStore,
+    profile: RunProfile,
 ) -> pd.DataFrame:
     """Impurity and permutation importances of every gene, its rank, and the class each gene separates best."""
+    config = profile.apply(config)
     forest, manifest = load_classifier(checkpoints)
     genes = manifest.extra["genes"]
     x = core_tumor_normal_deltas[genes].to_numpy(dtype=np.float64)
@@ -234,7 +316,12 @@ def out_indication_genes(
     # impurity already ranks low are not where permutation would change the picture.
     k = config.permutation_top_k or len(genes)
     candidates = impurity.nlargest(k).index.tolist()
-    permutation = permutation_importances(forest.model, x, y, genes, candidates, repeats=config.permutation_repeats)
+    batches = -(-len(candidates) // PERMUTATION_BATCH)
+    budget = config.time_budget_seconds
+    progress = Progress("permutation importance · batch", batches, progress_sink(context), budget_seconds=budget)
+    permutation = permutation_importances(
+        forest.model, x, y, genes, candidates, config.permutation_repeats, batch_genes=PERMUTATION_BATCH, progress=progress
+    )
     contrast = class_contrast(core_tumor_normal_deltas, genes)
     table = pd.DataFrame({"impurity": impurity, "permutation": permutation.reindex(impurity.index)})
     table["rank"] = table.impurity.rank(ascending=False, method="first").astype(int)
@@ -245,16 +332,30 @@ def out_indication_genes(
     context.add_output_metadata(
         {
             "top_genes": dg.MetadataValue.md(table.head(25).to_markdown(floatfmt=".4f")),
-            **json_metadata(n_genes=len(table), classifier_mlflow_run=manifest.mlflow_run_id),
+            **json_metadata(
+                n_genes=len(table),
+                n_permuted=len(permutation),
+                classifier_mlflow_run=manifest.mlflow_run_id,
+                run_profile={**profile.describe(), "settings": config.model_dump()},
+                stopped_by_budget=progress.stopped_by_budget,
+            ),
         }
     )
     return table
 
 
+class EnrichmentSettings(dg.Config):
+    """How many genes go into enrichment, overall and per cancer type."""
+
+    n_top_genes: int = 100
+    n_top_per_type: int = 25
+    fdr_threshold: float = 0.05
+
+
 @dg.asset(group_name=GROUP, code_version="1", kinds={"gseapy"})
 def out_indication_enrichment(
     context: dg.AssetExecutionContext,
-    config: GeneSettings,
+    config: EnrichmentSettings,
     out_indication_genes: pd.DataFrame,
     core_tumor_normal_deltas: pd.DataFrame,
     raw_gene_sets: pd.DataFrame,
@@ -290,7 +391,7 @@ class ScoringSettings(dg.Config):
     partitions_def=release_partitions,
     group_name=GROUP,
     code_version="1",
-    kinds={"sklearn"},
+    kinds={"sklearn", "mlflow"},
     deps=[model_indication_classifier],
     check_specs=blocking("out_signature_class_probabilities", "probability_rows"),
     automation_condition=REFRESH,
@@ -301,28 +402,39 @@ def out_signature_class_probabilities(
     core_lincs_level5: pd.DataFrame,
     core_lincs_genes: pd.DataFrame,
     checkpoints: CheckpointStore,
+    mlflow: MlflowTracking,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Every level-5 signature's cancer-type probabilities, streamed from the GCTX chunk by chunk."""
+    """Every level-5 signature's cancer-type probabilities, streamed from the GCTX chunk by chunk (progress per chunk)."""
     if config.imputation not in ("none", "zero"):
         raise dg.Failure(f"imputation must be 'none' or 'zero', got {config.imputation!r}")
     forest, manifest = load_classifier(checkpoints)
     level5 = Path(core_lincs_level5.path.iloc[0])
-    blocks = stream_probabilities(
-        level5,
-        forest.predict_proba,
-        forest.classes,
-        manifest.extra["genes"],
-        core_lincs_genes,
-        config.chunk_size,
-        config.imputation,
-    )
-    table = pd.concat(list(blocks))
-    metadata = json_metadata(
-        n_signatures=len(table),
-        mean_probability=table.mean().round(4).to_dict(),
-        classifier_checkpoint_sha256=manifest.files[MODEL_FILE],
-        classifier_mlflow_run=manifest.mlflow_run_id,
-    )
+    with mlflow.start_run(context) as run:
+        run.log_params({**config.model_dump(), "classifier_mlflow_run": manifest.mlflow_run_id})
+        progress = Progress("scoring · chunk", n_chunks(level5, config.chunk_size), progress_sink(context, run))
+        blocks = stream_probabilities(
+            level5,
+            forest.predict_proba,
+            forest.classes,
+            manifest.extra["genes"],
+            core_lincs_genes,
+            config.chunk_size,
+            config.imputation,
+            progress,
+        )
+        table = pd.concat(list(blocks))
+        run.log_metrics({"n_signatures": float(len(table)), "seconds": progress.elapsed})
+        run_metadata = run.metadata()
+    metadata = {
+        **json_metadata(
+            n_signatures=len(table),
+            mean_probability=table.mean().round(4).to_dict(),
+            classifier_checkpoint_sha256=manifest.files[MODEL_FILE],
+            classifier_mlflow_run=manifest.mlflow_run_id,
+            classifier_profile=manifest.extra.get("profile"),
+        ),
+        **run_metadata,
+    }
     yield dg.Output(table, metadata=metadata)
     yield check_result("probability_rows", probability_rows(table))
 
@@ -385,10 +497,14 @@ def out_connectivity_scores(
     level5 = Path(core_lincs_level5.path.iloc[0])
     landmark_ids = core_lincs_genes.loc[core_lincs_genes.is_landmark, "gene_id"].astype(str).tolist()
     queries = {t: query_masks(landmark_ids, *consensus_query(consensus.loc[t], config.n_query_genes)) for t in consensus.index}
+    progress = Progress("connectivity · chunk", n_chunks(level5, config.chunk_size), progress_sink(context))
     frames = []
-    for block in iter_gctx_columns(level5, chunk_size=config.chunk_size, rids=landmark_ids):
+    for step, block in enumerate(iter_gctx_columns(level5, chunk_size=config.chunk_size, rids=landmark_ids), start=1):
         scores = block.loc[landmark_ids].to_numpy(dtype=np.float64).T
-        frames.append(pd.DataFrame({t: wtcs(scores, up, down) for t, (up, down) in queries.items()}, index=block.columns))
+        ranking = rank_signatures(scores)  # one sort per chunk, shared by every cancer type's query
+        per_type = {t: wtcs(scores, up, down, ranking) for t, (up, down) in queries.items()}
+        frames.append(pd.DataFrame(per_type, index=block.columns))
+        progress.update(step, signatures=sum(len(f) for f in frames))
     per_signature = pd.concat(frames)
     per_signature.index.name = "sig_id"
     meta = core_lincs_signatures.set_index("sig_id")[["pert_id", "pert_iname", "pert_type", "cell_id"]]

@@ -24,6 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from l1k_assets.errors import DataError
 from l1k_assets.indication.metrics import classification_metrics
+from l1k_assets.progress import Progress
 
 log = logging.getLogger("l1k.indication")
 
@@ -40,7 +41,7 @@ class ClassifierConfig:
     outer_folds: int = 5
     inner_folds: int = 3
     calibration_folds: int = 3
-    isotonic_min_per_class: int = 15  # fewer training samples of a class per calibration fold -> sigmoid
+    isotonic_min_per_class: int = 5  # fewer training samples of a class per calibration fold -> sigmoid
     seed: int = 0
     n_jobs: int = 2
 
@@ -66,6 +67,10 @@ class CalibratedForest:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(x)
 
+    def params_numeric(self) -> dict[str, float]:
+        """The chosen numeric hyperparameters, for progress reports (unlimited depth as 0)."""
+        return {f"chosen_{k}": float(v or 0) for k, v in self.params.items() if isinstance(v, int | None)}
+
 
 @dataclass
 class FoldResult:
@@ -81,12 +86,24 @@ class FoldResult:
 
 @dataclass
 class NestedCVResult:
-    """All outer folds plus pooled out-of-fold predictions."""
+    """The outer folds run plus pooled out-of-fold predictions (rows of folds not run stay NaN)."""
 
     classes: list[str]
     folds: list[FoldResult]
     oof_proba: np.ndarray
     summary: dict[str, float] = field(default_factory=dict)
+    stopped_by_budget: bool = False
+
+    @property
+    def scored(self) -> np.ndarray:
+        """Mask of the rows that got an out-of-fold prediction."""
+        return ~np.isnan(self.oof_proba).any(axis=1)
+
+    def chosen_params(self) -> dict[str, Any]:
+        """The parameters the outer folds' inner searches chose most often (first chosen on ties)."""
+        choices = [repr(f.forest.params) for f in self.folds]
+        best = max(choices, key=choices.count)
+        return next(f.forest.params for f in self.folds if repr(f.forest.params) == best)
 
 
 def check_labels(y: Sequence[str], folds: int, what: str = "cancer type") -> None:
@@ -103,13 +120,20 @@ def _forest(params: dict[str, Any], config: ClassifierConfig) -> RandomForestCla
     return RandomForestClassifier(class_weight="balanced", random_state=config.seed, n_jobs=config.n_jobs, **params)
 
 
-def select_params(x: np.ndarray, y: np.ndarray, config: ClassifierConfig) -> tuple[dict[str, Any], dict[str, float]]:
-    """Inner CV: the grid point with the best mean balanced accuracy (first one on ties)."""
+def select_params(
+    x: np.ndarray, y: np.ndarray, config: ClassifierConfig, progress: Progress | None = None
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Inner CV: the grid point with the best mean balanced accuracy (first one on ties).
+
+    With a ``progress`` whose budget runs out, the search stops after the current grid point
+    and returns the best one so far (at least the first point is always scored).
+    """
     check_labels(y, config.inner_folds)
     inner = list(StratifiedKFold(config.inner_folds, shuffle=True, random_state=config.seed).split(x, y))
     scores: dict[str, float] = {}
     best: tuple[float, dict[str, Any]] | None = None
-    for params in config.grid():
+    grid = config.grid()
+    for step, params in enumerate(grid, start=1):
         fold_scores = []
         for tr, te in inner:
             model = _forest(params, config).fit(x[tr], y[tr])
@@ -118,6 +142,11 @@ def select_params(x: np.ndarray, y: np.ndarray, config: ClassifierConfig) -> tup
         scores[repr(params)] = score
         if best is None or score > best[0]:
             best = (score, params)
+        if progress is not None:
+            progress.update(step, inner_balanced_accuracy=score, best_inner_balanced_accuracy=best[0])
+            if step < len(grid) and progress.exhausted():
+                progress.stop_for_budget()
+                break
     assert best is not None
     return best[1], scores
 
@@ -139,31 +168,57 @@ def calibrate(
     return CalibratedClassifierCV(_forest(params, config), method="sigmoid", cv=cv).fit(x, y), "sigmoid"
 
 
-def fit_calibrated_forest(x: np.ndarray, y: np.ndarray, config: ClassifierConfig) -> CalibratedForest:
-    """Inner search, then calibration, both on the data given and nothing else."""
-    params, scores = select_params(x, y, config)
+def fit_calibrated_forest(
+    x: np.ndarray,
+    y: np.ndarray,
+    config: ClassifierConfig,
+    progress: Progress | None = None,
+    params: dict[str, Any] | None = None,
+) -> CalibratedForest:
+    """Inner search (unless ``params`` are given), then calibration, both on the data given and nothing else."""
+    scores: dict[str, float] = {}
+    if params is None:
+        params, scores = select_params(x, y, config, progress)
     model, method = calibrate(x, y, params, config)
     return CalibratedForest(model, params, method, scores)
 
 
 def nested_cv(
-    x: np.ndarray, y: Sequence[str], config: ClassifierConfig, folds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    x: np.ndarray,
+    y: Sequence[str],
+    config: ClassifierConfig,
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    progress: Progress | None = None,
 ) -> NestedCVResult:
-    """Outer stratified folds (or the given ones); each fold's model never sees its test rows."""
+    """Outer stratified folds (or the given ones); each fold's model never sees its test rows.
+
+    ``progress`` reports each outer fold (its balanced accuracy and the mean so far) and
+    each fold's inner grid; once its budget is spent no further outer fold starts, and the
+    estimate rests on the folds that ran (``stopped_by_budget`` says so).
+    """
     y = np.asarray(y).astype(str)
     check_labels(y, config.outer_folds)
     if folds is None:
         folds = list(StratifiedKFold(config.outer_folds, shuffle=True, random_state=config.seed).split(x, y))
     classes = sorted(set(y))
     oof = np.full((len(y), len(classes)), np.nan)
-    results = []
+    result = NestedCVResult(classes, [], oof)
     for i, (train, test) in enumerate(folds):
-        forest = fit_calibrated_forest(x[train], y[train], config)
+        inner = progress.child(f"outer fold {i + 1}/{len(folds)} · inner grid", len(config.grid())) if progress else None
+        forest = fit_calibrated_forest(x[train], y[train], config, inner)
         proba = _aligned(forest, x[test], classes)
         oof[test] = proba
-        results.append(FoldResult(i, train, test, forest, proba, classification_metrics(y[test], proba, classes)))
-        log.info("outer fold %d: %s", i, results[-1].metrics)
-    result = NestedCVResult(classes, results, oof)
+        result.folds.append(FoldResult(i, train, test, forest, proba, classification_metrics(y[test], proba, classes)))
+        log.info("outer fold %d: %s", i, result.folds[-1].metrics)
+        if progress is not None:
+            so_far = [f.metrics["balanced_accuracy"] for f in result.folds]
+            progress.update(
+                i + 1, balanced_accuracy=so_far[-1], balanced_accuracy_mean=float(np.mean(so_far)), **forest.params_numeric()
+            )
+            if i + 1 < len(folds) and progress.exhausted():
+                progress.stop_for_budget()
+                result.stopped_by_budget = True
+                break
     result.summary = summarize(result, y)
     return result
 
@@ -178,36 +233,67 @@ def _aligned(forest: CalibratedForest, x: np.ndarray, classes: list[str]) -> np.
 
 
 def summarize(result: NestedCVResult, y: np.ndarray) -> dict[str, float]:
-    """Mean ± sd over outer folds, and the pooled out-of-fold metrics."""
+    """Mean ± sd over the outer folds run, and the pooled out-of-fold metrics of the rows they scored."""
     per_fold = pd.DataFrame([f.metrics for f in result.folds])
     out: dict[str, float] = {}
     for name in per_fold.columns:
         out[f"{name}_mean"] = float(per_fold[name].mean())
         out[f"{name}_sd"] = float(per_fold[name].std(ddof=1)) if len(per_fold) > 1 else 0.0
-    for name, value in classification_metrics(y, result.oof_proba, result.classes).items():
+    scored = result.scored
+    for name, value in classification_metrics(y[scored], result.oof_proba[scored], result.classes).items():
         out[f"{name}_pooled"] = value
+    out["outer_folds_run"] = float(len(result.folds))
     return out
 
 
 def leave_one_cohort_out(
-    x: np.ndarray, y: Sequence[str], cohorts: Sequence[str], params: dict[str, Any], config: ClassifierConfig
+    x: np.ndarray,
+    y: Sequence[str],
+    cohorts: Sequence[str],
+    params: dict[str, Any],
+    config: ClassifierConfig,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Accuracy on each held-out cohort of a calibrated forest trained on the other cohorts.
 
     A cohort whose cancer type has no other cohort cannot be predicted by construction (the
     type is absent from training); it is listed with ``estimable = False`` instead of a number.
+    Once ``progress``'s budget is spent the remaining cohorts are listed with ``run = False``.
     """
     y = np.asarray(y).astype(str)
     cohorts = np.asarray(cohorts).astype(str)
+    names = sorted(set(cohorts))
+    estimable = {c: bool(np.any(y[cohorts != c] == y[cohorts == c][0])) for c in names}
     rows = []
-    for cohort in sorted(set(cohorts)):
+    done = 0
+    for cohort in names:
         test = cohorts == cohort
-        ctype = y[test][0]
-        estimable = bool(np.any(y[~test] == ctype))
-        row: dict[str, Any] = {"cohort": cohort, "cancer_type": ctype, "n": int(test.sum()), "estimable": estimable}
-        if estimable:
+        row: dict[str, Any] = {"cohort": cohort, "cancer_type": y[test][0], "n": int(test.sum()), "estimable": estimable[cohort]}
+        out_of_budget = progress is not None and done > 0 and progress.exhausted()
+        row["run"] = estimable[cohort] and not out_of_budget
+        if row["run"]:
             model, method = calibrate(x[~test], y[~test], params, config)
             pred = model.predict(x[test])
             row.update(accuracy=float(np.mean(pred == y[test])), calibration=method)
+            done += 1
+            if progress is not None:
+                progress.update(done, accuracy=row["accuracy"])
+        elif estimable[cohort] and progress is not None and not progress.stopped_by_budget:
+            progress.stop_for_budget()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def oof_accuracy_by_cohort(result: NestedCVResult, y: Sequence[str], cohorts: Sequence[str]) -> pd.Series:
+    """Nested-CV accuracy of each cohort's pairs: what leave-one-cohort-out is compared with, pair for pair."""
+    y = np.asarray(y).astype(str)
+    scored = result.scored
+    pred = np.asarray(result.classes)[np.nan_to_num(result.oof_proba).argmax(axis=1)]
+    correct = pd.Series(pred == y)[scored]
+    return correct.groupby(np.asarray(cohorts).astype(str)[scored]).mean().astype(float)
+
+
+def pooled_accuracy(table: pd.DataFrame, column: str = "accuracy") -> float:
+    """Accuracy over every pair of the rows that ran (a size-weighted mean of per-cohort accuracies)."""
+    ran = table[table["run"]] if "run" in table else table
+    return float((ran[column] * ran.n).sum() / ran.n.sum()) if len(ran) else float("nan")

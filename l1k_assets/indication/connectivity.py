@@ -17,18 +17,30 @@ import pandas as pd
 from l1k_assets.errors import DataError
 
 
-def weighted_es(scores: np.ndarray, in_set: np.ndarray) -> np.ndarray:
+def rank_signatures(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's gene order by descending score (stable) and the scores in that order.
+
+    Sorting is most of an enrichment score's cost and does not depend on the query, so a
+    chunk of signatures is ranked once and every query set reuses it.
+    """
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return order, np.take_along_axis(scores, order, axis=1)
+
+
+def weighted_es(
+    scores: np.ndarray, in_set: np.ndarray, ranking: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Enrichment score of one gene set in every row of ``scores`` (signatures × genes).
 
     ``in_set`` is a boolean mask over the genes (columns). Ties in the ranking are broken by
-    column order (stable sort), the convention of CMap's implementation.
+    column order (stable sort), the convention of CMap's implementation. ``ranking`` is
+    ``rank_signatures(scores)`` when the caller already has it.
     """
     n_genes = scores.shape[1]
     n_hits = int(in_set.sum())
     if n_hits == 0 or n_hits == n_genes:
         raise DataError(f"a query set must hit some but not all of the {n_genes} genes (it hits {n_hits})")
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
+    order, ranked = ranking if ranking is not None else rank_signatures(scores)
     hits = in_set[order]
     weights = np.where(hits, np.abs(ranked), 0.0)
     norm = weights.sum(axis=1, keepdims=True)
@@ -41,10 +53,13 @@ def weighted_es(scores: np.ndarray, in_set: np.ndarray) -> np.ndarray:
     return running[np.arange(len(scores)), extreme]
 
 
-def wtcs(scores: np.ndarray, up: np.ndarray, down: np.ndarray) -> np.ndarray:
+def wtcs(
+    scores: np.ndarray, up: np.ndarray, down: np.ndarray, ranking: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Weighted connectivity score of each signature against an up/down query."""
-    es_up = weighted_es(scores, up)
-    es_down = weighted_es(scores, down)
+    ranking = ranking if ranking is not None else rank_signatures(scores)
+    es_up = weighted_es(scores, up, ranking)
+    es_down = weighted_es(scores, down, ranking)
     return np.where(np.sign(es_up) != np.sign(es_down), (es_up - es_down) / 2.0, 0.0)
 
 

@@ -67,11 +67,16 @@ def k_medians(x: np.ndarray, k: int, seed: int = 0, n_init: int = 5, max_iter: i
     return best[1]
 
 
-def cluster_scores(x: np.ndarray, truth: np.ndarray, k: int, seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """ARI against the truth and silhouette (in each method's own metric) for three clusterings."""
+def cluster_scores(
+    x: np.ndarray, truth: np.ndarray, k: int, seed: int = 0, n_init: int = 10
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """ARI against the truth and silhouette (in each method's own metric) for three clusterings.
+
+    ``n_init`` random starts for k-means (half as many for the slower k-medians).
+    """
     runs = {
-        "kmeans_euclidean": (KMeans(k, n_init=10, random_state=seed).fit_predict(x), "euclidean"),
-        "kmedians_manhattan": (k_medians(x, k, seed), "manhattan"),
+        "kmeans_euclidean": (KMeans(k, n_init=n_init, random_state=seed).fit_predict(x), "euclidean"),
+        "kmedians_manhattan": (k_medians(x, k, seed, n_init=max(1, n_init // 2)), "manhattan"),
         "ward": (AgglomerativeClustering(k, linkage="ward").fit_predict(x), "euclidean"),
     }
     rows = [
@@ -93,8 +98,8 @@ def umap_embedding(x: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.nd
     return umap.UMAP(n_neighbors=min(n_neighbors, len(x) - 1), random_state=seed).fit_transform(x)
 
 
-def explore(deltas: np.ndarray, genes: list[str], cancer_types: np.ndarray, seed: int = 0) -> Exploration:
+def explore(deltas: np.ndarray, genes: list[str], cancer_types: np.ndarray, seed: int = 0, n_init: int = 10) -> Exploration:
     """Run every view on the delta matrix (pairs × genes)."""
     points, variance, loadings = pca_summary(deltas, genes)
-    clustering, labels = cluster_scores(deltas, cancer_types, len(set(cancer_types)), seed)
+    clustering, labels = cluster_scores(deltas, cancer_types, len(set(cancer_types)), seed, n_init)
     return Exploration(points, variance, loadings, umap_embedding(deltas, seed), clustering, labels)

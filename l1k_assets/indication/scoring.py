@@ -16,6 +16,7 @@ import pandas as pd
 
 from l1k_assets.errors import DataError
 from l1k_assets.lincs.gctx import iter_gctx_columns, read_gctx_ids
+from l1k_assets.progress import Progress
 
 Imputation = Literal["none", "zero"]
 
@@ -55,14 +56,27 @@ def stream_probabilities(
     genes: pd.DataFrame,
     chunk_size: int = 20_000,
     imputation: Imputation = "none",
+    progress: Progress | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Yield (signatures × classes) probability blocks, one per chunk of the GCTX."""
+    """Yield (signatures × classes) probability blocks, one per chunk of the GCTX.
+
+    ``progress`` gets one step per chunk with the signatures scored so far.
+    """
     rows, positions = classifier_rows(level5_path, classifier_genes, genes, imputation)
     n_features = len(classifier_genes)
-    for block in iter_gctx_columns(level5_path, chunk_size=chunk_size, rids=rows):
+    done = 0
+    for step, block in enumerate(iter_gctx_columns(level5_path, chunk_size=chunk_size, rids=rows), start=1):
         x = np.zeros((block.shape[1], n_features), dtype=np.float64)
         x[:, positions] = block.loc[rows].to_numpy(dtype=np.float64).T
         if np.isnan(x).any():
             bad = block.columns[np.isnan(x).any(axis=1)][:5].tolist()
             raise DataError(f"{level5_path.name}: missing values in signatures {bad} on the classifier's genes")
         yield pd.DataFrame(predict_proba(x), index=pd.Index(block.columns, name="sig_id"), columns=list(classes))
+        done += block.shape[1]
+        if progress is not None:
+            progress.update(step, signatures=done)
+
+
+def n_chunks(level5_path: Path, chunk_size: int) -> int:
+    """How many chunks of ``chunk_size`` signatures a level-5 file streams in (the total a progress reports)."""
+    return -(-len(read_gctx_ids(level5_path, "col")) // chunk_size)
