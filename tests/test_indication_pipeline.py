@@ -9,14 +9,16 @@ from tests.conftest import MaterializedHome
 RELEASE = "GSE92742"
 
 
-def test_classifier_reaches_the_seed_level_with_calibration_reported(tiny_home: MaterializedHome) -> None:
+def test_classifier_lands_near_the_seed_level_with_calibration_reported(tiny_home: MaterializedHome) -> None:
     folds = tiny_home.table("model_indication_classifier")
     outer = folds[folds.fold != "pooled"]
     assert len(outer) == 5
-    assert outer.balanced_accuracy.mean() >= 0.9
+    assert 0.8 <= outer.balanced_accuracy.mean() < 0.99  # as hard as seed 000's cohorts, not saturated
     pooled = folds[folds.fold == "pooled"].iloc[0]
     assert 0 <= pooled.ece < 0.15 and 0 <= pooled.brier < 0.3
     meta = tiny_home.metadata("model_indication_classifier")
+    assert meta["run_profile"].value["profile"] == "demo" and meta["run_profile"].value["stopped_by_budget"] is False
+    assert meta["loco_accuracy"].value < meta["loco_nested_cv_accuracy"].value
     for key in (
         "balanced_accuracy",
         "balanced_accuracy_sd",
@@ -37,7 +39,9 @@ def test_classifier_metrics_are_in_mlflow(tiny_home: MaterializedHome) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_home.home / 'mlflow' / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["balanced_accuracy_mean"] >= 0.9
+    assert run.data.metrics["balanced_accuracy_mean"] >= 0.8
+    assert run.data.params["profile"] == "demo"
+    assert any(k.startswith("progress/indication_classifier/nested_CV") for k in run.data.metrics)
     assert run.data.tags["dagster.asset_key"] == "model_indication_classifier"
     artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
     assert {"plots/reliability.png", "plots/confusion.png"} <= artifacts

@@ -36,6 +36,22 @@ BATCH_SD = 0.5
 PATIENT_SD = 0.35
 NOISE_SD = 0.2
 PROBE_NOISE_SD = 0.05
+# Tumor heterogeneity, calibrated so that the default scale lands where seed 000 does (nested-CV
+# balanced accuracy about 0.94, ESCC taken for LUAD and STAD for COAD, leave-one-cohort-out
+# lower). Each tumor effect (delta = normal - tumor) is scaled by the tumor's purity relative to
+# the mean, so a cohort's mean effect on its program genes is still the program.
+PURITY_BETA = (2.5, 1.5)  # tumor cell fraction of a tumor sample
+# Types whose tumors carry part of another type's program, and the Beta law of that share:
+# ESCC shares the squamous/proliferative (E2F) component of lung tumors, intestinal-type gastric
+# tumors the intestinal (WNT) program of colon tumors. Seed 000's two main confusions.
+SHARED_PROGRAMS = {"ESCC": ("LUAD", (4.0, 2.0)), "STAD": ("COAD", (3.0, 3.0))}
+PROGRAM_GENE_SD = 0.3  # per tumor and program gene: relative deviation from the program's effect
+N_CROSS_CUTTING = 3  # pan-cancer programs (proliferation, immune, stroma) that vary within every type
+CROSS_CUTTING_SD = 0.8  # per-tumor amplitude of each cross-cutting program
+COHORT_EFFECT_SD = 0.8  # a cohort's own tumor effect (site, dissection, subtype mix) on genes off its program
+COHORT_GAIN_RANGE = (0.6, 1.2)  # a cohort's scale of every tumor effect (array dynamic range, tumor content)
+COHORT_PROGRAM_SD = 0.35  # per cohort and program gene: log-normal gain of the gene (the series' subtype mix)
+TUMOR_NOISE_SD = 0.8  # tumor-only biological noise per gene, on top of the technical NOISE_SD
 NONLANDMARK_FRACTION = 0.5  # share of the non-landmark genes each platform measures
 EXTRA_PROBES_P = (0.55, 0.3, 0.15)  # probability of 0, 1 or 2 probes beyond a gene's main probe
 N_MULTI_SYMBOL = 3
@@ -203,13 +219,15 @@ def write_geo_cohorts(universe: Universe, root: Path, catalog: Sequence[Cohort])
 
     baseline = pd.Series(universe.rng("geo-baseline").uniform(*BASELINE_RANGE, len(universe.genes)))
     baseline.index = universe.genes.pr_gene_symbol.to_numpy()
+    cross_cutting = _cross_cutting_programs(universe)
     first_gsm = _first_gsms(universe, catalog)
     cohorts: dict[str, Any] = {}
     for cohort in catalog:
         rng = universe.rng(f"geo-cohort-{cohort.cohort}")
         platform = platforms[cohort.platform]
         samples = _cohort_samples(cohort, first_gsm[cohort.cohort], rng)
-        values = _cohort_expression(universe, platform, baseline, cohort.cancer_type, samples, rng)
+        effects, cohort_genes = _tumor_effects(universe, cohort.cancer_type, cohort.expected_pairs, cross_cutting, rng)
+        values = _cohort_expression(platform, baseline, effects, samples, rng)
         raw = cohort.cohort in RAW_SCALE_COHORTS
         _write_gz(series_matrix_path(root, cohort.cohort), _series_matrix_text(cohort, platform, samples, values, raw))
         cohorts[cohort.cohort] = {
@@ -219,6 +237,7 @@ def write_geo_cohorts(universe: Universe, root: Path, catalog: Sequence[Cohort])
             "raw_scale": raw,
             "gsm_pairs": _gsm_pairs(samples),
             "missing_landmarks": sorted(missing.get(cohort.platform, [])),
+            "cohort_effect_genes": cohort_genes,
         }
     pairs_per_type: dict[str, int] = {}
     for truth in cohorts.values():
@@ -228,6 +247,8 @@ def write_geo_cohorts(universe: Universe, root: Path, catalog: Sequence[Cohort])
         "pairs_per_type": dict(sorted(pairs_per_type.items())),
         "raw_scale_cohorts": sorted(c for c in cohorts if cohorts[c]["raw_scale"]),
         "main_probe": {gpl: p.main_probe for gpl, p in platforms.items()},
+        "shared_programs": {ctype: partner for ctype, (partner, _) in SHARED_PROGRAMS.items()},
+        "cross_cutting_genes": [sorted(program.index) for program in cross_cutting],
     }
 
 
@@ -442,27 +463,80 @@ def _reads_back(cohort: Cohort, fields: dict[str, Any]) -> bool:
     )
 
 
-def _cohort_expression(
-    universe: Universe,
-    platform: Platform,
-    baseline: pd.Series,
-    cancer_type: str,
-    samples: pd.DataFrame,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Probes × samples log2 values: normal = baseline + batch + patient + noise; tumor adds the program.
+def _cross_cutting_programs(universe: Universe) -> list[pd.Series]:
+    """Signed loadings of the pan-cancer programs, on landmarks outside every type's program.
 
-    The program is tumor − normal, so a patient's normal − tumor delta carries −program.
+    Every tumor varies along them whatever its type, so they carry variance (the leading
+    principal components) but no class signal, as proliferation and immune infiltration do.
+    """
+    rng = universe.rng("geo-cross-cutting")
+    program_genes = set().union(*(set(p.index) for p in universe.programs.values()))
+    free = np.array([g for g in universe.landmarks if g not in program_genes])
+    size = min(universe.scale.program_size, len(free) // N_CROSS_CUTTING)
+    chosen = rng.permutation(free)[: size * N_CROSS_CUTTING].reshape(N_CROSS_CUTTING, size)
+    signs = np.where(rng.random(chosen.shape) < 0.5, 1.0, -1.0)
+    loadings = signs * rng.uniform(0.5, 1.5, chosen.shape)
+    return [pd.Series(row, index=genes) for genes, row in zip(chosen, loadings, strict=True)]
+
+
+def _beta_mean(shape: tuple[float, float]) -> float:
+    return shape[0] / (shape[0] + shape[1])
+
+
+def _tumor_effects(
+    universe: Universe, cancer_type: str, n_pairs: int, cross_cutting: Sequence[pd.Series], rng: np.random.Generator
+) -> tuple[pd.DataFrame, list[str]]:
+    """Landmarks × pairs: what each tumor adds to its patient's normal profile (log2 tumor − normal).
+
+    A tumor expresses its type's program scaled by its purity and by (1 − share) of a partner
+    type's program it carries (``SHARED_PROGRAMS``), normalised so that the cohort's mean
+    effect on the program genes is the program itself; each gene deviates a little per
+    tumor. On top come the cross-cutting programs, the cohort's own effect on genes off its
+    program (so cohorts of one type differ and a held-out cohort is harder than a held-out
+    pair), and tumor-only noise. Returns the effects and the cohort-effect genes.
+    """
+    landmarks = universe.landmarks
+    gain = rng.uniform(*COHORT_GAIN_RANGE)
+    program = universe.programs[cancer_type]
+    program = program * np.exp(rng.normal(0.0, COHORT_PROGRAM_SD, len(program)))
+    purity = gain * rng.beta(*PURITY_BETA, n_pairs)
+    partner, share_law = SHARED_PROGRAMS.get(cancer_type, ("", (0.0, 1.0)))
+    share = rng.beta(*share_law, n_pairs) if partner else np.zeros(n_pairs)
+    scale = _beta_mean(PURITY_BETA) * (1.0 - (_beta_mean(share_law) if partner else 0.0))
+    effects = pd.DataFrame(0.0, index=landmarks, columns=range(n_pairs))
+
+    def add(loadings: pd.Series, amplitude: np.ndarray, gene_sd: float = 0.0) -> None:
+        deviation = 1.0 + rng.normal(0.0, gene_sd, (len(loadings), n_pairs)) if gene_sd else 1.0
+        effects.loc[loadings.index] += np.outer(loadings.to_numpy(), amplitude) * deviation
+
+    add(program, purity * (1.0 - share) / scale, PROGRAM_GENE_SD)
+    if partner:
+        add(universe.programs[partner], purity * share / _beta_mean(PURITY_BETA), PROGRAM_GENE_SD)
+    for loadings in cross_cutting:
+        add(loadings, rng.normal(0.0, CROSS_CUTTING_SD, n_pairs))
+    off_program = [g for g in landmarks if g not in program.index]
+    cohort_genes = sorted(str(g) for g in rng.choice(off_program, universe.scale.program_size, replace=False))
+    add(pd.Series(rng.normal(0.0, COHORT_EFFECT_SD, len(cohort_genes)), index=cohort_genes), purity / _beta_mean(PURITY_BETA))
+    effects += rng.normal(0.0, TUMOR_NOISE_SD, effects.shape)
+    return effects, cohort_genes
+
+
+def _cohort_expression(
+    platform: Platform, baseline: pd.Series, effects: pd.DataFrame, samples: pd.DataFrame, rng: np.random.Generator
+) -> np.ndarray:
+    """Probes × samples log2 values: normal = baseline + batch + patient + noise; a tumor adds its effects.
+
+    The effects are tumor − normal, so a patient's normal − tumor delta carries their negative.
     """
     genes = platform.genes
     center = baseline.loc[genes].to_numpy() + rng.normal(0.0, BATCH_SD, len(genes))
     pair = samples.pair.to_numpy()
     patient = rng.normal(0.0, PATIENT_SD, (len(genes), int(pair.max()) + 1))
-    program = universe.programs[cancer_type].reindex(genes, fill_value=0.0).to_numpy()
+    tumor_effect = effects.reindex(genes, fill_value=0.0).to_numpy()
     gene_values = (
         center[:, None]
         + patient[:, pair]
-        + np.outer(program, samples.tumor.to_numpy(dtype=float))
+        + tumor_effect[:, pair] * samples.tumor.to_numpy(dtype=float)
         + rng.normal(0.0, NOISE_SD, (len(genes), len(samples)))
     )
     probes = platform.probes
