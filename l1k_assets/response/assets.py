@@ -166,7 +166,7 @@ class NetworkSettings(ProfiledConfig):
     head_hidden: int = 32
     dropout: float = 0.1
     output_rank: int | None = Field(64, description="rank of the final genes × genes layer; none for the full layer")
-    lr: float = 1e-2
+    lr: float = 5e-3
     batch_size: int = 128
     max_epochs: int = 30
     patience: int = 6
@@ -180,7 +180,7 @@ class PretrainSettings(ProfiledConfig):
     min_ppi_score: int = Field(900, description="STRING combined score above which an edge enters A_PPI")
     validation_fraction: float = 0.15
     max_pairs: int | None = Field(6000, description="seeded sample of the L1000 pairs trained on; none for all")
-    time_budget_seconds: float | None = Field(30.0, description="wall clock for both pretrainings; none for no limit")
+    time_budget_seconds: float | None = Field(25.0, description="wall clock for both pretrainings; none for no limit")
     structures: StructureSettings = Field(default_factory=StructureSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
 
@@ -327,7 +327,7 @@ class FinetuneSettings(ProfiledConfig):
     validation_fraction: float = 0.1
     n_jobs: int = Field(1, description="folds run in parallel processes")
     time_budget_seconds: float | None = Field(
-        3.0, description="wall clock per network fit (each fold's CSG2A variants, the final model); none for no limit"
+        2.5, description="wall clock per network fit (each fold's CSG2A variants, the final model); none for no limit"
     )
     network: NetworkSettings = Field(default_factory=NetworkSettings)
 
