@@ -322,8 +322,9 @@ def test_clean_cohort_recovers_everything_planted(mirror: Mirror) -> None:
         program = mirror.universe.programs[cohort.cancer_type]
         genes = [g for g in program.index if g in table.columns]
         delta = (normals[genes] - tumors.loc[normals.index, genes]).mean()
-        assert np.corrcoef(delta.to_numpy(), -program[genes].to_numpy())[0, 1] > 0.9, cohort.cohort
-        assert np.abs(delta + program[genes]).max() < 0.35, cohort.cohort
+        # every program gene moves the planted way, at the cohort's own gain (GEO cohorts differ in amplitude)
+        assert (np.sign(delta) == -np.sign(program[genes])).all(), cohort.cohort
+        assert 0.4 < float((-delta / program[genes]).median()) < 2.0, cohort.cohort
 
 
 def _read_gmt(path: Path) -> dict[str, list[str]]:
