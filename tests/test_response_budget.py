@@ -84,7 +84,7 @@ def test_a_tiny_budget_stops_every_network_after_one_epoch_and_is_recorded() -> 
     networks = per_fold[per_fold.model.str.startswith("csg2a")]
     assert networks.stopped_by_budget.all() and (networks.epochs == 1).all()
     assert not per_fold[per_fold.model == "mean"].stopped_by_budget.any()
-    assert sum("stopped: time budget" in r.label for r in reports) == len(networks)
+    assert sum("stopped: time budget" in r.note for r in reports) == len(networks)
     x, y = data.arrays()
     regressor = CSG2ARegressor(pretrained=pretrained.with_ppi, **FAST | {"max_epochs": 50})
     regressor.fit(x[:90], y[:90], x[90:], y[90:], progress=Progress("fit", budget_seconds=1e-6, sink=reports.append))
