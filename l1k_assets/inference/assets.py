@@ -282,6 +282,13 @@ def model_expression_inference(
         row["val_scc"] = float(np.nanmean(sample_scc(data.y["validation"], model.predict(data.x["validation"]))))
         row |= training_record(model)
         row["lr_scores"] = json.dumps(getattr(model.model, "lr_scores_", {}))
+        constant = constant_columns(model, data, categories)
+        if constant["constant_inputs"]:
+            context.log.warning(
+                f"{len(constant['constant_inputs'])} inputs are constant in the training samples and are scaled by the "
+                f"typical sd instead of their own: {constant['constant_inputs'][:20]}"
+            )
+        row["n_constant_inputs"] = len(constant["constant_inputs"])
         run.log_metrics({k: float(v) for k, v in row.items() if isinstance(v, int | float)})
         asset = context.asset_key.to_user_string()
         manifest = checkpoints.save(
@@ -308,6 +315,7 @@ def model_expression_inference(
                     **{k: v for k, v in row.items() if isinstance(v, int | float)},
                     device=compute.describe()["device"],
                     run_profile=profile.describe(),
+                    **constant,
                 ),
                 "checkpoint_files": dg.MetadataValue.json(manifest.files),
                 **curves,
@@ -315,6 +323,16 @@ def model_expression_inference(
             }
         )
     return pd.DataFrame([row])
+
+
+def constant_columns(model: StandardizedModel, data: InferenceData, categories: list[str]) -> dict[str, list[str]]:
+    """The inputs (landmarks, tissue columns) and targets constant in training, by id, for the asset page."""
+    assert model.x_scaler is not None and model.y_scaler is not None
+    inputs = [*data.landmark_ids, *(f"tissue={c}" for c in categories)]
+    return {
+        "constant_inputs": [i for i, c in zip(inputs, model.x_scaler.constant, strict=True) if c],
+        "constant_targets": [t for t, c in zip(data.target_ids, model.y_scaler.constant, strict=True) if c],
+    }
 
 
 def load_inference_model(checkpoints: CheckpointStore, kind: str) -> tuple[StandardizedModel, list[str]]:

@@ -60,19 +60,42 @@ def make_model(
     return cls(**params)
 
 
+RELATIVE_SD_FLOOR = 1e-3  # a column this far below the typical sd counts as constant in training
+
+
 @dataclass
 class Scaler:
-    """Per-column mean and standard deviation from the training rows (sd floored so constant genes pass through)."""
+    """Per-column mean and standard deviation from the training rows, with constant columns made explicit.
+
+    A column whose training sd is below ``RELATIVE_SD_FLOOR`` × the median sd of the columns is
+    constant as far as training can tell (a landmark floored to one value in every training
+    sample of a real HG-U95 matrix). Dividing by its own tiny sd would send a test sample where
+    it varies to |z| ≈ 10^7 and wreck every model, and even float noise around the floor lets
+    least squares fit it with a huge coefficient. Training can teach nothing about such a
+    column, so it reaches the model as 0 (its training mean) in training and at prediction
+    alike; its sd is set to the typical one so that inverting a constant target gives back its
+    mean. ``constant`` lists those columns for the asset page.
+    """
 
     mean: np.ndarray
     sd: np.ndarray
+    constant: np.ndarray  # bool per column
 
     @classmethod
-    def fit(cls, values: np.ndarray, floor: float = 1e-6) -> Scaler:
-        return cls(values.mean(axis=0), np.maximum(values.std(axis=0), floor))
+    def fit(cls, values: np.ndarray, relative_floor: float = RELATIVE_SD_FLOOR) -> Scaler:
+        sd = values.std(axis=0)
+        varying = sd[sd > 0]
+        typical = float(np.median(varying)) if len(varying) else 1.0
+        constant = sd <= relative_floor * typical
+        return cls(values.mean(axis=0), np.where(constant, typical, sd), constant)
+
+    @classmethod
+    def identity(cls, n: int) -> Scaler:
+        """No scaling (targets a loss needs on their own scale)."""
+        return cls(np.zeros(n), np.ones(n), np.zeros(n, dtype=bool))
 
     def forward(self, values: np.ndarray) -> np.ndarray:
-        return (values - self.mean) / self.sd
+        return np.where(self.constant, 0.0, (values - self.mean) / self.sd)
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
         return values * self.sd + self.mean
@@ -102,8 +125,8 @@ class StandardizedModel:
         self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, progress: Progress | None = None
     ) -> StandardizedModel:
         """Fit the scalers on the training rows, then the model on z-scores (its loop reports to ``progress``)."""
-        identity = Scaler(np.zeros(y.shape[1]), np.ones(y.shape[1]))
-        self.x_scaler, self.y_scaler = Scaler.fit(x), Scaler.fit(y) if self.scale_targets else identity
+        self.x_scaler = Scaler.fit(x)
+        self.y_scaler = Scaler.fit(y) if self.scale_targets else Scaler.identity(y.shape[1])
         xs, ys = self.x_scaler.forward(x), self.y_scaler.forward(y)
         self.model.fit(xs, ys, self.x_scaler.forward(x_val), self.y_scaler.forward(y_val), progress=progress)
         return self
@@ -117,7 +140,15 @@ class StandardizedModel:
         """The model's files under ``model.``, the scaler arrays and the kind."""
         assert self.x_scaler is not None and self.y_scaler is not None
         buffer = io.BytesIO()
-        np.savez(buffer, x_mean=self.x_scaler.mean, x_sd=self.x_scaler.sd, y_mean=self.y_scaler.mean, y_sd=self.y_scaler.sd)
+        np.savez(
+            buffer,
+            x_mean=self.x_scaler.mean,
+            x_sd=self.x_scaler.sd,
+            x_constant=self.x_scaler.constant,
+            y_mean=self.y_scaler.mean,
+            y_sd=self.y_scaler.sd,
+            y_constant=self.y_scaler.constant,
+        )
         files = {f"{MODEL_PREFIX}{name}": data for name, data in self.model.checkpoint_files().items()}
         return {**files, SCALER_FILE: buffer.getvalue(), KIND_FILE: json.dumps({"kind": self.kind}).encode()}
 
@@ -127,4 +158,5 @@ class StandardizedModel:
         arrays = np.load(io.BytesIO(files[SCALER_FILE]))
         own = {name[len(MODEL_PREFIX) :]: data for name, data in files.items() if name.startswith(MODEL_PREFIX)}
         model = _model_class(kind).from_checkpoint(own)
-        return cls(kind, model, Scaler(arrays["x_mean"], arrays["x_sd"]), Scaler(arrays["y_mean"], arrays["y_sd"]))
+        x_scaler = Scaler(arrays["x_mean"], arrays["x_sd"], arrays["x_constant"])
+        return cls(kind, model, x_scaler, Scaler(arrays["y_mean"], arrays["y_sd"], arrays["y_constant"]))
