@@ -142,9 +142,12 @@ class Progress:
         self.sink(report)
         return report
 
-    def child(self, label: str, total: int | None = None) -> Progress:
-        """A nested loop's progress: same sink and report interval, bounded by the budget left here."""
-        left = self.budget_left()
+    def child(self, label: str, total: int | None = None, budget_seconds: float | None = None) -> Progress:
+        """A nested loop's progress: same sink and report interval, bounded by the budget left here.
+
+        ``budget_seconds`` caps the child further (a share of what is left, a per-fit limit).
+        """
+        left = self.budget_left() if budget_seconds is None else min(self.budget_left(), budget_seconds)
         return Progress(
             f"{self.label} · {label}",
             total,

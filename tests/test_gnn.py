@@ -395,6 +395,6 @@ def test_a_tiny_time_budget_stops_training_early_and_is_recorded(one_torch_threa
     model = GNNRegressor(edges, 30, landmarks, **params).fit(x[:150], y[:150], x[150:], y[150:], progress=progress)
     assert 1 <= len(model.history_) < 5, "the budget (5 ticks of the fake clock) must end training well before 50 epochs"
     assert model.stopped_by_budget_ and progress.stopped_by_budget
-    assert "time budget" in reports[-1].label
+    assert "time budget" in reports[-1].note
     again = GNNRegressor.from_checkpoint(model.checkpoint_files())
     assert again.stopped_by_budget_, "the checkpoint records that training stopped by budget"

@@ -13,7 +13,8 @@ import pytest
 from l1k_assets.inference.assets import ModelSettings, model_params
 from l1k_assets.inference.graph import build_gene_graph
 from l1k_assets.inference.metrics import sample_errors
-from l1k_assets.inference.models import MODEL_KINDS, Scaler, StandardizedModel, make_model
+from l1k_assets.inference.models import MODEL_KINDS, StandardizedModel, make_model
+from l1k_assets.scaling import Scaler
 from resources.compute import ComputeResource
 
 N_LANDMARKS, N_OTHER, CONSTANT = 24, 16, [3, 7, 11, 19]
@@ -60,3 +61,21 @@ def test_every_model_stays_near_the_constant_predictor_when_training_constant_in
     error = float(sample_errors(y_test, model.predict(x_test)).mean())
     constant_predictor = float(sample_errors(y_test, np.broadcast_to(y.mean(axis=0), y_test.shape)).mean())
     assert np.isfinite(error) and error < 1.5 * constant_predictor, (kind, error, constant_predictor)
+
+
+def test_csg2a_pretraining_feeds_a_gene_constant_in_training_as_its_mean(one_torch_thread) -> None:
+    from l1k_assets.response.csg2a import CSG2APretrainer
+
+    rng = np.random.default_rng(1)
+    n, genes = 60, 8
+    basal = rng.normal(0, 1, (n, genes))
+    basal[:, 2] = -3.0  # floored in every training profile
+    structure = rng.integers(0, 2, (n, 4)).astype(float)
+    x = np.hstack([basal, structure, np.full((n, 2), 0.1)])
+    y = basal + structure[:, :1] * 0.5 + rng.normal(0, 0.1, (n, genes))
+    model = CSG2APretrainer(max_epochs=3, batch_size=16, seed=0).fit(x[:45], y[:45], x[45:], y[45:])
+    assert model.scaler_.constant.tolist() == [False, False, True] + [False] * 5
+    test = x[45:].copy()
+    test[:, 2] = rng.normal(2.0, 1.0, len(test))  # expressed at test time
+    restored = CSG2APretrainer.from_checkpoint(model.checkpoint_files())
+    np.testing.assert_allclose(restored.predict(test), model.predict(x[45:]), atol=1e-5)

@@ -220,10 +220,9 @@ def fit_model(
     data = model_inputs(data, categories)
     params = model_params(kind, config, compute) | ({"n_covariates": len(categories)} if kind == "gnn" else {})
     model = StandardizedModel(kind, make_model(kind, params, graph, len(data.target_ids), data.landmark_positions))
-    training = progress.child(kind, params.get("max_epochs"))
-    if config.time_budget_seconds is not None:
-        share = config.gnn_budget_share if kind == "gnn" else 1.0
-        training.budget_seconds = min(training.budget_seconds, share * config.time_budget_seconds)
+    share = config.gnn_budget_share if kind == "gnn" else 1.0
+    budget = None if config.time_budget_seconds is None else share * config.time_budget_seconds
+    training = progress.child(kind, params.get("max_epochs"), budget)
     x, y = data.x, data.y
     return model.fit(x["train"], y["train"], x["validation"], y["validation"], progress=training), data, categories
 

@@ -90,8 +90,7 @@ def fit_with_lr_grid(
         estimator = make(lr)
         child = None
         if progress is not None:
-            child = progress.child(f"lr {lr:g}", progress.total)
-            child.budget_seconds /= len(grid) - position  # inf stays inf
+            child = progress.child(f"lr {lr:g}", progress.total, progress.budget_left() / (len(grid) - position))
         estimator.fit(x, y, x_val, y_val, progress=child)
         scores[lr] = validation_scc(y_val, estimator.predict(x_val))
         if best is None or scores[lr] > best_score:

@@ -240,8 +240,7 @@ def model_csg2a_pretrained(
         run.log_params(config.model_dump() | compute.describe() | profile.describe())
         progress = Progress("pretraining", len(variants), progress_sink(context, run), budget_seconds=config.time_budget_seconds)
         for done, (variant, prior) in enumerate(variants, start=1):
-            epochs = progress.child(variant, config.network.max_epochs)
-            epochs.budget_seconds = min(epochs.budget_seconds, progress.budget_left() / (len(variants) - done + 1))
+            epochs = progress.child(variant, config.network.max_epochs, progress.budget_left() / (len(variants) - done + 1))
             model = CSG2APretrainer(**options).fit(
                 x[~validation], y[~validation], x[validation], y[validation], ppi=prior, progress=epochs
             )

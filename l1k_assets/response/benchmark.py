@@ -339,9 +339,7 @@ def _run_fold(
     for step, name in enumerate(models, start=1):
         fit_progress = None
         if progress is not None and name.startswith("csg2a"):
-            fit_progress = progress.child(name, settings.max_epochs)
-            if settings.fit_budget_seconds is not None:
-                fit_progress.budget_seconds = min(fit_progress.budget_seconds, settings.fit_budget_seconds)
+            fit_progress = progress.child(name, settings.max_epochs, settings.fit_budget_seconds)
         model = FACTORIES[name](settings, n_genes, pretrained)
         started = time.perf_counter()
         prediction = _fit_predict(name, model, rows, train, test, settings, pretrained, fit_progress)

@@ -55,6 +55,7 @@ from l1k_assets.inference.torch_training import (
 )
 from l1k_assets.progress import Progress
 from l1k_assets.response.conditions import GDSC_DOSE_UM, GDSC_TIME_H, scale_conditions
+from l1k_assets.scaling import Scaler
 
 log = logging.getLogger("l1k.response")
 
@@ -375,9 +376,9 @@ class CSG2APretrainer(_CSG2AEstimator):
     ``fit(x, y, x_val, y_val, ppi=None)`` with x = [g0 (G columns) | structure features |
     dose / 100 µM, time / 72 h] (``pretraining.pretraining_arrays`` builds it) and y the
     perturbed profiles (G columns), and ``ppi`` an optional G × G prior (``ppi_adjacency``).
-    Profiles are standardised per gene with the training basal mean and sd, so the network
-    sees the unit scale GDSC's robust z-scores also have; ``predict`` returns profiles on the
-    input scale.
+    Profiles are standardised per gene with the training basal mean and sd (``l1k_assets.scaling``:
+    a gene constant in the training basal profiles reaches the network as 0), so the network sees
+    the unit scale GDSC's robust z-scores also have; ``predict`` returns profiles on the input scale.
     """
 
     def __init__(
@@ -425,8 +426,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         n_genes = y.shape[1]
         if x.shape[1] <= n_genes + N_CONDITIONS:
             raise DataError(f"x has {x.shape[1]} columns: expected {n_genes} basal genes, structure features, dose and time")
-        self.center_, sd = x[:, :n_genes].mean(axis=0), x[:, :n_genes].std(axis=0)
-        self.scale_ = np.where(sd > 0, sd, 1.0)
+        self.scaler_ = Scaler.fit(x[:, :n_genes])
         self.config_ = NetworkConfig(
             n_genes, x.shape[1] - n_genes - N_CONDITIONS, self.embed_dim, self.encoder_hidden, self.dropout, self.output_rank
         )
@@ -437,7 +437,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         return self
 
     def _to_unit(self, profiles: np.ndarray) -> np.ndarray:
-        return (profiles - self.center_) / self.scale_
+        return self.scaler_.forward(profiles)
 
     def _standardise(self, x: np.ndarray) -> np.ndarray:
         g = self.config_.n_genes
@@ -447,7 +447,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         """Predicted perturbed profiles (samples × genes) on the scale of the training profiles."""
         check_is_fitted(self, "module_")
         x = check_prediction_input(x, self.config_.n_genes + self.config_.n_structure + N_CONDITIONS)
-        return predict(self.module_, self._standardise(x), self.settings()) * self.scale_ + self.center_
+        return self.scaler_.inverse(predict(self.module_, self._standardise(x), self.settings()))
 
     @property
     def network_(self) -> CSG2ANetwork:
@@ -457,7 +457,13 @@ class CSG2APretrainer(_CSG2AEstimator):
 
     def checkpoint_files(self) -> dict[str, bytes]:
         check_is_fitted(self, "module_")
-        fitted = {"config": asdict(self.config_), "center": self.center_.tolist(), "scale": self.scale_.tolist()}
+        scaler = self.scaler_
+        fitted = {
+            "config": asdict(self.config_),
+            "center": scaler.mean.tolist(),
+            "scale": scaler.sd.tolist(),
+            "constant": scaler.constant.tolist(),
+        }
         return self._checkpoint(self.module_, fitted)
 
     @classmethod
@@ -465,7 +471,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         params, fitted = cls._read_checkpoint(files)
         estimator = cls(**params)
         estimator.config_ = NetworkConfig(**fitted["config"])
-        estimator.center_, estimator.scale_ = np.asarray(fitted["center"]), np.asarray(fitted["scale"])
+        estimator.scaler_ = Scaler(np.asarray(fitted["center"]), np.asarray(fitted["scale"]), np.asarray(fitted["constant"]))
         estimator.module_ = estimator._place(load_state(_Pretraining(CSG2ANetwork(estimator.config_)), files[WEIGHTS_FILE]))
         estimator._restore_info(fitted)
         return estimator

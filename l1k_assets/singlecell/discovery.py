@@ -119,8 +119,7 @@ def compare_sets(
         x = {s: data.values[s][:, inputs] for s in SPLITS}
         fit_progress = None
         if progress is not None:
-            fit_progress = progress.child(f"{set_name} {kind} epoch")
-            fit_progress.budget_seconds /= len(fits) - done
+            fit_progress = progress.child(f"{set_name} {kind} epoch", budget_seconds=progress.budget_left() / (len(fits) - done))
         model = StandardizedModel(kind, make_model(kind, params), scale_targets=kind != "dnn")
         model.fit(x["train"], y["train"], x["validation"], y["validation"], progress=fit_progress)
         val_mse = float(np.mean((model.predict(x["validation"]) - y["validation"]) ** 2))
