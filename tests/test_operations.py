@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from l1k_assets.fileio import file_digest
+from l1k_assets.geo.catalog import load_catalog
 from l1k_jobs.automation import lincs_release_sensor
 from l1k_jobs.definitions import ALL_ASSETS, defs
 from l1k_jobs.lineage import raw_files, to_json, trace
@@ -113,11 +114,11 @@ def test_lineage_reaches_every_raw_file_with_matching_checksums(tiny_home: Mater
         root = trace(defs.resolve_asset_graph(), instance, "out_compound_scores", RELEASE)
     assets = [n.asset for n in root.walk()]
     cohorts = {n.partition for n in root.walk() if n.asset == "raw_geo_series_matrix"}
-    assert len(cohorts) == 12 and {"raw_lincs_files", "raw_lincs_gene_info", "raw_compounds"} <= set(assets)
+    assert len(cohorts) == len(load_catalog()) and {"raw_lincs_files", "raw_lincs_gene_info", "raw_compounds"} <= set(assets)
     model = next(n for n in root.walk() if n.asset == "model_indication_classifier")
     assert model.audit["mlflow_run_id"] and model.audit["checkpoint_sha256"]
     files = raw_files(root)
-    assert len(files) >= 12 * 2 + 8
+    assert len(files) >= len(load_catalog()) * 2 + 8
     for node in root.walk():
         if not node.asset.startswith("raw_"):
             continue

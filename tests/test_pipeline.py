@@ -82,7 +82,16 @@ def test_geo_path_recovers_the_planted_pairs_exactly(tiny_home: MaterializedHome
         assert found == planted, cohort.cohort
     per_type = samples[samples.tissue == "tumor"].groupby("cancer_type").size().to_dict()
     assert per_type == expected_per_type
-    assert sum(per_type.values()) == 549
+    assert sum(per_type.values()) == 549 + 8  # seed 000's cohorts and GDS507
+
+
+def test_unpaired_samples_are_dropped_and_reported_by_id(tiny_home: MaterializedHome) -> None:
+    truth = tiny_home.manifest()["truth"]["geo"]["cohorts"]
+    planted = {cohort: t["unpaired_gsms"] for cohort, t in truth.items() if t["unpaired_gsms"]}
+    assert set(planted) == {c.cohort for c in load_catalog() if c.unpaired == "drop"} and "GDS507" in planted
+    for cohort, gsms in planted.items():
+        meta = tiny_home.metadata("core_geo_expression", cohort)
+        assert meta["unpaired_dropped"].value == gsms and meta["source"].value == truth[cohort]["source"]
 
 
 def test_raw_scale_cohorts_are_log2_transformed_and_log_scale_ones_are_not(tiny_home: MaterializedHome) -> None:

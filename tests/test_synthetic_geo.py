@@ -21,14 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from l1k_assets.geo.catalog import Cohort, load_catalog
-from l1k_assets.geo.cohort import clean_cohort
+from l1k_assets.geo.cohort import clean_cohort, read_cohort_matrix
 from l1k_assets.synthetic.genesets import GENESET_URL, write_gene_sets
-from l1k_assets.synthetic.geo_writer import PLATFORMS, platform_path, series_matrix_path, write_geo_cohorts
+from l1k_assets.synthetic.geo_writer import PLATFORMS, expression_path, platform_path, series_matrix_path, write_geo_cohorts
 from l1k_assets.synthetic.universe import PROGRAM_PATHWAYS, Universe, build_universe
 
 SEED = 7
 # The catalog's pairs per cancer type, summed by hand from cohorts.csv.
-CATALOG_PAIRS = {"BRCA": 43, "COAD": 128, "ESCC": 30, "HNSC": 22, "KIRC": 60, "LIHC": 37, "LUAD": 153, "STAD": 32, "THCA": 44}
+# Seed 000's 549 pairs, plus the 8 of GDS507 (a GDS cohort, KIRC) that exercise the GDS path.
+CATALOG_PAIRS = {"BRCA": 43, "COAD": 128, "ESCC": 30, "HNSC": 22, "KIRC": 68, "LIHC": 37, "LUAD": 153, "STAD": 32, "THCA": 44}
+N_PAIRS = sum(CATALOG_PAIRS.values())
 SYMBOL_COLUMN = {
     "annot": "Gene symbol",
     "GPL14550": "GENE_SYMBOL",
@@ -82,6 +84,19 @@ def _matrix(path: Path) -> pd.DataFrame:
     return pd.read_csv(io.StringIO("\n".join(body)), sep="\t", index_col=0)
 
 
+def _values(mirror: Mirror, cohort: Cohort) -> pd.DataFrame:
+    """Probes × samples of a cohort: series matrices read with pandas, SOFT-published cohorts through the parser
+    (whose SOFT route ``tests/test_geo_soft_cohorts.py`` checks against the writer)."""
+    path = expression_path(mirror.root, cohort)
+    if cohort.source == "series_matrix":
+        return _matrix(path)
+    return read_cohort_matrix(path, cohort.source).expression
+
+
+def _series_matrix_cohorts(mirror: Mirror) -> list[Cohort]:
+    return [c for c in mirror.catalog if c.source == "series_matrix"]
+
+
 def _platform_table(path: Path) -> pd.DataFrame:
     lines = _lines(path)
     body = lines[lines.index("!platform_table_begin") + 1 : lines.index("!platform_table_end")]
@@ -108,13 +123,15 @@ def test_files_sit_at_the_geo_ftp_paths_with_shared_platforms_written_once(mirro
         "geo/platforms/GPL8nnn/GPL8300/annot/GPL8300.annot.gz",
         "geo/platforms/GPL14nnn/GPL14550/soft/GPL14550_family.soft.gz",
         "geo/platforms/GPL10nnn/GPL10558/soft/GPL10558_family.soft.gz",
+        "geo/series/GSE65nnn/GSE65801/soft/GSE65801_family.soft.gz",
+        "geo/datasets/GDSnnn/GDS507/soft/GDS507.soft.gz",
     ):
         assert (root / example).is_file(), example
-    expected = {series_matrix_path(root, c.cohort) for c in mirror.catalog}
+    expected = {expression_path(root, c) for c in mirror.catalog}
     expected |= {platform_path(root, c.platform, c.platform_file) for c in mirror.catalog}
     written = {p for p in (root / "geo").rglob("*") if p.is_file()}
     assert written == expected
-    assert len(written) == 12 + 8  # GPL570 (4 cohorts) and GPL96 (2 cohorts) once each
+    assert len(written) == 13 + 9  # GPL570 (4 cohorts) and GPL96 (2 cohorts) once each
 
 
 def test_gzip_files_have_valid_headers_and_no_timestamp(mirror: Mirror) -> None:
@@ -144,9 +161,9 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(mirror: 
 
 
 def test_series_matrix_header_and_table_follow_geo_quoting(mirror: Mirror) -> None:
-    for cohort in mirror.catalog:
+    for cohort in _series_matrix_cohorts(mirror):
         lines = _lines(series_matrix_path(mirror.root, cohort.cohort))
-        n = 2 * cohort.expected_pairs
+        n = 2 * cohort.expected_pairs + len(mirror.truth["cohorts"][cohort.cohort]["unpaired_gsms"])
         assert lines[0].startswith('!Series_title\t"') and lines[0].endswith('"')
         assert _header(lines, "Series_geo_accession") == [[f'"{cohort.cohort}"']]
         assert _header(lines, "Series_platform_id") == [[f'"{cohort.platform}"']]
@@ -208,26 +225,30 @@ def test_title_cohorts_carry_class_and_patient_in_the_title_only(mirror: Mirror,
 def test_pairs_match_the_catalog_gsms_are_unique_and_pairs_are_not_adjacent(mirror: Mirror) -> None:
     truth = mirror.truth
     assert truth["pairs_per_type"] == CATALOG_PAIRS
-    assert sum(t["n_pairs"] for t in truth["cohorts"].values()) == 549
+    assert sum(t["n_pairs"] for t in truth["cohorts"].values()) == N_PAIRS
     all_gsms: list[str] = []
     adjacent = 0
     for cohort in mirror.catalog:
         planted = truth["cohorts"][cohort.cohort]
         assert planted["n_pairs"] == len(planted["gsm_pairs"]) == cohort.expected_pairs
         assert len({p for p, _, _ in planted["gsm_pairs"]}) == cohort.expected_pairs
-        gsms = _unquoted(_header(_lines(series_matrix_path(mirror.root, cohort.cohort)), "Sample_geo_accession")[0])
-        assert sorted(gsms) == sorted(g for _, n, t in planted["gsm_pairs"] for g in (n, t))
+        assert len(planted["unpaired_gsms"]) == (cohort.unpaired == "drop")
+        gsms = _values(mirror, cohort).columns.tolist()
+        paired = [g for _, n, t in planted["gsm_pairs"] for g in (n, t)]
+        assert sorted(gsms) == sorted(paired + planted["unpaired_gsms"])
+        gsms = [g for g in gsms if g not in planted["unpaired_gsms"]]
         column = {g: i for i, g in enumerate(gsms)}
         adjacent += sum(abs(column[n] - column[t]) == 1 for _, n, t in planted["gsm_pairs"])
         all_gsms += gsms
-    assert len(all_gsms) == len(set(all_gsms)) == 2 * 549
-    assert adjacent < 0.2 * 549, "sample columns must be shuffled, not laid out pair by pair"
+    assert len(all_gsms) == len(set(all_gsms)) == 2 * N_PAIRS
+    assert adjacent < 0.2 * N_PAIRS, "sample columns must be shuffled, not laid out pair by pair"
 
 
 def test_raw_scale_cohorts_trigger_geo2r_log2_rule_and_log2_ones_do_not(mirror: Mirror) -> None:
-    assert mirror.truth["raw_scale_cohorts"] == ["GSE10072", "GSE15852", "GSE6631"]
+    assert mirror.truth["raw_scale_cohorts"] == ["GDS507", "GSE10072", "GSE15852", "GSE6631"]
     for cohort in mirror.catalog:
-        values = _matrix(series_matrix_path(mirror.root, cohort.cohort)).to_numpy().ravel()
+        values = _values(mirror, cohort).to_numpy().ravel()
+        values = values[np.isfinite(values)]
         q0, q25, q99, q100 = np.quantile(values, [0, 0.25, 0.99, 1])
         log_c = q99 > 100 or (q100 - q0 > 50 and q25 > 0)
         assert log_c == mirror.truth["cohorts"][cohort.cohort]["raw_scale"], cohort.cohort
@@ -272,7 +293,7 @@ def test_main_probe_has_the_highest_variance_of_its_gene_in_every_cohort(mirror:
     main_probe = mirror.truth["main_probe"]
     not_first = 0
     for cohort in mirror.catalog:
-        expr = _matrix(series_matrix_path(mirror.root, cohort.cohort))
+        expr = _values(mirror, cohort)
         if mirror.truth["cohorts"][cohort.cohort]["raw_scale"]:
             expr = np.log2(expr)
         variance = expr.var(axis=1)
@@ -303,18 +324,19 @@ def test_clean_cohort_recovers_everything_planted(mirror: Mirror) -> None:
     main_probe = mirror.truth["main_probe"]
     for cohort in mirror.catalog:
         planted = mirror.truth["cohorts"][cohort.cohort]
-        matrix = series_matrix_path(mirror.root, cohort.cohort)
+        matrix = expression_path(mirror.root, cohort)
         table, report = clean_cohort(
             matrix, platform_path(mirror.root, cohort.platform, cohort.platform_file), cohort, mirror.universe.landmarks
         )
         assert report.log2_transformed == planted["raw_scale"], cohort.cohort
         assert report.landmarks_missing == planted["missing_landmarks"]
         assert report.n_pairs == cohort.expected_pairs
+        assert report.unpaired_dropped == planted["unpaired_gsms"], "the unpaired samples are reported by id"
         assert _pairs_of(table) == _planted_pairs(mirror, cohort.cohort)
         normals = table[table.tissue == "normal"].set_index("patient_id")
         tumors = table[table.tissue == "tumor"].set_index("patient_id")
         # the highest-variance probe was chosen: gene columns are the main probes' values
-        raw = _matrix(matrix)
+        raw = _values(mirror, cohort)
         logged = np.log2(raw) if planted["raw_scale"] else raw
         for symbol, probe in main_probe[cohort.platform].items():
             np.testing.assert_allclose(table[symbol].to_numpy(), logged.loc[probe, table.index].to_numpy(), atol=1e-9)
@@ -407,3 +429,20 @@ def test_any_catalog_row_round_trips_through_the_readers(
     planted = truth["cohorts"][cohort.cohort]
     assert report.n_pairs == n_pairs and report.landmarks_missing == planted["missing_landmarks"]
     assert _pairs_of(table) == {tuple(p) for p in planted["gsm_pairs"]}
+
+
+def test_soft_published_cohorts_are_written_as_geo_does(mirror: Mirror) -> None:
+    gds = next(c for c in mirror.catalog if c.source == "gds")
+    lines = _lines(expression_path(mirror.root, gds))
+    planted = mirror.truth["cohorts"][gds.cohort]
+    assert lines[3] == f"^DATASET = {gds.cohort}" and f"!dataset_platform = {gds.platform}" in lines
+    subset_types = [line.split(" = ", 1)[1] for line in lines if line.startswith("!subset_type")]
+    n_samples = 2 * gds.expected_pairs + len(planted["unpaired_gsms"])
+    # one disease-state subset per class and one individual subset per patient (the unpaired one too)
+    assert subset_types.count("disease state") == 2 and subset_types.count("individual") == n_samples - gds.expected_pairs
+    header = lines[lines.index("!dataset_table_begin") + 1].split("\t")
+    assert header[:2] == ["ID_REF", "IDENTIFIER"] and len(header) == 2 + n_samples
+    family = next(c for c in mirror.catalog if c.source == "family_soft")
+    text = "\n".join(_lines(expression_path(mirror.root, family)))
+    assert text.count("^SAMPLE = ") == text.count("!sample_table_begin") == 2 * family.expected_pairs
+    assert f"^SERIES = {family.cohort}" in text and "!Sample_characteristics_ch1 = patient id: " in text

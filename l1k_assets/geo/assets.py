@@ -13,7 +13,7 @@ from l1k_assets.geo.catalog import Cohort, load_catalog
 from l1k_assets.geo.cohort import SAMPLE_COLUMNS, clean_cohort, combine_cohorts
 from l1k_assets.quality import landmark_coverage
 from l1k_assets.sources.fetch_set import fetch_urls
-from l1k_assets.sources.layout import geo_gds_soft_url, geo_platform_url, geo_series_matrix_url, geo_soft_family_url
+from l1k_assets.sources.layout import geo_cohort_expression_url, geo_platform_url
 from resources.data_source import DataSource
 
 CATALOG = {c.cohort: c for c in load_catalog()}
@@ -26,15 +26,12 @@ def _cohort(key: str) -> Cohort:
     return CATALOG[key]
 
 
-EXPRESSION_URLS = {"series_matrix": geo_series_matrix_url, "family_soft": geo_soft_family_url, "gds": geo_gds_soft_url}
-
-
 @dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="2", kinds={"geo"})
 def raw_geo_series_matrix(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
     """The cohort's expression file as fetched (cached, sha256 recorded): the GSE series matrix, the GSE
     family SOFT file or the GDS SOFT file, as the catalog row's ``source`` says (the file's role)."""
     cohort = _cohort(context.partition_key)
-    url = EXPRESSION_URLS[cohort.source](data_source.base_url("geo"), cohort.cohort)
+    url = geo_cohort_expression_url(data_source.base_url("geo"), cohort.cohort, cohort.source)
     files = fetch_urls(data_source.downloader(), {cohort.source: url})
     context.add_output_metadata(
         {**files_metadata(files), **json_metadata(cohort=cohort.cohort, source=cohort.source, mode=data_source.mode)}

@@ -76,6 +76,12 @@ def geo_gds_soft_url(base: str, gds: str) -> str:
     return f"{_geo_folder(base, 'datasets', gds, 'GDS')}/soft/{gds}.soft.gz"
 
 
+def geo_cohort_expression_url(base: str, accession: str, source: str) -> str:
+    """A cohort's expression file by its catalog ``source``: series matrix, family SOFT (GSE) or GDS SOFT."""
+    urls = {"series_matrix": geo_series_matrix_url, "family_soft": geo_soft_family_url, "gds": geo_gds_soft_url}
+    return urls[_one_of(source, tuple(urls), "cohort source")](base, accession)
+
+
 def geo_platform_url(base: str, gpl: str, kind: Literal["annot", "soft"]) -> str:
     """A platform's probe table: GEO's curated ``.annot.gz`` where it exists, else the submitter's family SOFT.
 

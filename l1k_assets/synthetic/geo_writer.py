@@ -24,11 +24,12 @@ import pandas as pd
 from l1k_assets.errors import DataError
 from l1k_assets.fileio import atomic_write_bytes
 from l1k_assets.geo.catalog import Cohort
-from l1k_assets.sources.layout import geo_platform_url, geo_series_matrix_url
+from l1k_assets.sources.layout import geo_cohort_expression_url, geo_platform_url, geo_series_matrix_url
+from l1k_assets.synthetic.soft_writer import add_unpaired_normal, family_soft_text, gds_soft_text
 from l1k_assets.synthetic.universe import Universe
 
 # Cohorts whose submitters deposited MAS5 signal rather than log2 values, as the real ones did.
-RAW_SCALE_COHORTS = frozenset({"GSE6631", "GSE10072", "GSE15852"})
+RAW_SCALE_COHORTS = frozenset({"GSE6631", "GSE10072", "GSE15852", "GDS507"})
 
 # Expression model, log2 units: tumor and normal of a patient share baseline, batch and patient effect.
 BASELINE_RANGE = (4.0, 13.0)
@@ -168,6 +169,7 @@ class PlatformSpec:
 
 PLATFORMS = {
     "GPL96": PlatformSpec("[HG-U133A] Affymetrix Human Genome U133A Array", "Affymetrix", 200000),
+    "GPL97": PlatformSpec("[HG-U133B] Affymetrix Human Genome U133B Array", "Affymetrix", 222000),
     "GPL570": PlatformSpec("[HG-U133_Plus_2] Affymetrix Human Genome U133 Plus 2.0 Array", "Affymetrix", 200000),
     "GPL571": PlatformSpec("[HG-U133A_2] Affymetrix Human Genome U133A 2.0 Array", "Affymetrix", 200000),
     "GPL8300": PlatformSpec("[HG_U95Av2] Affymetrix Human Genome U95 Version 2 Array", "Affymetrix", 31307),
@@ -192,6 +194,11 @@ class Platform:
     probes: pd.DataFrame
     genes: list[str]  # symbols measured, in gene-table order
     main_probe: dict[str, str]  # landmark symbol -> main probe id, for landmarks with several probes
+
+
+def expression_path(root: Path, cohort: Cohort) -> Path:
+    """Where a cohort's expression file (series matrix, family SOFT or GDS SOFT, by its ``source``) lives."""
+    return Path(geo_cohort_expression_url(str(Path(root) / "geo"), cohort.cohort, cohort.source))
 
 
 def series_matrix_path(root: Path, gse: str) -> Path:
@@ -229,13 +236,22 @@ def write_geo_cohorts(universe: Universe, root: Path, catalog: Sequence[Cohort])
         effects, cohort_genes = _tumor_effects(universe, cohort.cancer_type, cohort.expected_pairs, cross_cutting, rng)
         values = _cohort_expression(platform, baseline, effects, samples, rng)
         raw = cohort.cohort in RAW_SCALE_COHORTS
-        _write_gz(series_matrix_path(root, cohort.cohort), _series_matrix_text(cohort, platform, samples, values, raw))
+        pairs = _gsm_pairs(samples)
+        unpaired: list[str] = []
+        if cohort.unpaired == "drop" and cohort.patient_field.startswith("characteristics:"):
+            # such series publish samples without a partner (GSE10072's extra tumors, GDS507's ninth normal): plant one
+            patient_key = cohort.patient_field.split(":", 1)[1]
+            samples, values, gsm = add_unpaired_normal(samples, values, patient_key, rng)
+            unpaired.append(gsm)
+        _write_gz(expression_path(root, cohort), _expression_text(cohort, platform, samples, values, raw))
         cohorts[cohort.cohort] = {
             "cancer_type": cohort.cancer_type,
             "platform": cohort.platform,
+            "source": cohort.source,
             "n_pairs": cohort.expected_pairs,
             "raw_scale": raw,
-            "gsm_pairs": _gsm_pairs(samples),
+            "gsm_pairs": pairs,
+            "unpaired_gsms": unpaired,
             "missing_landmarks": sorted(missing.get(cohort.platform, [])),
             "cohort_effect_genes": cohort_genes,
         }
@@ -554,6 +570,19 @@ def _gsm_pairs(samples: pd.DataFrame) -> list[list[str]]:
     by_pair = samples.pivot(index="pair", columns="tumor", values="gsm")
     patients = samples.drop_duplicates("pair").set_index("pair").patient_id
     return sorted([str(patients[p]), str(by_pair.loc[p, False]), str(by_pair.loc[p, True])] for p in by_pair.index)
+
+
+def _expression_text(cohort: Cohort, platform: Platform, samples: pd.DataFrame, values: np.ndarray, raw: bool) -> str:
+    """The cohort's expression file in the format its catalog ``source`` names."""
+    if cohort.source == "series_matrix":
+        return _series_matrix_text(cohort, platform, samples, values, raw)
+    organ, disease = CANCER_NAMES[cohort.cancer_type]
+    title = f"{disease.capitalize()} and adjacent normal {organ} (l1k synthetic stand-in for {cohort.cohort})"
+    written, fmt = (np.exp2(values), "%.2f") if raw else (values, "%.4f")
+    probes = platform.probes.id.tolist()
+    if cohort.source == "family_soft":
+        return family_soft_text(cohort.cohort, cohort.platform, title, samples, probes, written, fmt)
+    return gds_soft_text(cohort.cohort, cohort.platform, title, samples, probes, platform.probes.symbol.tolist(), written, fmt)
 
 
 def _series_matrix_text(cohort: Cohort, platform: Platform, samples: pd.DataFrame, values: np.ndarray, raw: bool) -> str:
