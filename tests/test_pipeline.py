@@ -182,6 +182,44 @@ def test_remote_mode_fetches_over_http_with_retries_and_matches_embedded(tiny_ho
         assert set(raw.checksum_verified[raw.role != "checksums"]) == {"sha512"}
 
 
+@pytest.mark.parametrize(
+    ("cohort", "path"),
+    [
+        ("GDS507", "/geo/datasets/GDSnnn/GDS507/soft/GDS507.soft.gz"),
+        ("GSE65801", "/geo/series/GSE65nnn/GSE65801/soft/GSE65801_family.soft.gz"),
+    ],
+)
+def test_soft_published_cohorts_are_fetched_from_geos_soft_paths(
+    tiny_home: MaterializedHome, tmp_path: Path, cohort: str, path: str
+) -> None:
+    mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
+    with serve_directory(mirror) as server, dg.DagsterInstance.ephemeral() as instance:
+        resources = _remote_resources(tmp_path / "home", server.url)
+        _run(resources, ["raw_lincs_gene_info", "core_landmark_genes"], None, instance)
+        _run(resources, ["raw_geo_series_matrix", "raw_geo_platform", "core_geo_expression"], cohort, instance)
+        assert ("GET", path) in {(method, p) for method, p, _, _ in server.requests}
+        table = pd.read_parquet(tmp_path / "home" / "tables" / "core_geo_expression" / f"{cohort}.parquet")
+        pd.testing.assert_frame_equal(table, tiny_home.table("core_geo_expression", cohort))
+
+
+def test_gds_subset_naming_an_absent_sample_fails_and_writes_nothing(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
+    path = "/geo/datasets/GDSnnn/GDS507/soft/GDS507.soft.gz"
+    text = gzip.decompress((mirror / path.lstrip("/")).read_bytes()).decode()
+    first = next(line for line in text.splitlines() if line.startswith("!subset_sample_id = "))
+    broken = gzip.compress(text.replace(first, first + ",GSM9999999", 1).encode())
+    with serve_directory(mirror) as server, dg.DagsterInstance.ephemeral() as instance:
+        server.set_file(path, broken)
+        resources = _remote_resources(tmp_path / "home", server.url)
+        _run(resources, ["raw_lincs_gene_info", "core_landmark_genes"], None, instance)
+        selection = ["raw_geo_series_matrix", "raw_geo_platform", "core_geo_expression"]
+        result = _run(resources, selection, "GDS507", instance, raise_on_error=False)
+        assert not result.success
+        error = str(result.get_step_failure_events()[0].event_specific_data.error)
+        assert "GDS507.soft.gz" in error and "SUBSET GDS507_1" in error and "GSM9999999" in error
+        assert not (tmp_path / "home" / "tables" / "core_geo_expression" / "GDS507.parquet").exists()
+
+
 def test_checksum_mismatch_fails_the_run_and_keeps_the_previous_table(tiny_home: MaterializedHome, tmp_path: Path) -> None:
     mirror = next((tiny_home.home / "mirror").glob("tiny-seed*"))
     home = tmp_path / "home"
