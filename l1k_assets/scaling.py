@@ -24,8 +24,8 @@ class Scaler:
     it varies to |z| ≈ 10^7 and wreck every model, and even float noise around the floor lets
     least squares fit it with a huge coefficient. Training can teach nothing about such a
     column, so it reaches the model as 0 (its training mean) in training and at prediction
-    alike; its sd is set to the typical one so that inverting a constant target gives back its
-    mean. ``constant`` lists those columns for the asset page.
+    alike, and a constant target is predicted at its constant (its sd is set to the typical
+    one, so nothing divides by ~0). ``constant`` lists those columns for the asset page.
     """
 
     mean: np.ndarray
@@ -49,4 +49,4 @@ class Scaler:
         return np.where(self.constant, 0.0, (values - self.mean) / self.sd)
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
-        return values * self.sd + self.mean
+        return np.where(self.constant, self.mean, values * self.sd + self.mean)

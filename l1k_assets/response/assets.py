@@ -266,7 +266,13 @@ def model_csg2a_pretrained(
             | {"basal_copy_mse": basal_mse, "stopped_by_budget": float(stopped)}
         )
         run_profile = profile.describe() | {"stopped_by_budget": stopped, "settings": config.model_dump()}
-        extra = {"genes": genes, "symbols": symbols, "structures": config.structures.model_dump(), "run_profile": run_profile}
+        extra = {
+            "genes": genes,
+            "symbols": symbols,
+            "structures": config.structures.model_dump(),
+            **profile.describe(),
+            "run_profile": run_profile,
+        }
         checkpoints.save(
             "model_csg2a_pretrained", None, files | {"ppi.npy": _npy_bytes(ppi)}, mlflow_run_id=run.run_id, extra=extra
         )
@@ -449,7 +455,12 @@ def model_csg2a_finetuned(
             scheme,
             final_files,
             mlflow_run_id=run.run_id,
-            extra={"genes": manifest.extra["symbols"], "final_fingerprint": fingerprint, "run_profile": run_profile},
+            extra={
+                "genes": manifest.extra["symbols"],
+                "final_fingerprint": fingerprint,
+                **profile.describe(),
+                "run_profile": run_profile,
+            },
         )
         context.add_output_metadata(
             {"rmse_pcc": dg.MetadataValue.md(means.to_markdown(floatfmt=".3f"))}
