@@ -302,3 +302,24 @@ def test_tables_show_row_count_schema_and_preview(tiny_home: MaterializedHome, a
     assert meta["dagster/row_count"].value == len(tiny_home.table(asset, partition))
     assert meta["dagster/column_schema"].value.columns
     assert "|" in meta["preview"].value and meta["code_version"].value
+
+
+def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    """The seed-faithful profile (the one to use on a GPU) still runs end to end, here on the tiny universe."""
+    home = tmp_path / "paper_home"
+    shutil.copytree(tiny_home.home, home)
+    paper = MaterializedHome(home, home / "dagster", "")
+    command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
+    command += ["--profile", "paper", "--select", "key:model_*"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=paper.env(), capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "run profile paper" in done.stdout
+    for manifest in sorted((home / "checkpoints").glob("model_*/*/manifest.json")):
+        assert json.loads(manifest.read_text())["extra"]["profile"] == "paper", manifest
+    assert paper.table("model_csg2a_finetuned", "drug_blind").fold.nunique() == 10  # seed 003: 10-fold CV
+    assert set(paper.table("model_csg2a_finetuned", "drug_blind").model) >= {"csg2a_no_pretraining", "csg2a_no_ppi"}
+    gnn = paper.metadata("model_expression_inference", "gnn")
+    assert gnn["run_profile"].value["profile"] == "paper"
+    lr_scores = json.loads(paper.table("model_expression_inference", "gnn").lr_scores.iloc[0])
+    assert sorted(map(float, lr_scores)) == [1e-4, 5e-4, 1e-3]  # seed 002's learning-rate grid
+    assert len(paper.table("model_indication_classifier")) == 5 + 1  # five outer folds and the pooled row
