@@ -46,7 +46,7 @@ def build_resources(env: dict[str, str] | None = None, **overrides: Any) -> dict
         "checkpoints": CheckpointStore(home=home),
         "compute": ComputeResource(
             device=env.get("L1K_DEVICE", "auto"),
-            threads=int(env.get("L1K_THREADS", "0")),
+            threads=int(env.get("L1K_THREADS", "1")),
             precision=env.get("L1K_PRECISION", "float32"),
             seed=int(env.get("L1K_SEED", "0")),
         ),
