@@ -47,6 +47,9 @@ class Check:
     expected: str
     ok: bool
 
+    def __post_init__(self) -> None:
+        self.value, self.ok = float(self.value), bool(self.ok)  # numpy scalars from the tables, plain for JSON
+
 
 def reference_workload() -> float:
     """Seconds of a fixed single-threaded workload: the baseline this machine's speed is read against."""
@@ -226,7 +229,7 @@ def main() -> int:
         checks = [c for group in CHECKS for c in group(home)]
     print()
     print(pd.DataFrame([c.__dict__ for c in checks]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    budget_ok = seconds <= BUDGET_SECONDS and peak <= BUDGET_RSS_MB
+    budget_ok = bool(seconds <= BUDGET_SECONDS and peak <= BUDGET_RSS_MB)
     summary = {
         "benchmark": "main_job",
         "scale": args.scale,
@@ -241,7 +244,7 @@ def main() -> int:
         "baseline_seconds": round(reference, 2),
         "ratio_total_to_baseline": round(seconds / reference, 1),
         "ratio_total_to_budget": round(seconds / BUDGET_SECONDS, 3),
-        "checks_passed": sum(c.ok for c in checks),
+        "checks_passed": int(sum(bool(c.ok) for c in checks)),
         "checks_failed": [c.name for c in checks if not c.ok],
     }
     print(json.dumps(summary))
