@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.progress import ProgressReport
+from l1k_assets.progress import PROGRESS_PREFIX, ProgressReport, Sink
+
+if TYPE_CHECKING:
+    from resources.tracking import TrackedRun
 
 
 def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
@@ -76,7 +79,7 @@ def blocking(asset: str, *names: str) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset, blocking=True) for name in names]
 
 
-def progress_sink(context: dg.AssetExecutionContext, run: Any = None) -> Callable[[ProgressReport], None]:
+def progress_sink(context: dg.AssetExecutionContext, run: TrackedRun | None = None) -> Sink:
     """Where an asset's long loops report: the Dagster log (so the UI and ``l1k materialize`` show it) and MLflow.
 
     ``run`` is the asset's open MLflow run (``TrackedRun``); each report's values are logged
@@ -84,7 +87,7 @@ def progress_sink(context: dg.AssetExecutionContext, run: Any = None) -> Callabl
     """
 
     def sink(report: ProgressReport) -> None:
-        context.log.info(f"[progress] {report.message()}")
+        context.log.info(PROGRESS_PREFIX + report.message())
         if run is not None and report.values:
             key = report.label.replace(" · ", "/").replace(" ", "_")
             run.log_metrics({f"progress/{key}/{k}": v for k, v in report.values.items()}, step=report.step)

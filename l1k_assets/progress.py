@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 log = logging.getLogger("l1k.progress")
 
 DEFAULT_EVERY_SECONDS = 10.0
+# Marks an asset's progress lines in the Dagster log, where ``l1k materialize``'s monitor picks them out.
+PROGRESS_PREFIX = "[progress] "
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class ProgressReport:
     note: str = ""  # e.g. why the loop stopped
 
     def message(self) -> str:
-        """One human line, e.g. ``gnn: epoch 12/200 · train_loss 0.41 · val_scc 0.93 · 1m05s elapsed, ~3m10s left``."""
+        """One human line, e.g. ``gnn epoch 12/200 · train_loss 0.41 · val_scc 0.93 · 1m05s elapsed, ~3m10s left``."""
         where = f"{self.step}/{self.total}" if self.total else str(self.step)
         parts = [f"{self.label} {where}"]
         parts += [f"{k} {v:.4g}" for k, v in self.values.items()]
@@ -93,7 +95,7 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self._last_report: float | None = None
-        self.reports = 0
+        self._step = 0  # the last step ``update`` saw, for the budget's stop report
         self.stopped_by_budget = False
 
     @property
@@ -114,8 +116,6 @@ class Progress:
         self.stopped_by_budget = True
         note = f"stopped: time budget of {format_seconds(self.budget_seconds)} spent"
         self.sink(ProgressReport(self.label, self._step, self.total, self.elapsed, 0.0, note=note))
-
-    _step = 0
 
     def update(self, step: int, force: bool = False, **values: float) -> ProgressReport | None:
         """Note that ``step`` steps are done; report when due (returns the report it sent, if any)."""
@@ -138,7 +138,6 @@ class Progress:
             left = max(self.budget_seconds - elapsed, 0.0)
             remaining = left if remaining is None else min(remaining, left)
         report = ProgressReport(self.label, step, self.total, elapsed, remaining, {k: float(v) for k, v in values.items()})
-        self.reports += 1
         self.sink(report)
         return report
 

@@ -14,11 +14,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from resources.home import HOME_ENV, default_home
+
+if TYPE_CHECKING:
+    from l1k_jobs.monitor import StepTiming
 
 DAGSTER_YAML = """\
 # Written by l1k for a local instance: SQLite storage under this folder.
@@ -78,16 +82,12 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     if added:
         console.print(f"registered LINCS release partitions: {', '.join(added)}")
     console.print(f"run profile [bold]{profile.name}[/bold] (time budgets × {profile.budget_scale:g})")
-    timings: list = [StepTiming(SETUP_STEP, None, time.monotonic() - started, peak_rss_mb())]
-
-    def report(stage, key, result, steps) -> None:
-        timings.extend(steps)
-
+    timings: list[StepTiming] = [StepTiming(SETUP_STEP, None, time.monotonic() - started, peak_rss_mb())]
     materialize_all(
         ALL_ASSETS,
         resources,
         instance,
-        on_run=report,
+        on_run=lambda _stage, _key, _result, steps: timings.extend(steps),
         log_level=args.log_level,
         selection=args.select,
         emit=lambda line: console.print(line, highlight=False, markup=False),
@@ -102,9 +102,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0
 
 
-def stage_table(timings: list, total: float) -> Table:
+def stage_table(timings: list[StepTiming], total: float) -> Table:
     """Seconds per asset (summed over its partitions, slowest first) with the partitions' count and peak memory."""
-    per_asset: dict[str, list] = {}
+    per_asset: dict[str, list[StepTiming]] = {}
     for t in timings:
         per_asset.setdefault(t.step, []).append(t)
     table = Table(title=f"l1k materialization: {total:.0f} s in all")
@@ -126,7 +126,7 @@ def stage_table(timings: list, total: float) -> Table:
     return table
 
 
-def write_report(path: Path, timings: list, total: float, profile: dict) -> None:
+def write_report(path: Path, timings: list[StepTiming], total: float, profile: dict[str, Any]) -> None:
     """The stage timings as JSON (what ``benchmarks/main_job.py`` reads), written atomically."""
     from l1k_assets.fileio import atomic_write_bytes
 

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from l1k_assets.progress import format_seconds
+from l1k_assets.progress import PROGRESS_PREFIX, format_seconds
 
-PROGRESS_PREFIX = "[progress] "
 SETUP_STEP = "(setup: imports, sources, embedded mirror)"  # the stage table's row for the time before the first run
 LAUNCH_TAG = "l1k/launch"
 
@@ -39,9 +38,10 @@ class StepTiming:
 
 @dataclass
 class _StepState:
+    """When a running step started and when the monitor last printed a line for it (for the heartbeat)."""
+
     started: float
     last_line: float
-    last_progress: str = ""
 
 
 @dataclass
@@ -86,8 +86,9 @@ class RunMonitor:
                 self.emit(f"{verdict} {step} {self.label}{took}")
             elif event is None and entry.user_message.startswith(PROGRESS_PREFIX) and step in self._steps:
                 state = self._steps[step]
-                state.last_line, state.last_progress = now, entry.user_message.removeprefix(PROGRESS_PREFIX)
-                self.emit(f"  … {step} {self.label} [{format_seconds(now - state.started)}] {state.last_progress}")
+                state.last_line = now
+                report = entry.user_message.removeprefix(PROGRESS_PREFIX)
+                self.emit(f"  … {step} {self.label} [{format_seconds(now - state.started)}] {report}")
         for step, state in self._steps.items():
             if now - state.last_line >= self.heartbeat_seconds:
                 state.last_line = now
@@ -117,13 +118,10 @@ def new_launch_id() -> str:
     return uuid.uuid4().hex
 
 
-def reset_peak_rss() -> bool:
-    """Reset this process's peak-RSS mark (Linux ``clear_refs`` 5) so each stage's peak is its own."""
-    try:
+def reset_peak_rss() -> None:
+    """Reset this process's peak-RSS mark (Linux ``clear_refs`` 5) so each stage's peak is its own; a no-op off Linux."""
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def peak_rss_mb() -> float | None:

@@ -61,4 +61,4 @@ def run_profile(env: dict[str, str]) -> RunProfile:
     """The run profile named by ``L1K_PROFILE`` and ``L1K_BUDGET_SCALE``, checked before any asset runs."""
     name = check_profile_name(env.get("L1K_PROFILE", "demo"), "L1K_PROFILE")
     scale = check_positive(env.get("L1K_BUDGET_SCALE", "1"), "L1K_BUDGET_SCALE", "a positive factor")
-    return RunProfile(name=name, budget_scale=scale).validated()
+    return RunProfile(name=name, budget_scale=scale)

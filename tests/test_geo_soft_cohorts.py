@@ -1,5 +1,6 @@
 """Cohorts GEO publishes as a DataSet (GDS) or a family SOFT file: catalog rows, pairing by subsets, errors."""
 
+import dataclasses
 import gzip
 from pathlib import Path
 
@@ -8,24 +9,22 @@ import pandas as pd
 import pytest
 
 from l1k_assets.errors import DataError, FormatError
-from l1k_assets.geo.catalog import CATALOG_COLUMNS, Cohort, load_catalog
+from l1k_assets.geo.catalog import CATALOG_COLUMNS, load_catalog
 from l1k_assets.geo.cohort import clean_cohort
 from l1k_assets.synthetic.soft_writer import add_unpaired_normal, family_soft_text, gds_soft_text
-from tests.test_geo_preprocess import PLATFORM_SOFT
+from tests.test_geo_preprocess import PLATFORM_SOFT, cohort
 
 CATALOG_HEADER = ",".join(CATALOG_COLUMNS)
 
-GDS_COHORT = Cohort(
+# test_geo_preprocess's two-pair cohort, published as a GDS whose subsets give class and patient
+GDS_COHORT = cohort(
     cohort="GDS9507",
     platform="GPL97",
     cancer_type="KIRC",
     platform_file="soft",
     class_field="characteristics:disease state",
-    normal_pattern="(?i)^normal",
     tumor_pattern="(?i)(tumou?r|carcinoma)",
     patient_field="characteristics:individual",
-    patient_pattern="(.+)",
-    expected_pairs=2,
     unpaired="drop",
     source="gds",
 )
@@ -81,8 +80,8 @@ def test_gds_cohort_pairs_by_its_subsets_and_reports_the_unpaired_sample(tmp_pat
 def test_family_soft_cohort_reads_like_its_series_matrix(tmp_path: Path, platform: Path) -> None:
     text = family_soft_text("GSE99992", "GPL97", "paired kidney", kidney_samples(), PROBES, VALUES, "%.2f")
     family = write_gz(tmp_path / "GSE99992_family.soft.gz", text)
-    cohort = Cohort(**{**GDS_COHORT.__dict__, "cohort": "GSE99992", "source": "family_soft", "unpaired": "error"})
-    table, report = clean_cohort(family, platform, cohort, ["AAA", "BBB"])
+    family_cohort = dataclasses.replace(GDS_COHORT, cohort="GSE99992", source="family_soft", unpaired="error")
+    table, report = clean_cohort(family, platform, family_cohort, ["AAA", "BBB"])
     assert report.n_pairs == 2 and report.unpaired_dropped == [] and report.source == "family_soft"
     assert table["BBB"].tolist() == [4.0, 6.0, 3.0, 5.0]
 
@@ -108,9 +107,9 @@ def test_family_soft_without_sample_tables(tmp_path: Path, platform: Path) -> No
         line for line in text.splitlines() if not line.startswith(("!sample_table", "ID_REF", "a1", "a2", "b1", "c1"))
     )
     family = write_gz(tmp_path / "GSE99992_family.soft.gz", no_tables + "\n")
-    cohort = Cohort(**{**GDS_COHORT.__dict__, "cohort": "GSE99992", "source": "family_soft"})
+    family_cohort = dataclasses.replace(GDS_COHORT, cohort="GSE99992", source="family_soft")
     with pytest.raises(FormatError, match=r"GSE99992_family\.soft\.gz: expected a data table in SAMPLE GSM11810"):
-        clean_cohort(family, platform, cohort, ["AAA"])
+        clean_cohort(family, platform, family_cohort, ["AAA"])
 
 
 def test_catalog_rows_name_their_source(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ SMALL = ClassifierConfig(n_estimators=(20,), max_depth=(None,), min_samples_spli
 
 
 def _deltas(universe: Universe, root: Path) -> pd.DataFrame:
-    """The embedded cohorts as the pipeline reads them: series matrices → clean cohorts → combined → deltas."""
+    """The embedded cohorts as the pipeline reads them: series matrix or SOFT files → clean cohorts → combined → deltas."""
     catalog = load_catalog()
     write_geo_cohorts(universe, root, catalog)
     tables = {}

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -10,6 +11,7 @@ from pydantic import Field
 
 from l1k_assets.asset_utils import progress_sink
 from l1k_assets.progress import Progress, format_seconds
+from l1k_jobs.monitor import StepTiming
 from l1k_jobs.resources_config import build_resources
 from l1k_jobs.runner import materialize_all
 from resources.profile import ProfiledConfig, ProfileError, RunProfile
@@ -122,7 +124,7 @@ def test_unknown_profile_and_bad_scale_are_refused_when_resources_are_built() ->
 @pytest.mark.parametrize(
     ("flag", "named"), [(["--profile", "fast"], "L1K_PROFILE"), (["--budget-scale", "-2"], "L1K_BUDGET_SCALE")]
 )
-def test_cli_refuses_a_bad_profile_before_any_asset_runs(tmp_path, flag: list[str], named: str) -> None:
+def test_cli_refuses_a_bad_profile_before_any_asset_runs(tmp_path: Path, flag: list[str], named: str) -> None:
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(tmp_path), "--scale", "tiny", "materialize", *flag]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 2, done.stderr
@@ -146,11 +148,11 @@ def slow_asset(context: dg.AssetExecutionContext, config: SlowSettings, profile:
     return run.run_id
 
 
-def test_materialize_all_shows_each_progress_report_and_times_each_step(tmp_path) -> None:
+def test_materialize_all_shows_each_progress_report_and_times_each_step(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     lines: list[str] = []
-    timings: list = []
+    timings: list[StepTiming] = []
     tracking = MlflowTracking(home=str(tmp_path))
     resources = {"profile": RunProfile(), "mlflow": tracking, "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
     with dg.DagsterInstance.ephemeral() as instance:

@@ -27,7 +27,8 @@ def sample_classes(samples: pd.DataFrame, cohort: Cohort, path_hint: str) -> pd.
     """Columns gsm, tissue ("normal"/"tumor") and patient_id for the samples the cohort's patterns classify.
 
     Samples matching neither pattern are left out (and logged); a sample matching both, a
-    missing field column or a classified sample whose patient pattern does not match is an error.
+    missing field column, a class (normal or tumor) no sample matches, or a classified sample
+    whose patient pattern does not match is an error.
     """
     source = f"{path_hint} (cohort {cohort.cohort})"
     class_values = _field(samples, cohort.class_field, source)

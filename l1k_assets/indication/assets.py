@@ -23,6 +23,7 @@ from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
 from l1k_assets.indication.classifier import (
     ClassifierConfig,
+    estimable_cohorts,
     fit_calibrated_forest,
     leave_one_cohort_out,
     nested_cv,
@@ -32,7 +33,14 @@ from l1k_assets.indication.classifier import (
 from l1k_assets.indication.connectivity import consensus_query, normalized_scores, query_masks, rank_signatures, wtcs
 from l1k_assets.indication.deltas import consensus_deltas, gene_columns, tumor_normal_deltas
 from l1k_assets.indication.exploration import explore
-from l1k_assets.indication.genes import class_contrast, enrich, impurity_importance, permutation_importances, top_genes_per_class
+from l1k_assets.indication.genes import (
+    PERMUTATION_BATCH,
+    class_contrast,
+    enrich,
+    impurity_importance,
+    permutation_importances,
+    top_genes_per_class,
+)
 from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
 from l1k_assets.indication.scoring import n_chunks, stream_probabilities
 from l1k_assets.lincs.assets import release_partitions
@@ -47,7 +55,6 @@ GROUP = "indication"
 # Scores follow their inputs: a new classifier or a new/changed release re-scores the release.
 REFRESH = dg.AutomationCondition.eager()
 MODEL_FILE = "classifier.pkl"
-PERMUTATION_BATCH = 16  # genes whose shuffled copies go through the forest in one predict call
 
 
 class DeltaChecks(dg.Config):
@@ -216,7 +223,7 @@ def model_indication_classifier(
         final = fit_calibrated_forest(x, y, protocol, params=None if config.final_search else cv.chosen_params())
         loco = pd.DataFrame(columns=["cohort", "cancer_type", "n", "estimable", "run", "accuracy"])
         if config.leave_one_cohort_out:
-            n_estimable = sum(np.any(y[cohorts != c] == y[cohorts == c][0]) for c in set(cohorts))
+            n_estimable = sum(estimable_cohorts(y, cohorts).values())
             loco = leave_one_cohort_out(x, y, cohorts, final.params, protocol, budget.child("leave-one-cohort-out", n_estimable))
             loco["nested_cv_accuracy"] = loco.cohort.map(oof_accuracy_by_cohort(cv, y, cohorts))
         loco_accuracy = pooled_accuracy(loco) if len(loco) else float("nan")

@@ -246,6 +246,13 @@ def summarize(result: NestedCVResult, y: np.ndarray) -> dict[str, float]:
     return out
 
 
+def estimable_cohorts(y: Sequence[str], cohorts: Sequence[str]) -> dict[str, bool]:
+    """Per cohort (sorted): whether another cohort has its cancer type, so that training without it can predict it."""
+    y = np.asarray(y).astype(str)
+    cohorts = np.asarray(cohorts).astype(str)
+    return {c: bool(np.any(y[cohorts != c] == y[cohorts == c][0])) for c in sorted(set(cohorts))}
+
+
 def leave_one_cohort_out(
     x: np.ndarray,
     y: Sequence[str],
@@ -262,11 +269,10 @@ def leave_one_cohort_out(
     """
     y = np.asarray(y).astype(str)
     cohorts = np.asarray(cohorts).astype(str)
-    names = sorted(set(cohorts))
-    estimable = {c: bool(np.any(y[cohorts != c] == y[cohorts == c][0])) for c in names}
+    estimable = estimable_cohorts(y, cohorts)
     rows = []
     done = 0
-    for cohort in names:
+    for cohort in estimable:
         test = cohorts == cohort
         row: dict[str, Any] = {"cohort": cohort, "cancer_type": y[test][0], "n": int(test.sum()), "estimable": estimable[cohort]}
         out_of_budget = progress is not None and done > 0 and progress.exhausted()
@@ -295,5 +301,5 @@ def oof_accuracy_by_cohort(result: NestedCVResult, y: Sequence[str], cohorts: Se
 
 def pooled_accuracy(table: pd.DataFrame, column: str = "accuracy") -> float:
     """Accuracy over every pair of the rows that ran (a size-weighted mean of per-cohort accuracies)."""
-    ran = table[table["run"]] if "run" in table else table
+    ran = table[table["run"]]
     return float((ran[column] * ran.n).sum() / ran.n.sum()) if len(ran) else float("nan")

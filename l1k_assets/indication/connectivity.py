@@ -16,8 +16,10 @@ import pandas as pd
 
 from l1k_assets.errors import DataError
 
+Ranking = tuple[np.ndarray, np.ndarray]  # rank_signatures: gene order per row, and the scores in that order
 
-def rank_signatures(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def rank_signatures(scores: np.ndarray) -> Ranking:
     """Each row's gene order by descending score (stable) and the scores in that order.
 
     Sorting is most of an enrichment score's cost and does not depend on the query, so a
@@ -27,9 +29,7 @@ def rank_signatures(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, np.take_along_axis(scores, order, axis=1)
 
 
-def weighted_es(
-    scores: np.ndarray, in_set: np.ndarray, ranking: tuple[np.ndarray, np.ndarray] | None = None
-) -> np.ndarray:
+def weighted_es(scores: np.ndarray, in_set: np.ndarray, ranking: Ranking | None = None) -> np.ndarray:
     """Enrichment score of one gene set in every row of ``scores`` (signatures × genes).
 
     ``in_set`` is a boolean mask over the genes (columns). Ties in the ranking are broken by
@@ -53,10 +53,8 @@ def weighted_es(
     return running[np.arange(len(scores)), extreme]
 
 
-def wtcs(
-    scores: np.ndarray, up: np.ndarray, down: np.ndarray, ranking: tuple[np.ndarray, np.ndarray] | None = None
-) -> np.ndarray:
-    """Weighted connectivity score of each signature against an up/down query."""
+def wtcs(scores: np.ndarray, up: np.ndarray, down: np.ndarray, ranking: Ranking | None = None) -> np.ndarray:
+    """Weighted connectivity score of each signature against an up/down query (``ranking`` as for ``weighted_es``)."""
     ranking = ranking if ranking is not None else rank_signatures(scores)
     es_up = weighted_es(scores, up, ranking)
     es_down = weighted_es(scores, down, ranking)

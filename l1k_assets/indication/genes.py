@@ -20,6 +20,8 @@ from l1k_assets.progress import Progress
 
 log = logging.getLogger("l1k.indication")
 
+PERMUTATION_BATCH = 16  # genes whose shuffled copies go through the forest in one predict call
+
 
 def impurity_importance(model: object, genes: Sequence[str]) -> pd.Series:
     """Mean decrease in impurity, averaged over the forests inside a calibrated model."""
@@ -36,7 +38,7 @@ def permutation_importances(
     candidates: Sequence[str],
     repeats: int = 3,
     seed: int = 0,
-    batch_genes: int = 16,
+    batch_genes: int = PERMUTATION_BATCH,
     progress: Progress | None = None,
 ) -> pd.Series:
     """Mean drop in balanced accuracy when one candidate gene's values are shuffled across samples.

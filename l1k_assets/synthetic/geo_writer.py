@@ -25,7 +25,7 @@ from l1k_assets.errors import DataError
 from l1k_assets.fileio import atomic_write_bytes
 from l1k_assets.geo.catalog import Cohort
 from l1k_assets.sources.layout import geo_cohort_expression_url, geo_platform_url, geo_series_matrix_url
-from l1k_assets.synthetic.soft_writer import add_unpaired_normal, family_soft_text, gds_soft_text
+from l1k_assets.synthetic.soft_writer import PUBLIC_DATE, add_unpaired_normal, family_soft_text, gds_soft_text
 from l1k_assets.synthetic.universe import Universe
 
 # Cohorts whose submitters deposited MAS5 signal rather than log2 values, as the real ones did.
@@ -57,7 +57,6 @@ NONLANDMARK_FRACTION = 0.5  # share of the non-landmark genes each platform meas
 EXTRA_PROBES_P = (0.55, 0.3, 0.15)  # probability of 0, 1 or 2 probes beyond a gene's main probe
 N_MULTI_SYMBOL = 3
 N_UNANNOTATED = 4  # unannotated probes stand in for named controls on vendors without them
-PUBLIC_DATE = "Jan 15 2013"
 
 # organ (for sample annotations) and disease (for series titles) per cancer type
 CANCER_NAMES = {

@@ -5,9 +5,9 @@ A curated GDS has no series matrix: its samples' classes and patients are its su
 family SOFT file carries one ``^SAMPLE`` block per GSM with its own ``ID_REF``/``VALUE`` table.
 These writers turn the generator's samples (title, source name, characteristics) and values
 into both layouts, as GEO writes them, so the main job reads a GDS cohort through the same
-parser and pairing rules a user's real GDS goes through. Real GDS files also publish
-unpaired samples (GDS507 has a normal kidney without its tumor), so the GDS writer can add
-one, and says which, for the pairing report to be checked against.
+parser and pairing rules a user's real GDS goes through. Real series also publish unpaired
+samples (GDS507 has a normal kidney without its tumor), so ``add_unpaired_normal`` plants one
+and returns its GSM, for the pairing report to be checked against.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-PUBLIC_DATE = "Jan 15 2013"
+PUBLIC_DATE = "Jan 15 2013"  # every synthetic GEO record's release date (series matrices too)
 
 
 def characteristics_table(samples: pd.DataFrame) -> pd.DataFrame:
