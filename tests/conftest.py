@@ -16,6 +16,16 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 TEST_BUDGET_SCALE = 100
 
 
+class FakeClock:
+    """A clock a test moves by hand, so throttling and budgets are checked without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny tensors: with several threads on a busy host, OpenMP waits dominate and tests crawl."""

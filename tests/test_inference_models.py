@@ -18,6 +18,7 @@ from l1k_assets.inference.baselines import (
 )
 from l1k_assets.inference.dnn import DNNInference, group_lasso_penalty, weighted_mse
 from l1k_assets.inference.metrics import sample_errors
+from tests.conftest import FakeClock
 
 
 def nonlinear_set(n: int, seed: int, n_inputs: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -166,14 +167,6 @@ def test_fit_with_lr_grid_keeps_the_best_validation_scc() -> None:
         fit_with_lr_grid(_Recorder, y_val, y_val, y_val, y_val, [])
 
 
-class _FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_lr_grid_gives_each_rate_a_fair_share_of_the_budget_left() -> None:
     from l1k_assets.progress import Progress
 
@@ -192,7 +185,7 @@ def test_lr_grid_gives_each_rate_a_fair_share_of_the_budget_left() -> None:
         recorder.fit = fit
         return recorder
 
-    fit_with_lr_grid(make, y_val, y_val, y_val, y_val, [0.1, 0.01, 0.001], Progress("mlp", budget_seconds=90, clock=_FakeClock()))
+    fit_with_lr_grid(make, y_val, y_val, y_val, y_val, [0.1, 0.01, 0.001], Progress("mlp", budget_seconds=90, clock=FakeClock()))
     assert shares == pytest.approx([30.0, 40.0, 70.0])  # 90/3, then (90−10)/2, then 90−20: unused time passes on
 
 

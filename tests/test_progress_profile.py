@@ -16,17 +16,7 @@ from l1k_jobs.resources_config import build_resources
 from l1k_jobs.runner import materialize_all
 from resources.profile import ProfiledConfig, ProfileError, RunProfile
 from resources.tracking import MlflowTracking
-from tests.conftest import PROJECT_ROOT
-
-
-class FakeClock:
-    """A clock the test moves by hand, so throttling and budgets are checked without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import PROJECT_ROOT, FakeClock
 
 
 def test_progress_reports_first_step_then_at_most_every_interval_and_always_the_last() -> None:
