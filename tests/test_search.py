@@ -221,6 +221,36 @@ def test_ranks_and_wtcs_with_ties(data: st.DataObject, n_genes: int, n_sigs: int
     np.testing.assert_allclose(fast, wtcs(values, up_mask, down_mask), rtol=0, atol=TOLERANCE)
 
 
+def test_float32_ranks_equal_a_stable_descending_sort(tmp_path: Path) -> None:
+    """float32 scores are ranked through packed integer keys; the order must be the stable sort's exactly.
+
+    Rows mix heavy ties, both zeros (which compare equal), subnormals and the extremes of float32,
+    so every branch of the key (sign, zero, magnitude order, gene tie-break) is exercised.
+    """
+    rng = np.random.default_rng(12)
+    tiny, huge = np.float32(1e-45), np.finfo(np.float32).max
+    special = np.array([0.0, -0.0, tiny, -tiny, huge, -huge, 1.0, -1.0, 0.5, -0.5], dtype=np.float32)
+    values = np.concatenate(
+        [
+            rng.choice(special, size=(40, 301)),
+            np.round(rng.standard_normal((40, 301)), 1).astype(np.float32),
+            rng.standard_normal((40, 301), dtype=np.float32),
+        ]
+    )
+    expected = np.empty(values.shape, dtype=np.int64)
+    np.put_along_axis(expected, np.argsort(-values, axis=1, kind="stable"), np.arange(1, 302)[None, :], axis=1)
+    np.testing.assert_array_equal(signature_ranks(values), expected)
+    for row, ranks in zip(values[:5].tolist(), signature_ranks(values[:5]), strict=True):
+        np.testing.assert_array_equal(np.argsort(ranks), loop_order(row))
+
+    values[57, 3] = np.nan  # a build names the signature with a missing score
+    matrix = pd.DataFrame(values.T, index=[f"g{i}" for i in range(301)], columns=[f"s{j}" for j in range(120)])
+    gctx = write_gctx(tmp_path / "nan.gctx", matrix)
+    with pytest.raises(DataError, match=r"\['s57'\] have missing or infinite"):
+        build_rank_index(gctx, tmp_path / "nan.rank.h5", chunk_size=50)
+    assert not (tmp_path / "nan.rank.h5").exists()
+
+
 # ---------------------------------------------------------------- the index
 
 
