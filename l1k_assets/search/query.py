@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -49,26 +49,46 @@ from l1k_assets.errors import DataError
 from l1k_assets.indication.connectivity import normalized_scores
 from l1k_assets.search.rank_index import RankIndex
 
+if TYPE_CHECKING:
+    from l1k_assets.search.tau import ReferenceNull
+
 Method = Literal["wtcs", "rges", "xsum", "xcos"]
 Direction = Literal["reverse", "mimic"]
 METHODS: tuple[str, ...] = get_args(Method)
 WEIGHTED: frozenset[str] = frozenset({"wtcs", "xsum", "xcos"})  # methods that read the z-scores, not only ranks
 NCS_GROUPS = ("cell_id", "pert_type")
+BLOCK = 16_384  # signatures per read: its buffers stay reused by malloc (65,536 paid page faults on every block)
 TASK = 512  # signatures per parallel task: scratch buffers are allocated once per task
+TILE = 32  # signatures whose hit bitmaps and rank-indexed weights are built together (they stay in L2)
 
 
 # ---------------------------------------------------------------- compiled kernels (one signature per column)
 
 
 @njit(cache=True, nogil=True)
-def _mark(bits: np.ndarray, rank: int) -> None:
-    """Set bit ``rank`` of a rank bitmap."""
-    bits[rank >> 6] |= np.uint64(1) << np.uint64(rank & 63)
+def _mark_tile(
+    ranks: np.ndarray, scores: np.ndarray, start: int, bits: np.ndarray, weights: np.ndarray, totals: np.ndarray
+) -> None:
+    """Mark the hits of signatures ``start + j`` (a tile): bit ``rank`` of ``bits[j]``, |z| at ``weights[j, rank]``.
+
+    ``totals[j]`` sums the |z|. The rows are gene-major (each gene's values are contiguous over
+    signatures), so the tile is read gene by gene, each gene's stretch in one run: reading
+    signature by signature instead strides a whole block per hit, and with a power-of-two block
+    width every hit of a signature falls into the same cache set. ``scores`` may be ``ranks``
+    where only the bits are needed.
+    """
+    for k in range(ranks.shape[0]):
+        for j in range(bits.shape[0]):
+            rank = np.int64(ranks[k, start + j])
+            w = abs(scores[k, start + j])
+            bits[j, rank >> 6] |= np.uint64(1) << np.uint64(rank & 63)
+            weights[j, rank] = w
+            totals[j] += w
 
 
 @njit(cache=True, nogil=True)
-def _in_rank_order(bits: np.ndarray, slots: np.ndarray, hit_ranks: np.ndarray, hit_values: np.ndarray) -> None:
-    """The marked ranks in ascending order with the values stored at ``slots[rank]``; clears the map.
+def _in_rank_order(bits: np.ndarray, hit_ranks: np.ndarray) -> None:
+    """The ranks marked in one signature's bitmap, ascending; clears the bitmap.
 
     Ranks within a signature are distinct integers in 1..G, so no comparison sort is needed:
     walking the map's words and each word's set bits (count trailing zeros) lists the n hits
@@ -79,10 +99,8 @@ def _in_rank_order(bits: np.ndarray, slots: np.ndarray, hit_ranks: np.ndarray, h
         word = bits[word_at]
         bits[word_at] = 0
         while word:
-            r = (word_at << 6) + trailing_zeros(word)
+            hit_ranks[i] = (word_at << 6) + trailing_zeros(word)
             word &= word - np.uint64(1)
-            hit_ranks[i] = r
-            hit_values[i] = slots[r]
             i += 1
 
 
@@ -91,22 +109,17 @@ def _weighted_es(ranks: np.ndarray, scores: np.ndarray, n_genes: int, out: np.nd
     """CMap's weighted ES (weight 1) of one gene set in every signature (column), from peaks and troughs."""
     n, width = ranks.shape
     miss = 1.0 / (n_genes - n)
-    for task in prange((width + TASK - 1) // TASK):
-        bits, slots = np.zeros((n_genes >> 6) + 1, np.uint64), np.empty(n_genes + 1)
-        hit_ranks, weights = np.empty(n, np.int64), np.empty(n)
-        for s in range(task * TASK, min(width, (task + 1) * TASK)):
-            total = 0.0
-            for k in range(n):
-                r = np.int64(ranks[k, s])
-                w = abs(np.float64(scores[k, s]))
-                _mark(bits, r)
-                slots[r] = w
-                total += w
-            _in_rank_order(bits, slots, hit_ranks, weights)
-            if total == 0.0:  # hits that all score 0 step up equally, as weighted_es does
-                weights[:] = 1.0
-                total = float(n)
-            scale = 1.0 / total
+    for tile in prange((width + TILE - 1) // TILE):
+        start = tile * TILE
+        size = min(width, start + TILE) - start
+        bits = np.zeros((size, (n_genes >> 6) + 1), np.uint64)
+        weights, totals = np.empty((size, n_genes + 1), scores.dtype), np.zeros(size)  # |z| at each hit rank
+        _mark_tile(ranks, scores, start, bits, weights, totals)
+        hit_ranks = np.empty(n, np.int64)
+        for j in range(size):
+            _in_rank_order(bits[j], hit_ranks)
+            equal = totals[j] == 0.0  # hits that all score 0 step up equally, as weighted_es does
+            scale = 1.0 / n if equal else 1.0 / totals[j]
             cum = 0.0
             peak, peak_at = -np.inf, 0
             trough, trough_at = np.inf, 0
@@ -114,16 +127,16 @@ def _weighted_es(ranks: np.ndarray, scores: np.ndarray, n_genes: int, out: np.nd
                 r = hit_ranks[i]
                 misses = (r - 1 - i) * miss
                 before = cum * scale - misses
-                cum += weights[i]
+                cum += 1.0 if equal else np.float64(weights[j, r])
                 after = cum * scale - misses
                 if after > peak:
                     peak, peak_at = after, r
                 if before < trough:
                     trough, trough_at = before, r - 1
             if peak > -trough or (peak == -trough and peak_at < trough_at):
-                out[s] = peak
+                out[start + j] = peak
             else:
-                out[s] = trough
+                out[start + j] = trough
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -134,21 +147,23 @@ def _unweighted_ks(ranks: np.ndarray, n_genes: int, out: np.ndarray) -> None:
     integers), and in floating point the tie would be broken by rounding noise.
     """
     n, width = ranks.shape
-    for task in prange((width + TASK - 1) // TASK):
-        bits, slots = np.zeros((n_genes >> 6) + 1, np.uint64), np.zeros(n_genes + 1)
-        hit_ranks, unused = np.empty(n, np.int64), np.empty(n)
-        for s in range(task * TASK, min(width, (task + 1) * TASK)):
-            if n <= 1:
-                out[s] = 0.0
-                continue
-            for k in range(n):
-                _mark(bits, np.int64(ranks[k, s]))
-            _in_rank_order(bits, slots, hit_ranks, unused)
+    for tile in prange((width + TILE - 1) // TILE):
+        start = tile * TILE
+        size = min(width, start + TILE) - start
+        if n <= 1:
+            out[start : start + size] = 0.0
+            continue
+        bits = np.zeros((size, (n_genes >> 6) + 1), np.uint64)
+        unused = np.empty((size, n_genes + 1), ranks.dtype), np.zeros(size)
+        _mark_tile(ranks, ranks, start, bits, *unused)
+        hit_ranks = np.empty(n, np.int64)
+        for j in range(size):
+            _in_rank_order(bits[j], hit_ranks)
             a, b = -(n * n_genes), -(n * n_genes)
             for i in range(n):
                 a = max(a, (i + 1) * n_genes - hit_ranks[i] * n)
                 b = max(b, hit_ranks[i] * n - i * n_genes)
-            out[s] = a / (n * n_genes) if a > b else -b / (n * n_genes)
+            out[start + j] = a / (n * n_genes) if a > b else -b / (n * n_genes)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -262,7 +277,7 @@ def score_signatures(
     down: Sequence[str],
     method: Method = "wtcs",
     selected: np.ndarray | None = None,
-    block_size: int = 65_536,
+    block_size: int = BLOCK,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Raw score of every signature of the index (NaN outside the boolean mask ``selected``).
@@ -408,37 +423,55 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
     return within[np.argsort(values[within], kind="stable")[:k]]
 
 
-def search(
+@dataclass(frozen=True)
+class Scored:
+    """Every signature's scores for one query, which of them the query considers, and their annotations.
+
+    ``scores`` is indexed by sig_id with the method's raw score, ``ncs`` (WTCS with sig_info)
+    and ``tau`` (with a reference null); ``meta`` is sig_info aligned to the index, if given.
+    """
+
+    method: Method
+    scores: pd.DataFrame
+    selected: np.ndarray
+    meta: pd.DataFrame | None
+    sizes: tuple[int, int]
+
+    @property
+    def key(self) -> str:
+        """The column results are ranked by: τ, else NCS, else the raw score."""
+        return next(c for c in ("tau", "ncs", self.method) if c in self.scores.columns)
+
+    def considered(self) -> pd.DataFrame:
+        """Scores and annotations of the signatures the query considers (what summaries run over)."""
+        rows = self.scores[self.selected]
+        return rows if self.meta is None else rows.join(self.meta[self.selected])
+
+
+def score_table(
     index: RankIndex,
     up: Sequence[str],
     down: Sequence[str],
     method: Method = "wtcs",
     sig_info: pd.DataFrame | None = None,
     filters: SignatureFilter | None = None,
-    top: int = 50,
-    direction: Direction = "reverse",
-    permutations: int = 0,
-    seed: int = 0,
-    block_size: int = 65_536,
+    null: ReferenceNull | None = None,
+    block_size: int = BLOCK,
     progress: Callable[[int, int], None] | None = None,
-) -> pd.DataFrame:
-    """The ``top`` signatures for an up/down query, best first, with their sig_info annotations.
+) -> Scored:
+    """Score every signature the query considers: raw score, NCS (WTCS with ``sig_info``), τ (with ``null``).
 
-    ``direction="reverse"`` lists the most negative scores (signatures that reverse the query,
-    the drug-repurposing use), ``"mimic"`` the most positive. WTCS with ``sig_info`` adds NCS
-    (per cell line × perturbagen type over all signatures of the groups considered) and ranks
-    by it. ``permutations`` > 0 adds a ``p_value`` for each listed signature: the raw score's
-    magnitude against random up/down sets of the same sizes (seeded by ``seed``).
+    NCS is per cell line × perturbagen type over all signatures of the groups considered; τ is
+    the NCS's signed percentile in its perturbagen type's reference null
+    (:class:`~l1k_assets.search.tau.ReferenceNull`).
     """
     method = _check_method(method)
-    if direction not in get_args(Direction):
-        raise ValueError(f"direction must be one of {get_args(Direction)}, not {direction!r}")
-    if top < 1 or permutations < 0:
-        raise ValueError(f"top must be positive and permutations non-negative, not {top} and {permutations}")
     up_pos, down_pos = query_genes(index, up, down)
     meta = None if sig_info is None else align_signature_metadata(index, sig_info)
     if filters is not None and meta is None:
         raise DataError("filtering signatures needs their sig_info table")
+    if null is not None and (method != "wtcs" or meta is None):
+        raise DataError("τ needs WTCS (whose NCS it is a percentile of) and the signatures' sig_info")
     selected = None if filters is None or meta is None else filters.mask(meta)
     if selected is not None and not selected.any():
         raise DataError(f"the filters {filters} select none of the {index.n_signatures} signatures")
@@ -450,14 +483,68 @@ def search(
         in_groups = np.ones(index.n_signatures, dtype=bool) if scored is None else scored
         groups = meta.loc[in_groups, list(NCS_GROUPS)].assign(wtcs=raw[in_groups])
         table["ncs"] = normalized_scores(groups, "wtcs", NCS_GROUPS).reindex(table.index)
-    key = table["ncs" if normalise else method].to_numpy()
-    candidates = np.flatnonzero(~np.isnan(raw) if selected is None else selected)
-    best = candidates[_smallest(key[candidates] if direction == "reverse" else -key[candidates], top)]
+    if null is not None:
+        table["tau"] = null.tau(table.ncs.to_numpy(), meta.pert_type.to_numpy())
+    considered = ~np.isnan(raw) if selected is None else selected
+    return Scored(method, table, considered, meta, (len(up_pos), len(down_pos)))
+
+
+def ranked_signatures(
+    index: RankIndex,
+    scored: Scored,
+    top: int = 50,
+    direction: Direction = "reverse",
+    permutations: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The ``top`` considered signatures, best first (by τ, NCS on ties, else NCS, else the raw score).
+
+    ``direction="reverse"`` lists the most negative (signatures that reverse the query, the
+    drug-repurposing use), ``"mimic"`` the most positive; a signature without τ (a perturbagen
+    type the reference lacks) comes after those with one. ``permutations`` > 0 adds a
+    ``p_value`` per listed signature: the raw score's magnitude against random up/down sets of
+    the same sizes (seeded by ``seed``).
+    """
+    if direction not in get_args(Direction):
+        raise ValueError(f"direction must be one of {get_args(Direction)}, not {direction!r}")
+    if top < 1 or permutations < 0:
+        raise ValueError(f"top must be positive and permutations non-negative, not {top} and {permutations}")
+    sign = 1.0 if direction == "reverse" else -1.0
+    candidates = np.flatnonzero(scored.selected)
+    table = scored.scores
+    if "tau" in table.columns:  # τ is coarse (a percentile): NCS orders its ties
+        tau = sign * table.tau.to_numpy()[candidates]
+        order = np.lexsort((sign * table.ncs.to_numpy()[candidates], np.where(np.isnan(tau), np.inf, tau)))
+        best = candidates[order[:top]]
+    else:
+        best = candidates[_smallest(sign * table[scored.key].to_numpy()[candidates], top)]
     result = table.iloc[best].copy()
     if permutations:
-        sizes = (len(up_pos), len(down_pos))
-        result["p_value"] = _permutation_p_values(index, method, best, raw[best], sizes, permutations, seed)
+        raw = table[scored.method].to_numpy()[best]
+        result["p_value"] = _permutation_p_values(index, scored.method, best, raw, scored.sizes, permutations, seed)
     result.insert(0, "rank", np.arange(1, len(result) + 1))
-    if meta is not None:
-        result = result.join(meta.iloc[best])
+    if scored.meta is not None:
+        result = result.join(scored.meta.iloc[best])
     return result.rename_axis("sig_id").reset_index()
+
+
+def search(
+    index: RankIndex,
+    up: Sequence[str],
+    down: Sequence[str],
+    method: Method = "wtcs",
+    sig_info: pd.DataFrame | None = None,
+    filters: SignatureFilter | None = None,
+    top: int = 50,
+    direction: Direction = "reverse",
+    permutations: int = 0,
+    seed: int = 0,
+    block_size: int = BLOCK,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """The ``top`` signatures for an up/down query, best first, with their sig_info annotations.
+
+    :func:`score_table` then :func:`ranked_signatures` (WTCS with ``sig_info`` ranks by NCS).
+    """
+    scored = score_table(index, up, down, method, sig_info, filters, None, block_size, progress)
+    return ranked_signatures(index, scored, top, direction, permutations, seed)
