@@ -125,15 +125,15 @@ def training_curves(history: pd.DataFrame, title: str) -> bytes:
     return _png(fig)
 
 
-def histograms(panels: Mapping[str, tuple[np.ndarray, float | None]], title: str, bins: int = 50) -> bytes:
+def histograms(panels: Mapping[str, tuple[np.ndarray, float | None]], title: str, bins: int = 50, ylabel: str = "cells") -> bytes:
     """One histogram per key, with an optional threshold line (QC: library size and genes per cell)."""
     fig, axes = _figure(4.5 * len(panels), 3.5, 1, len(panels))
-    for ax, (name, (values, threshold)) in zip(axes[0], panels.items(), strict=True):
+    for ax, (name, (values, threshold)) in zip(np.ravel(axes), panels.items(), strict=True):
         ax.hist(values, bins=bins, color="tab:blue", alpha=0.8)
         if threshold is not None:
             ax.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
             ax.legend(fontsize=8)
         ax.set_xlabel(name)
-        ax.set_ylabel("cells")
+        ax.set_ylabel(ylabel)
     fig.suptitle(title)
     return _png(fig)

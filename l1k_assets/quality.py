@@ -54,3 +54,17 @@ def probability_rows(probabilities: pd.DataFrame, tolerance: float = 1e-6) -> Ve
 def metric_floor(value: float, floor: float, name: str) -> Verdict:
     """A model metric reaches its configured floor."""
     return Verdict(bool(value >= floor), {name: round(float(value), 4), "floor": floor})
+
+
+def reference_size(summary: pd.DataFrame, min_signatures: int, min_queries: int) -> Verdict:
+    """Every reference perturbagen type has enough signatures and queries for a τ percentile to mean something."""
+    table = summary.set_index("pert_type")
+    short = table[(table.n_reference_signatures < min_signatures) | (table.n_queries < min_queries)]
+    details = {
+        "signatures_per_type": table.n_reference_signatures.to_dict(),
+        "queries_per_type": table.n_queries.to_dict(),
+        "min_signatures": min_signatures,
+        "min_queries": min_queries,
+        "too_small": short.index.tolist(),
+    }
+    return Verdict(bool(len(table)) and short.empty, details)

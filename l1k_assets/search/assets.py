@@ -1,17 +1,34 @@
-"""Signature search assets: a per-release rank index of level 5, and the cancer types' consensus queries."""
+"""Signature search assets: a per-release rank index of level 5, its reference null for τ, and the consensus queries."""
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from l1k_assets.asset_utils import json_metadata
+from l1k_assets import plots
+from l1k_assets.asset_utils import (
+    blocking,
+    check_result,
+    file_path,
+    image_metadata,
+    json_metadata,
+    markdown_table,
+    progress_sink,
+)
+from l1k_assets.indication.compounds import read_moa_table
 from l1k_assets.indication.connectivity import consensus_query
 from l1k_assets.indication.deltas import consensus_deltas
 from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.progress import Progress
+from l1k_assets.quality import reference_size
+from l1k_assets.search.genespace import GeneSpace, format_report
+from l1k_assets.search.query import SignatureFilter, align_signature_metadata
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
+from l1k_assets.search.session import QueryOptions, consensus_genes, read_gene_list, run_query
+from l1k_assets.search.tau import ReferenceNull, build_reference_null, reference_mask
 from resources.data_source import DataSource
 from resources.home import home_dir
 
@@ -64,6 +81,71 @@ def core_signature_ranks(
     return pd.DataFrame([row])
 
 
+class ReferenceSettings(dg.Config):
+    """Which signatures are the reference (CLUE's Touchstone) and how its τ null is sampled."""
+
+    reference_column: str = Field("is_touchstone", description="sig_info/pert_info flag (1/0) marking reference signatures")
+    space: str = Field("bing", description="gene space of the reference queries: 'bing' (CLUE's) or 'landmark'")
+    query_size: int = Field(100, description="top and bottom space genes per reference query (at most a quarter of the space)")
+    max_queries: int = Field(200, description="reference signatures used as queries (seeded sample; each scans the index)")
+    max_values: int = Field(1_000_000, description="null values kept per perturbagen type (an even quantile grid beyond)")
+    min_signatures: int = Field(20, description="blocking check: reference signatures needed per perturbagen type")
+    min_queries: int = Field(5, description="blocking check: reference queries needed per perturbagen type")
+    seed: int = 0
+
+
+@dg.asset(
+    partitions_def=release_partitions,
+    group_name=GROUP,
+    code_version="1",
+    kinds={"pandas", "parquet"},
+    check_specs=blocking("core_reference_null", "reference_size"),
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def core_reference_null(
+    context: dg.AssetExecutionContext,
+    config: ReferenceSettings,
+    core_signature_ranks: pd.DataFrame,
+    core_lincs_signatures: pd.DataFrame,
+    core_lincs_genes: pd.DataFrame,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """|NCS| of reference queries against the reference signatures, per perturbagen type: what τ is a percentile of."""
+    with RankIndex(core_signature_ranks.path.iloc[0]) as index:
+        meta = align_signature_metadata(index, core_lincs_signatures)
+        reference = reference_mask(meta, config.reference_column)
+        space = GeneSpace(core_lincs_genes, index.gene_ids, config.space)  # type: ignore[arg-type]
+        progress = Progress("reference queries", min(config.max_queries, int(reference.sum())), progress_sink(context))
+        null, summary = build_reference_null(
+            index,
+            meta,
+            reference,
+            space.usable_ids(),
+            config.query_size,
+            config.max_queries,
+            config.max_values,
+            config.seed,
+            progress=lambda done, _total: progress.update(done),
+        )
+    table = null.to_table()
+    png = plots.histograms(
+        {f"|NCS|, {t}": (v, None) for t, v in null.values.items()}, "Reference null per perturbagen type", ylabel="values"
+    )
+    metadata = {
+        "per_type": markdown_table(summary.set_index("pert_type")),
+        "null_histogram": image_metadata(png, "reference null"),
+        **json_metadata(
+            n_values=len(table),
+            query_size=summary.attrs["query_size"],
+            gene_space=space.describe(),
+            reference_column=config.reference_column,
+            index_sha256=str(core_signature_ranks.source_sha256.iloc[0]),
+            seconds=progress.elapsed,
+        ),
+    }
+    yield dg.Output(table, metadata=metadata)
+    yield check_result("reference_size", reference_size(summary, config.min_signatures, config.min_queries))
+
+
 class ConsensusSettings(dg.Config):
     """Genes per direction in each cancer type's consensus query (as in out_connectivity_scores)."""
 
@@ -89,3 +171,73 @@ def out_consensus_queries(
     table = pd.DataFrame(rows)
     context.add_output_metadata(json_metadata(cancer_types=consensus.index.tolist(), genes_per_direction=config.n_query_genes))
     return table
+
+
+class QuerySettings(dg.Config):
+    """One saved query: its name, its genes (files, as ``l1k query --up/--down`` reads them) or a cancer type."""
+
+    name: str = Field("", description="shown on the asset page; default: the gene files' or cancer type's name")
+    up_file: str = Field("", description="file of up-regulated genes (symbols, gene ids or Ensembl ids)")
+    down_file: str = Field("", description="file of down-regulated genes")
+    cancer_type: str = Field("", description="query this type's consensus disease signature (no files: the first type)")
+    method: str = Field("wtcs", description="wtcs (with NCS and τ), rges, xsum or xcos")
+    top: int = 50
+    direction: str = Field("reverse", description="reverse (most negative first) or mimic")
+    space: str = Field("bing", description="gene space: bing or landmark")
+    pert_types: list[str] = Field(default_factory=lambda: ["trt_cp"], description="signatures considered; empty = all")
+
+
+def _query_genes(config: QuerySettings, queries: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+    """The query's name and genes: from the files, else from a cancer type's consensus (the first type by default)."""
+    if bool(config.up_file) != bool(config.down_file):
+        raise dg.Failure("a saved query needs both up_file and down_file, or neither (then a cancer type)")
+    if config.up_file:
+        name = config.name or f"{Path(config.up_file).stem} / {Path(config.down_file).stem}"
+        return name, read_gene_list(config.up_file), read_gene_list(config.down_file)
+    cancer_type = config.cancer_type or sorted(queries.cancer_type.unique())[0]
+    return config.name or f"{cancer_type} consensus", *consensus_genes(queries, cancer_type)
+
+
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas", "parquet"})
+def out_signature_query(
+    context: dg.AssetExecutionContext,
+    config: QuerySettings,
+    core_signature_ranks: pd.DataFrame,
+    core_lincs_signatures: pd.DataFrame,
+    core_lincs_genes: pd.DataFrame,
+    core_reference_null: pd.DataFrame,
+    out_consensus_queries: pd.DataFrame,
+    raw_compounds: pd.DataFrame,
+) -> pd.DataFrame:
+    """A saved CLUE-style query from its config: top signatures with τ, perturbagen and mechanism summaries, a plot."""
+    name, up, down = _query_genes(config, out_consensus_queries)
+    options = QueryOptions(
+        method=config.method,  # type: ignore[arg-type]
+        top=config.top,
+        direction=config.direction,  # type: ignore[arg-type]
+        filters=SignatureFilter(pert_types=config.pert_types) if config.pert_types else None,
+        space=config.space,  # type: ignore[arg-type]
+    )
+    null = ReferenceNull.from_table(core_reference_null) if config.method == "wtcs" else None
+    moa = read_moa_table(file_path(raw_compounds, "drugs"))
+    progress = Progress("query · signatures", None, progress_sink(context))
+    with RankIndex(core_signature_ranks.path.iloc[0]) as index:
+        result = run_query(
+            index, core_lincs_genes, core_lincs_signatures, up, down, options, null, moa, lambda done, _: progress.update(done)
+        )
+    key = str(result.description["ranked_by"])
+    hits = result.table.head(20)
+    labels = hits.pert_iname.astype(str) + " · " + hits.cell_id.astype(str) if "pert_iname" in hits else hits.sig_id
+    png = plots.bar_panels({name: pd.Series(hits[key].to_numpy(), index=labels.to_numpy())}, f"Top hits by {key}", key)
+    context.add_output_metadata(
+        {
+            "top_hits": image_metadata(png, "top hits"),
+            "perturbagens": markdown_table(result.perturbagens.head(10).set_index(result.perturbagens.columns[0])),
+            "mechanisms": dg.MetadataValue.md(
+                result.mechanisms.head(10).to_markdown(index=False) if len(result.mechanisms) else "none"
+            ),
+            "gene_report": dg.MetadataValue.md(format_report(result.genes)),
+            **json_metadata(query=name, seconds=progress.elapsed, **result.description),
+        }
+    )
+    return result.table

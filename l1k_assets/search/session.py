@@ -1,0 +1,155 @@
+"""One CLUE-style query run: gene space, scores with τ, perturbagen and mechanism summaries.
+
+This is what ``l1k query``, the Python API (:class:`l1k_jobs.query.SignatureSearch`) and the
+``out_signature_query`` asset all call, so the three give the same table for the same query:
+the query's genes are resolved in the release's gene space (:mod:`~l1k_assets.search.genespace`),
+every considered signature is scored (WTCS → NCS → τ against the release's reference null),
+the top signatures are listed, and perturbagens and mechanisms are summarised by CLUE's
+maximum-quantile rule over *all* considered signatures, not only the listed ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from l1k_assets.errors import DataError
+from l1k_assets.search.genespace import GeneSpace, Space
+from l1k_assets.search.query import Direction, Method, SignatureFilter, ranked_signatures, score_table
+from l1k_assets.search.rank_index import RankIndex
+from l1k_assets.search.summary import summarize_mechanisms, summarize_perturbagens
+from l1k_assets.search.tau import ReferenceNull
+
+MOA_COLUMNS = ("moa", "MOA", "mechanism_of_action")  # where sig_info/pert_info tables keep a compound's mechanism
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """How to score and report one query (CLUE's defaults: WTCS, BING space, 10 genes per side at least)."""
+
+    method: Method = "wtcs"
+    top: int = 50
+    direction: Direction = "reverse"
+    filters: SignatureFilter | None = None
+    permutations: int = 0
+    space: Space = "bing"
+    min_genes: int = 10
+    seed: int = 0
+
+
+@dataclass
+class QueryResult:
+    """The ranked signatures, the perturbagen and mechanism summaries, and what the query used."""
+
+    table: pd.DataFrame  # top signatures, best first, with scores and sig_info annotations
+    perturbagens: pd.DataFrame  # one row per perturbagen, best first
+    mechanisms: pd.DataFrame  # one row per MoA, best first (empty without mechanism annotations)
+    genes: pd.DataFrame  # the gene-space report: side, input, gene_id, gene_symbol, status, reason
+    up: list[str]  # gene ids scored
+    down: list[str]
+    description: dict[str, object] = field(default_factory=dict)
+
+
+def read_gene_list(path: str | Path) -> list[str]:
+    """Genes of a query file: tokens separated by newlines, commas, tabs or spaces; ``#`` comments."""
+    path = Path(path)
+    text = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+    genes = [g for g in re.split(r"[\s,]+", text) if g]
+    if not genes:
+        raise DataError(f"{path}: no gene names found (expected one symbol or LINCS gene id per line)")
+    return list(dict.fromkeys(genes))
+
+
+def with_mechanisms(sig_info: pd.DataFrame, moa: pd.DataFrame | None) -> pd.DataFrame:
+    """sig_info with a ``moa`` column: its own (pert_info's ``moa``/``MOA``), else the Repurposing Hub's by pert_iname."""
+    own = next((c for c in MOA_COLUMNS if c in sig_info.columns), None)
+    if own is not None:
+        return sig_info if own == "moa" else sig_info.assign(moa=sig_info[own])
+    if moa is None or "pert_iname" not in sig_info.columns:
+        return sig_info
+    by_name = moa.dropna(subset=["moa"]).drop_duplicates("pert_iname").set_index("pert_iname").moa
+    return sig_info.assign(moa=sig_info.pert_iname.map(by_name))
+
+
+def consensus_genes(queries: pd.DataFrame, cancer_type: str) -> tuple[list[str], list[str]]:
+    """Up and down symbols of one cancer type in ``out_consensus_queries``; an unknown type lists the known ones."""
+    rows = queries[queries.cancer_type == cancer_type]
+    if rows.empty:
+        raise DataError(f"no consensus query for {cancer_type!r}; known: {sorted(queries.cancer_type.unique())}")
+    up, down = (rows[rows.direction == d].sort_values("rank").gene_symbol.tolist() for d in ("up", "down"))
+    return up, down
+
+
+def compound_connectivity(
+    index: RankIndex, sig_info: pd.DataFrame, up: Sequence[str], down: Sequence[str], null: ReferenceNull
+) -> pd.DataFrame:
+    """Per compound: best and median WTCS, median NCS, τ by the maximum-quantile rule, and its support.
+
+    What ``out_connectivity_scores`` reports for each cancer type's consensus query.
+    """
+    considered = score_table(index, up, down, "wtcs", sig_info, null=null).considered()
+    grouped = considered.groupby("pert_id", sort=True)
+    per_compound = grouped.agg(
+        pert_iname=("pert_iname", "first"),
+        wtcs_best=("wtcs", "max"),
+        wtcs_median=("wtcs", "median"),
+        ncs_median=("ncs", "median"),
+        n_signatures=("wtcs", "size"),
+        n_cell_lines=("cell_id", "nunique"),
+    )
+    tau = summarize_perturbagens(considered, ("tau",)).set_index("pert_id").tau
+    return per_compound.assign(tau=tau).reset_index()
+
+
+def _best_first(table: pd.DataFrame, column: str, direction: Direction) -> pd.DataFrame:
+    """Rows ordered as the query wants them: most negative first for reversers, most positive for mimics."""
+    return table.sort_values(column, ascending=direction == "reverse", kind="stable", na_position="last").reset_index(drop=True)
+
+
+def run_query(
+    index: RankIndex,
+    genes: pd.DataFrame,
+    sig_info: pd.DataFrame,
+    up: Sequence[str],
+    down: Sequence[str],
+    options: QueryOptions = QueryOptions(),
+    null: ReferenceNull | None = None,
+    moa: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> QueryResult:
+    """Resolve, score, rank and summarise one up/down query against a release's rank index.
+
+    ``genes`` is the release's gene table, ``sig_info`` its signature metadata, ``null`` its
+    reference null (τ needs WTCS, which NCS comes from; ``None`` reports no τ), ``moa`` the
+    Repurposing Hub drug table for mechanisms when sig_info has none.
+    """
+    space = GeneSpace(genes, index.gene_ids, options.space)
+    resolved = space.resolve(up, down, options.min_genes)
+    meta = with_mechanisms(sig_info, moa)
+    scored = score_table(index, resolved.up, resolved.down, options.method, meta, options.filters, null, progress=progress)
+    table = ranked_signatures(index, scored, options.top, options.direction, options.permutations, options.seed)
+    key = scored.key
+    considered = scored.considered()
+    values = [c for c in ("tau", "ncs", options.method) if c in considered.columns]
+    perturbagens = _best_first(summarize_perturbagens(considered, values), key, options.direction)
+    has_moa = "moa" in perturbagens.columns and perturbagens.moa.notna().any()
+    mechanisms = _best_first(summarize_mechanisms(perturbagens, key), key, options.direction) if has_moa else pd.DataFrame()
+    description = {
+        "method": options.method,
+        "direction": options.direction,
+        "ranked_by": key,
+        "n_up": len(resolved.up),
+        "n_down": len(resolved.down),
+        "signatures_considered": int(considered.shape[0]),
+        "signatures_in_index": index.n_signatures,
+        "gene_space": space.describe(),
+        "tau": null is not None,
+        "filters": None if options.filters is None else repr(options.filters),
+        "n_with_tau": int(np.isfinite(considered.tau).sum()) if "tau" in considered.columns else 0,
+    }
+    return QueryResult(table, perturbagens, mechanisms, resolved.report, resolved.up, resolved.down, description)

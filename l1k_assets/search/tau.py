@@ -1,0 +1,157 @@
+"""Tau: a connectivity score's signed percentile against a reference's NCS, as CLUE reports it.
+
+CLUE (Subramanian et al. 2017) turns an NCS into τ by comparing it with the NCS that queries
+built from the reference signatures themselves (Touchstone) reach: τ = sign(ncs) · 100 · the
+fraction of reference NCS values of smaller magnitude. τ = 90 means only a tenth of the
+reference's own connections are stronger, whatever the raw score scale of a cell line.
+
+Here the reference is the release's signatures flagged by ``is_touchstone`` (configurable).
+Each reference query is one reference signature's top and bottom ``query_size`` genes of the
+query gene space (BING by default), scored against every signature of the index with the
+same WTCS and NCS (cell line × perturbagen type over the whole release) a user's query gets.
+The null of a perturbagen type pools the NCS of every reference query against the reference
+signatures of that type, leaving out each query's own signature. CLUE keeps one null per
+reference signature; pooling per type gives every signature of a release a τ, not only the
+reference's, and it is what the blocking check can size: each type needs enough reference
+signatures and queries for a percentile to mean something.
+
+A pooled null larger than ``max_values`` keeps evenly spaced order statistics of the full
+sorted null (a quantile grid), so τ is then exact to 100 / max_values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from l1k_assets.errors import DataError
+from l1k_assets.indication.connectivity import normalized_scores
+from l1k_assets.search.query import NCS_GROUPS, score_signatures
+from l1k_assets.search.rank_index import RankIndex
+
+NULL_COLUMNS = ("pert_type", "abs_ncs")
+
+
+class ReferenceError(DataError):
+    """A release has no usable reference set (no flag column, no flagged signature, or too few)."""
+
+
+def reference_mask(meta: pd.DataFrame, column: str = "is_touchstone") -> np.ndarray:
+    """Signatures flagged by ``column`` (1, 1.0, true, yes); a release without the column has no reference."""
+    if column not in meta.columns:
+        raise ReferenceError(
+            f"the release's signature metadata has no {column!r} column, so it has no reference set for τ "
+            f"(columns: {sorted(meta.columns)[:12]}…); set another reference column or query without τ"
+        )
+    text = meta[column].astype(str).str.strip().str.lower()
+    flagged = text.isin(["1", "1.0", "true", "yes"]).to_numpy()
+    if not flagged.any():
+        raise ReferenceError(f"no signature of the release is flagged by {column!r}: the reference set is empty")
+    return flagged
+
+
+def reference_query_genes(ranks: np.ndarray, space_rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up and down index rows of each reference query: a signature's ``size`` best and worst space genes.
+
+    ``ranks`` is genes × signatures (as :meth:`RankIndex.read_signatures` returns); the result is
+    two signatures × size arrays of index row positions, best (or worst) first.
+    """
+    order = space_rows[np.argsort(ranks[space_rows], axis=0, kind="stable")]  # space genes, most up first
+    return order[:size].T, order[::-1][:size].T
+
+
+@dataclass(frozen=True)
+class ReferenceNull:
+    """Sorted |NCS| of the reference queries against the reference signatures, per perturbagen type."""
+
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> ReferenceNull:
+        """The null from its stored table (columns pert_type, abs_ncs)."""
+        missing = [c for c in NULL_COLUMNS if c not in table.columns]
+        if missing:
+            raise DataError(f"a reference null table needs columns {list(NULL_COLUMNS)}, it lacks {missing}")
+        return cls({str(t): np.sort(g.abs_ncs.to_numpy(np.float64)) for t, g in table.groupby("pert_type", observed=True)})
+
+    def to_table(self) -> pd.DataFrame:
+        """One row per null value, sorted within each perturbagen type."""
+        frames = [pd.DataFrame({"pert_type": t, "abs_ncs": v}) for t, v in sorted(self.values.items())]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(NULL_COLUMNS))
+
+    def tau(self, ncs: np.ndarray, pert_types: np.ndarray) -> np.ndarray:
+        """τ of each NCS against its perturbagen type's null; NaN where the type has none (or NCS is NaN).
+
+        τ = sign(ncs) · 100 · #{null values with |value| < |ncs|} / #null, CLUE's definition.
+        """
+        ncs = np.asarray(ncs, dtype=np.float64)
+        types = np.asarray(pert_types).astype(str)
+        out = np.full(len(ncs), np.nan)
+        for pert_type, null in self.values.items():
+            at = np.flatnonzero((types == pert_type) & ~np.isnan(ncs))
+            below = np.searchsorted(null, np.abs(ncs[at]), side="left")
+            out[at] = np.sign(ncs[at]) * 100.0 * below / len(null)
+        return out
+
+
+def _quantile_grid(values: np.ndarray, size: int) -> np.ndarray:
+    """Sorted values, or ``size`` evenly spaced order statistics of them when there are more."""
+    ordered = np.sort(values)
+    if len(ordered) <= size:
+        return ordered
+    return ordered[np.linspace(0, len(ordered) - 1, size).round().astype(np.int64)]
+
+
+def build_reference_null(
+    index: RankIndex,
+    meta: pd.DataFrame,
+    reference: np.ndarray,
+    space_genes: list[str],
+    query_size: int = 100,
+    max_queries: int = 200,
+    max_values: int = 1_000_000,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[ReferenceNull, pd.DataFrame]:
+    """The pooled null of every reference perturbagen type, and a per-type summary of its size.
+
+    ``meta`` is sig_info aligned to the index (:func:`~l1k_assets.search.query.align_signature_metadata`),
+    ``reference`` a boolean mask over its rows, ``space_genes`` the gene ids queries may use.
+    Up to ``max_queries`` reference signatures (seeded, stratified by type in proportion) become
+    queries; ``progress(done, total)`` is called after each.
+    """
+    space_rows = index.gene_positions(space_genes, "gene-space")
+    size = min(query_size, len(space_rows) // 4)
+    if size < 10:
+        raise ReferenceError(f"the gene space has {len(space_rows)} indexed genes: too few for reference queries of 10 genes")
+    types = meta["pert_type"].astype(str).to_numpy()
+    reference_at = np.flatnonzero(reference)
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.permutation(reference_at)[:max_queries])
+    ranks, _ = index.read_signatures(picked)
+    ups, downs = reference_query_genes(ranks, space_rows, size)
+    groups = meta[list(NCS_GROUPS)].reset_index(drop=True)
+    pooled: dict[str, list[np.ndarray]] = {t: [] for t in np.unique(types[reference_at])}
+    for k, (own, up, down) in enumerate(zip(picked, ups, downs, strict=True)):
+        wtcs = score_signatures(index, index.gene_ids[up].tolist(), index.gene_ids[down].tolist(), "wtcs")
+        ncs = normalized_scores(groups.assign(wtcs=wtcs), "wtcs", NCS_GROUPS).to_numpy()
+        for pert_type in pooled:
+            targets = reference_at[(types[reference_at] == pert_type) & (reference_at != own)]
+            pooled[pert_type].append(np.abs(ncs[targets]))
+        if progress is not None:
+            progress(k + 1, len(picked))
+    null = ReferenceNull({t: _quantile_grid(np.concatenate(v), max_values) for t, v in pooled.items()})
+    summary = pd.DataFrame(
+        {
+            "pert_type": list(pooled),
+            "n_reference_signatures": [int((types[reference_at] == t).sum()) for t in pooled],
+            "n_queries": [int((types[picked] == t).sum()) for t in pooled],
+            "n_null_values": [int(sum(len(a) for a in pooled[t])) for t in pooled],
+            "n_kept": [len(null.values[t]) for t in pooled],
+        }
+    )
+    summary.attrs["query_size"] = size
+    return null, summary
