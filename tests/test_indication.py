@@ -8,7 +8,7 @@ from scipy.stats import hypergeom
 from l1k_assets.errors import DataError
 from l1k_assets.indication.classifier import ClassifierConfig, calibrate, nested_cv
 from l1k_assets.indication.compounds import compound_scores, moa_scores, read_moa_table
-from l1k_assets.indication.connectivity import consensus_query, normalized_scores, query_masks, weighted_es, wtcs
+from l1k_assets.indication.connectivity import consensus_query, normalized_scores, weighted_es, wtcs
 from l1k_assets.indication.deltas import tumor_normal_deltas
 from l1k_assets.indication.exploration import cluster_scores, k_medians
 from l1k_assets.indication.genes import benjamini_hochberg, enrich, permutation_importances
@@ -140,7 +140,7 @@ def test_wtcs_matches_loop_transcription_on_real_signatures(shared_data) -> None
     scores = signatures.to_numpy(dtype=np.float64).T[:40]
     query = signatures.iloc[:, 0].sort_values()
     up, down = query.index[-30:].tolist(), query.index[:30].tolist()
-    up_mask, down_mask = query_masks(genes, up, down)
+    up_mask, down_mask = np.isin(genes, up), np.isin(genes, down)
     fast = wtcs(scores, up_mask, down_mask)
     for row, value in zip(scores, fast, strict=True):
         es_up = _loop_es(row.tolist(), genes, set(up))

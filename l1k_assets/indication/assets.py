@@ -30,7 +30,7 @@ from l1k_assets.indication.classifier import (
     oof_accuracy_by_cohort,
     pooled_accuracy,
 )
-from l1k_assets.indication.connectivity import consensus_query, normalized_scores, query_masks, rank_signatures, wtcs
+from l1k_assets.indication.connectivity import consensus_query
 from l1k_assets.indication.deltas import consensus_deltas, gene_columns, tumor_normal_deltas
 from l1k_assets.indication.exploration import explore
 from l1k_assets.indication.genes import (
@@ -44,9 +44,11 @@ from l1k_assets.indication.genes import (
 from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
 from l1k_assets.indication.scoring import n_chunks, stream_probabilities
 from l1k_assets.lincs.assets import release_partitions
-from l1k_assets.lincs.gctx import iter_gctx_columns
 from l1k_assets.progress import Progress
 from l1k_assets.quality import class_counts, metric_floor, no_missing_values, probability_rows
+from l1k_assets.search.rank_index import RankIndex
+from l1k_assets.search.session import compound_connectivity
+from l1k_assets.search.tau import ReferenceNull
 from resources.checkpoints import CheckpointStore
 from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
@@ -477,68 +479,52 @@ def out_compound_scores(
 
 
 class ConnectivitySettings(dg.Config):
-    """Query size and streaming for connectivity scoring."""
+    """Query size of each cancer type's consensus reversal query."""
 
     n_query_genes: int = 50
-    chunk_size: int = 5_000
 
 
-@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"numpy"}, automation_condition=REFRESH)
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="2", kinds={"numpy"}, automation_condition=REFRESH)
 def out_connectivity_scores(
     context: dg.AssetExecutionContext,
     config: ConnectivitySettings,
     core_tumor_normal_deltas: pd.DataFrame,
-    core_lincs_level5: pd.DataFrame,
+    core_signature_ranks: pd.DataFrame,
     core_lincs_genes: pd.DataFrame,
     core_lincs_signatures: pd.DataFrame,
+    core_reference_null: pd.DataFrame,
 ) -> pd.DataFrame:
-    """WTCS / NCS of every signature against each cancer type's consensus reversal query, aggregated per compound.
+    """WTCS, NCS and τ of every signature against each cancer type's consensus reversal query, per compound.
 
     The query is the type's mean normal − tumor delta (up = genes higher in normal), so a
-    compound that pushes a tumor towards normal scores positive.
+    compound that pushes a tumor towards normal scores positive. Scores come from the
+    release's rank index and τ from its reference null, exactly as ``l1k query`` computes them.
     """
     consensus = consensus_deltas(core_tumor_normal_deltas)
     symbol_to_id = core_lincs_genes.drop_duplicates("gene_symbol").set_index("gene_symbol").gene_id.astype(str)
     consensus = consensus.loc[:, [g for g in consensus.columns if g in symbol_to_id.index]]
     consensus.columns = symbol_to_id.loc[consensus.columns].to_numpy()
-    level5 = Path(core_lincs_level5.path.iloc[0])
-    landmark_ids = core_lincs_genes.loc[core_lincs_genes.is_landmark, "gene_id"].astype(str).tolist()
-    queries = {t: query_masks(landmark_ids, *consensus_query(consensus.loc[t], config.n_query_genes)) for t in consensus.index}
-    progress = Progress("connectivity · chunk", n_chunks(level5, config.chunk_size), progress_sink(context))
+    null = ReferenceNull.from_table(core_reference_null)
+    progress = Progress("connectivity · cancer type", len(consensus.index), progress_sink(context))
     frames = []
-    for step, block in enumerate(iter_gctx_columns(level5, chunk_size=config.chunk_size, rids=landmark_ids), start=1):
-        scores = block.loc[landmark_ids].to_numpy(dtype=np.float64).T
-        ranking = rank_signatures(scores)  # one sort per chunk, shared by every cancer type's query
-        per_type = {t: wtcs(scores, up, down, ranking) for t, (up, down) in queries.items()}
-        frames.append(pd.DataFrame(per_type, index=block.columns))
-        progress.update(step, signatures=sum(len(f) for f in frames))
-    per_signature = pd.concat(frames)
-    per_signature.index.name = "sig_id"
-    meta = core_lincs_signatures.set_index("sig_id")[["pert_id", "pert_iname", "pert_type", "cell_id"]]
-    long = (
-        per_signature.join(meta)
-        .reset_index()
-        .melt(id_vars=["sig_id", "pert_id", "pert_iname", "pert_type", "cell_id"], var_name="cancer_type", value_name="wtcs")
-    )
-    long["ncs"] = normalized_scores(long.assign(group=long.cancer_type), "wtcs", ("cell_id", "pert_type", "group"))
-    out = (
-        long.groupby(["pert_id", "cancer_type"])
-        .agg(
-            pert_iname=("pert_iname", "first"),
-            wtcs_best=("wtcs", "max"),
-            wtcs_median=("wtcs", "median"),
-            ncs_median=("ncs", "median"),
-            n_signatures=("wtcs", "size"),
-            n_cell_lines=("cell_id", "nunique"),
-        )
-        .reset_index()
-    )
+    with RankIndex(core_signature_ranks.path.iloc[0]) as index:
+        for step, cancer_type in enumerate(consensus.index, start=1):
+            up, down = consensus_query(consensus.loc[cancer_type], config.n_query_genes)
+            per_compound = compound_connectivity(index, core_lincs_signatures, up, down, null)
+            frames.append(per_compound.assign(cancer_type=cancer_type))
+            progress.update(step)
+    out = pd.concat(frames, ignore_index=True)
     out["rank_wtcs_median"] = out.groupby("cancer_type").wtcs_median.rank(ascending=False, method="min").astype(int)
-    top = out[out.rank_wtcs_median <= 5].sort_values(["cancer_type", "rank_wtcs_median"])
+    out["rank_tau"] = out.groupby("cancer_type").tau.rank(ascending=False, method="min").astype("Int64")
+    top = out[out.rank_tau <= 5].sort_values(["cancer_type", "rank_tau"])
     context.add_output_metadata(
         {
-            "shortlist_wtcs": dg.MetadataValue.md(top.to_markdown(index=False, floatfmt=".3f")),
-            **json_metadata(n_signatures=len(per_signature), query_genes_per_direction=config.n_query_genes),
+            "shortlist_tau": dg.MetadataValue.md(top.to_markdown(index=False, floatfmt=".3f")),
+            **json_metadata(
+                n_signatures=int(core_signature_ranks.n_signatures.iloc[0]),
+                query_genes_per_direction=config.n_query_genes,
+                seconds=progress.elapsed,
+            ),
         }
     )
     return out

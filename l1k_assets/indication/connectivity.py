@@ -61,19 +61,6 @@ def wtcs(scores: np.ndarray, up: np.ndarray, down: np.ndarray, ranking: Ranking 
     return np.where(np.sign(es_up) != np.sign(es_down), (es_up - es_down) / 2.0, 0.0)
 
 
-def query_masks(genes: Sequence[str], up: Sequence[str], down: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks of the up and down sets over ``genes``; overlapping or empty sets are errors."""
-    overlap = set(up) & set(down)
-    if overlap:
-        raise DataError(f"genes {sorted(overlap)[:5]} are in both the up and the down set")
-    index = pd.Index(list(genes))
-    up_mask, down_mask = index.isin(list(up)), index.isin(list(down))
-    for name, mask, wanted in (("up", up_mask, up), ("down", down_mask, down)):
-        if not mask.any():
-            raise DataError(f"none of the {len(wanted)} {name} genes is among the signature genes")
-    return np.asarray(up_mask), np.asarray(down_mask)
-
-
 def consensus_query(consensus: pd.Series, n: int) -> tuple[list[str], list[str]]:
     """Up/down sets of a consensus delta: its n highest and n lowest genes."""
     ordered = consensus.sort_values(kind="stable")
