@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from l1k_jobs.query_command import add_query_command
 from resources.home import HOME_ENV, default_home
 
 if TYPE_CHECKING:
@@ -160,62 +161,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
-def cmd_query(args: argparse.Namespace) -> int:
-    """Rank the signatures of a built release against an up/down gene query and print the top ones."""
-    home = prepare_environment(args.home, args.mode, args.scale)
-    from rich.progress import BarColumn, Progress, TimeElapsedColumn
-
-    from l1k_assets.errors import L1kError
-    from l1k_assets.search.query import SignatureFilter
-    from l1k_jobs.query import Query, SignatureSearch, read_gene_list
-
-    console, errors = Console(), Console(stderr=True)
-    if bool(args.cancer_type) == bool(args.up or args.down):
-        errors.print("[red]give either --up FILE and --down FILE, or --cancer-type NAME[/red]")
-        return 2
-    dose = tuple(args.dose) if args.dose else None
-    filters = SignatureFilter(args.cell or None, args.pert_type or None, dose, args.time or None)
-    try:
-        query = Query(
-            up=read_gene_list(args.up) if args.up else [],
-            down=read_gene_list(args.down) if args.down else [],
-            cancer_type=args.cancer_type,
-            method=args.method,
-            top=args.top,
-            filters=filters if any((args.cell, args.pert_type, dose, args.time)) else None,
-            permutations=args.permutations,
-            direction=args.direction,
-        )
-        started = time.monotonic()
-        with Progress("{task.description}", BarColumn(), "{task.percentage:>3.0f}%", TimeElapsedColumn(), console=errors) as bar:
-            task = bar.add_task("scoring signatures", total=None, visible=False)
-
-            def progress(done: int, total: int) -> None:
-                # shown only for queries that take over a second
-                bar.update(task, completed=done, total=total, visible=time.monotonic() - started > 1.0)
-
-            result = SignatureSearch(str(home)).run(query, args.release, progress)
-    except (L1kError, FileNotFoundError, OSError) as exc:
-        errors.print(f"[red]{exc}[/red]")
-        return 2
-    if result.not_indexed:
-        errors.print(f"{len(result.not_indexed)} query genes are not in the index and were left out: {result.not_indexed[:10]}")
-    table = Table(title=f"{args.method.upper()} · release {result.release} · {len(result.up)} up / {len(result.down)} down")
-    shown = [
-        c
-        for c in ("rank", "sig_id", "pert_iname", "pert_id", "pert_type", "cell_id", "pert_dose", "pert_time")
-        if c in result.table
-    ]
-    scores = [c for c in (args.method, "ncs", "p_value") if c in result.table]
-    for column in shown + scores:
-        table.add_column(column, justify="right" if column in scores or column == "rank" else "left")
-    for row in result.table.itertuples(index=False):
-        values = row._asdict()
-        table.add_row(*[str(values[c]) for c in shown], *[f"{values[c]:.4g}" for c in scores])
-    console.print(table)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``l1k`` console script."""
     parser = argparse.ArgumentParser(prog="l1k", description=__doc__)
@@ -235,20 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     lineage.add_argument("--partition", help="partition key (release, cohort)")
     lineage.add_argument("--json", action="store_true", help="JSON instead of a Markdown tree")
     lineage.set_defaults(func=cmd_lineage)
-    query = sub.add_parser("query", help="connectivity query over a release's signatures (WTCS, RGES, XSum, XCos)")
-    query.add_argument("--up", type=Path, help="file of up-regulated genes (symbols or LINCS ids)")
-    query.add_argument("--down", type=Path, help="file of down-regulated genes")
-    query.add_argument("--cancer-type", help="use this cancer type's consensus reversal query instead of files")
-    query.add_argument("--release", help="LINCS release (default: the last one indexed)")
-    query.add_argument("--method", default="wtcs", choices=["wtcs", "rges", "xsum", "xcos"])
-    query.add_argument("--top", type=int, default=50)
-    query.add_argument("--direction", default="reverse", choices=["reverse", "mimic"], help="reversers or mimics")
-    query.add_argument("--cell", action="append", help="only these cell lines (repeatable)")
-    query.add_argument("--pert-type", action="append", help="only these perturbagen types, e.g. trt_cp (repeatable)")
-    query.add_argument("--dose", type=float, nargs=2, metavar=("MIN_UM", "MAX_UM"), help="dose range in µM")
-    query.add_argument("--time", type=float, action="append", help="only this time point in hours (repeatable)")
-    query.add_argument("--permutations", type=int, default=0, help="permutation p-values for the listed signatures")
-    query.set_defaults(func=cmd_query)
+    add_query_command(sub)
     ui = sub.add_parser("ui", help="open the Dagster UI on the recorded runs")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -1,0 +1,142 @@
+"""``l1k query``: a CLUE-style connectivity query from the shell, printed, saved or as JSON.
+
+It prints the gene-space report (which input genes were used, which not and why) on stderr,
+then the top signatures with NCS and τ, the top perturbagens and mechanisms by CLUE's
+maximum-quantile summary. ``--output`` keeps the signature table (.tsv, .parquet or .gct);
+``--json`` prints one JSON document instead of tables. The output path is checked before the
+query runs, so a typo in a folder costs nothing and leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+SIGNATURE_COLUMNS = ("rank", "sig_id", "pert_iname", "pert_id", "pert_type", "cell_id", "pert_dose", "pert_time")
+SCORE_COLUMNS = ("wtcs", "rges", "xsum", "xcos", "ncs", "tau", "p_value")
+SHOWN_PERTURBAGENS = 10
+SHOWN_MECHANISMS = 5
+
+
+def add_query_command(sub: argparse._SubParsersAction) -> None:
+    """The ``query`` subcommand's arguments."""
+    query = sub.add_parser("query", help="connectivity query over a release's signatures (WTCS/NCS/τ, RGES, XSum, XCos)")
+    query.add_argument("--up", type=Path, help="file of up-regulated genes (symbols, gene ids or Ensembl ids)")
+    query.add_argument("--down", type=Path, help="file of down-regulated genes")
+    query.add_argument("--cancer-type", help="use this cancer type's consensus reversal query instead of files")
+    query.add_argument("--release", help="LINCS release (default: the last one indexed)")
+    query.add_argument("--method", default="wtcs", choices=["wtcs", "rges", "xsum", "xcos"])
+    query.add_argument("--top", type=int, default=50)
+    query.add_argument("--direction", default="reverse", choices=["reverse", "mimic"], help="reversers or mimics")
+    query.add_argument("--space", default="bing", choices=["bing", "landmark"], help="genes a query may use (CLUE: bing)")
+    query.add_argument("--min-genes", type=int, default=10, help="usable genes needed per side (CLUE: 10)")
+    query.add_argument("--no-tau", action="store_true", help="no τ (a release without a reference set)")
+    query.add_argument("--cell", action="append", help="only these cell lines (repeatable)")
+    query.add_argument("--pert-type", action="append", help="only these perturbagen types, e.g. trt_cp (repeatable)")
+    query.add_argument("--dose", type=float, nargs=2, metavar=("MIN_UM", "MAX_UM"), help="dose range in µM")
+    query.add_argument("--time", type=float, action="append", help="only this time point in hours (repeatable)")
+    query.add_argument("--permutations", type=int, default=0, help="permutation p-values for the listed signatures")
+    query.add_argument("--output", type=Path, help="save the signature table: results.tsv, .parquet or .gct (GCT 1.3)")
+    query.add_argument("--json", action="store_true", help="print the query, gene report and results as JSON")
+    query.set_defaults(func=cmd_query)
+
+
+def _table(frame: pd.DataFrame, title: str, text: list[str], numbers: list[str]) -> Table:
+    table = Table(title=title)
+    for column in text + numbers:
+        table.add_column(column, justify="right" if column in numbers or column == "rank" else "left")
+    for row in frame[text + numbers].itertuples(index=False):
+        values = row._asdict()
+        table.add_row(*[str(values[c]) for c in text], *[f"{values[c]:.4g}" for c in numbers])
+    return table
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Run one query on a built release and print, save or emit its results."""
+    from l1k_jobs.cli import prepare_environment
+
+    home = prepare_environment(args.home, args.mode, args.scale)
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    from l1k_assets.errors import L1kError
+    from l1k_assets.search.genespace import format_report
+    from l1k_assets.search.query import SignatureFilter
+    from l1k_assets.search.results import check_output_path, results_json, write_results
+    from l1k_assets.search.session import QueryOptions, read_gene_list
+    from l1k_jobs.query import Query, SignatureSearch
+
+    console, errors = Console(), Console(stderr=True)
+    if bool(args.cancer_type) == bool(args.up or args.down):
+        errors.print("[red]give either --up FILE and --down FILE, or --cancer-type NAME[/red]")
+        return 2
+    dose = tuple(args.dose) if args.dose else None
+    filters = SignatureFilter(args.cell or None, args.pert_type or None, dose, args.time or None)
+    try:
+        if args.output:
+            check_output_path(args.output)
+        options = QueryOptions(
+            method=args.method,
+            top=args.top,
+            direction=args.direction,
+            filters=filters if any((args.cell, args.pert_type, dose, args.time)) else None,
+            permutations=args.permutations,
+            space=args.space,
+            min_genes=args.min_genes,
+        )
+        query = Query(
+            up=read_gene_list(args.up) if args.up else [],
+            down=read_gene_list(args.down) if args.down else [],
+            cancer_type=args.cancer_type,
+            options=options,
+            tau=not args.no_tau,
+        )
+        started = time.monotonic()
+        with Progress("{task.description}", BarColumn(), "{task.percentage:>3.0f}%", TimeElapsedColumn(), console=errors) as bar:
+            task = bar.add_task("scoring signatures", total=None, visible=False)
+
+            def progress(done: int, total: int) -> None:
+                # shown only for queries that take over a second
+                bar.update(task, completed=done, total=total, visible=time.monotonic() - started > 1.0)
+
+            result = SignatureSearch(str(home)).run(query, args.release, progress)
+        if args.output:
+            write_results(result.table, args.output)
+    except (L1kError, FileNotFoundError, OSError) as exc:
+        errors.print(f"[red]{escape(str(exc))}[/red]")
+        report = getattr(exc, "report", None)
+        if report is not None:
+            errors.print(format_report(report), highlight=False, markup=False)
+        return 2
+    if args.json:
+        tables = {"perturbagens": result.perturbagens, "mechanisms": result.mechanisms}
+        print(results_json(result.description, result.genes, result.table, **tables))
+        return 0
+    errors.print(format_report(result.genes), highlight=False, markup=False)
+    release = result.description["release"]
+    title = f"{args.method.upper()} · release {release} · {len(result.up)} up / {len(result.down)} down"
+    text = [c for c in SIGNATURE_COLUMNS if c in result.table]
+    console.print(_table(result.table, title, text, [c for c in SCORE_COLUMNS if c in result.table]))
+    summary = result.perturbagens.head(SHOWN_PERTURBAGENS)
+    text = [c for c in ("pert_iname", "pert_id", "moa", "n_cell_lines", "n_signatures") if c in summary]
+    numbers = [c for c in SCORE_COLUMNS if c in summary]
+    console.print(
+        _table(
+            summary.astype({"n_cell_lines": str, "n_signatures": str}),
+            "Perturbagens (maximum quantile across cell lines)",
+            text,
+            numbers,
+        )
+    )
+    if len(result.mechanisms):
+        mechanisms = result.mechanisms.head(SHOWN_MECHANISMS).astype({"n_perturbagens": str})
+        key = str(result.description["ranked_by"])
+        console.print(_table(mechanisms, "Mechanisms (MoA)", ["moa", "n_perturbagens", "members"], [key]))
+    if args.output:
+        console.print(f"saved {len(result.table)} signatures to {args.output}")
+    return 0
