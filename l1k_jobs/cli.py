@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from l1k_jobs.query_command import add_query_command
+from l1k_jobs.terminal import print_error
 from resources.home import HOME_ENV, default_home
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     try:
         profile = run_profile(dict(os.environ))  # before any asset runs (and before the definitions load)
     except ProfileError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
+        print_error(exc)
         return 2
     import dagster as dg  # after the environment is set, so definitions read it
 
@@ -147,7 +148,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         try:
             root = trace(defs.resolve_asset_graph(), instance, args.asset, args.partition)
         except LineageError as exc:
-            Console(stderr=True).print(f"[red]{exc}[/red]")
+            print_error(exc)
             return 2
     print(dumps(root) if args.json else to_markdown(root), end="")
     return 0

@@ -17,6 +17,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from l1k_jobs.terminal import error_console, print_error
+
 SIGNATURE_COLUMNS = ("rank", "sig_id", "pert_iname", "pert_id", "pert_type", "cell_id", "pert_dose", "pert_time")
 SCORE_COLUMNS = ("wtcs", "rges", "xsum", "xcos", "ncs", "tau", "p_value")
 SHOWN_PERTURBAGENS = 10
@@ -61,7 +63,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     from l1k_jobs.cli import prepare_environment
 
     home = prepare_environment(args.home, args.mode, args.scale)
-    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
     from l1k_assets.errors import L1kError
@@ -71,9 +72,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     from l1k_assets.search.session import QueryOptions, read_gene_list
     from l1k_jobs.query import Query, SignatureSearch
 
-    console, errors = Console(), Console(stderr=True)
+    console, errors = Console(), error_console()
     if bool(args.cancer_type) == bool(args.up or args.down):
-        errors.print("[red]give either --up FILE and --down FILE, or --cancer-type NAME[/red]")
+        print_error("give either --up FILE and --down FILE, or --cancer-type NAME")
         return 2
     dose = tuple(args.dose) if args.dose else None
     filters = SignatureFilter(args.cell or None, args.pert_type or None, dose, args.time or None)
@@ -108,7 +109,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         if args.output:
             write_results(result.table, args.output)
     except (L1kError, FileNotFoundError, OSError) as exc:
-        errors.print(f"[red]{escape(str(exc))}[/red]")
+        print_error(exc)
         report = getattr(exc, "report", None)
         if report is not None:
             errors.print(format_report(report), highlight=False, markup=False)
