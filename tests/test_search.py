@@ -23,7 +23,7 @@ from l1k_assets.errors import DataError, FormatError
 from l1k_assets.fileio import file_digest
 from l1k_assets.indication.connectivity import normalized_scores, wtcs
 from l1k_assets.lincs.gctx import read_gctx, write_gctx
-from l1k_assets.search.query import Rows, SignatureFilter, score_rows, score_signatures, search
+from l1k_assets.search.query import Rows, SignatureFilter, SignatureTable, score_rows, score_signatures, search
 from l1k_assets.search.rank_index import RankIndex, build_rank_index, signature_ranks
 
 EXTREME_N = 100
@@ -303,6 +303,15 @@ def test_an_index_is_replaced_atomically_and_checked_on_open(generated: Built, t
     (tmp_path / "text.h5").write_text("not hdf5")
     with pytest.raises(FormatError, match="HDF5"):
         RankIndex(tmp_path / "text.h5")
+    short = tmp_path / "short.h5"  # the matrices are mapped: a cut-off file must fail on open, not fault on a read
+    short.write_bytes(dest.read_bytes()[:-64])
+    with pytest.raises(FormatError, match="truncated"):
+        RankIndex(short)
+    with RankIndex(dest) as index:
+        ranks = index.ranks
+    assert ranks.shape == (matrix.shape[0], matrix.shape[1]) and not ranks.flags.writeable  # a held view outlives close
+    with pytest.raises(DataError, match="closed"):
+        index.read_rows(np.array([0]), 0, 1)
 
 
 # ---------------------------------------------------------------- queries: filters, top-N, NCS, p-values
@@ -316,6 +325,8 @@ def test_search_top_n_filters_and_ncs(generated: Built) -> None:
         raw = score_signatures(index, up, down, "wtcs")
         expected_ncs = normalized_scores(info.assign(wtcs=raw)).to_numpy()
         found = search(index, up, down, "wtcs", sig_info=info, top=10)
+        aligned = SignatureTable.align(index, info)  # aligned once, for many queries: the same table
+        pd.testing.assert_frame_equal(search(index, up, down, "wtcs", sig_info=aligned, top=10), found)
         order = np.argsort(expected_ncs, kind="stable")[:10]
         assert found.sig_id.tolist() == matrix.columns[order].tolist()
         np.testing.assert_allclose(found.ncs, expected_ncs[order], atol=TOLERANCE)
@@ -379,5 +390,9 @@ def test_bad_queries_raise_typed_errors(generated: Built, real: Built) -> None:
         other_info = pd.DataFrame({"sig_id": real_matrix.columns, "cell_id": "SKB", "pert_type": "trt_cp"})
         with pytest.raises(DataError, match=r"does not describe 90 of the 90 signatures.*another release"):
             search(index, genes[:3], genes[3:6], sig_info=other_info)
+        with RankIndex(real[1]) as other_index:
+            elsewhere = SignatureTable.align(other_index, other_info)
+        with pytest.raises(DataError, match=r"aligned to .* used with"):
+            search(index, genes[:3], genes[3:6], sig_info=elsewhere)
         with pytest.raises(DataError, match=r"was built from generated\.gctx"):
             index.check_source(real_gctx)

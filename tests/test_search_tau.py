@@ -14,7 +14,7 @@ import pytest
 
 from l1k_assets.indication.connectivity import normalized_scores, wtcs
 from l1k_assets.lincs.gctx import write_gctx
-from l1k_assets.search.query import align_signature_metadata
+from l1k_assets.search.query import SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.summary import max_quantile, summarize_mechanisms, summarize_perturbagens
 from l1k_assets.search.tau import ReferenceError, ReferenceNull, build_reference_null, reference_mask
@@ -91,21 +91,22 @@ def test_tau_equals_hand_computed_percentiles() -> None:
 
 
 @pytest.fixture(scope="module")
-def small_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RankIndex, pd.DataFrame, pd.DataFrame]]:
+def small_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RankIndex, SignatureTable, pd.DataFrame]]:
     matrix = generated_matrix(11, n_genes=120, n_sigs=60)
     info = generated_info(matrix).assign(is_touchstone=np.where(np.arange(60) % 3 == 0, "0", "1"))
     folder = tmp_path_factory.mktemp("tau")
     gctx = write_gctx(folder / "level5.gctx", matrix)
     index = RankIndex(build_rank_index(gctx, folder / "level5.rank.h5"))
-    yield index, align_signature_metadata(index, info), matrix
+    yield index, SignatureTable.align(index, info), matrix
     index.close()
 
 
-def test_reference_null_equals_a_hand_pooled_null(small_release: tuple[RankIndex, pd.DataFrame, pd.DataFrame]) -> None:
-    index, meta, matrix = small_release
+def test_reference_null_equals_a_hand_pooled_null(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:
+    index, signatures, matrix = small_release
+    meta = signatures.meta
     reference = reference_mask(meta)
     space = [g for g in matrix.index if int(g[1:]) % 5 != 0]  # a gene space smaller than the index
-    null, summary = build_reference_null(index, meta, reference, space, query_size=12, max_queries=8, seed=3)
+    null, summary = build_reference_null(index, signatures, reference, space, query_size=12, max_queries=8, seed=3)
     picked = np.sort(np.random.default_rng(3).permutation(np.flatnonzero(reference))[:8])
     scores = matrix.to_numpy().T  # signatures × genes
     hand: dict[str, list[float]] = {"trt_cp": [], "trt_sh": []}
@@ -124,25 +125,27 @@ def test_reference_null_equals_a_hand_pooled_null(small_release: tuple[RankIndex
     assert summary.attrs["query_size"] == 12
 
 
-def test_a_large_null_keeps_an_even_quantile_grid(small_release: tuple[RankIndex, pd.DataFrame, pd.DataFrame]) -> None:
-    index, meta, matrix = small_release
-    full, _ = build_reference_null(index, meta, reference_mask(meta), list(matrix.index), max_queries=6)
-    grid, summary = build_reference_null(index, meta, reference_mask(meta), list(matrix.index), max_queries=6, max_values=11)
+def test_a_large_null_keeps_an_even_quantile_grid(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:
+    index, signatures, matrix = small_release
+    reference, genes = reference_mask(signatures.meta), list(matrix.index)
+    full, _ = build_reference_null(index, signatures, reference, genes, max_queries=6)
+    grid, summary = build_reference_null(index, signatures, reference, genes, max_queries=6, max_values=11)
     for pert_type, values in full.values.items():
         assert len(grid.values[pert_type]) == 11
         assert grid.values[pert_type][0] == values[0] and grid.values[pert_type][-1] == values[-1]
     assert (summary.n_kept == 11).all() and (summary.n_null_values > 11).all()
 
 
-def test_a_release_without_a_reference_is_refused(small_release: tuple[RankIndex, pd.DataFrame, pd.DataFrame]) -> None:
-    _, meta, _ = small_release
+def test_a_release_without_a_reference_is_refused(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:
+    meta = small_release[1].meta
     with pytest.raises(ReferenceError, match="no 'is_touchstone' column"):
         reference_mask(meta.drop(columns="is_touchstone"))
     with pytest.raises(ReferenceError, match="reference set is empty"):
         reference_mask(meta.assign(is_touchstone="0"))
 
 
-def test_too_small_a_gene_space_is_refused(small_release: tuple[RankIndex, pd.DataFrame, pd.DataFrame]) -> None:
-    index, meta, matrix = small_release
+def test_too_small_a_gene_space_is_refused(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:
+    index, signatures, matrix = small_release
+    meta = signatures.meta
     with pytest.raises(ReferenceError, match="too few"):
-        build_reference_null(index, meta, reference_mask(meta), list(matrix.index[:30]))
+        build_reference_null(index, signatures, reference_mask(meta), list(matrix.index[:30]))

@@ -75,13 +75,26 @@ def normalized_scores(table: pd.DataFrame, score: str = "wtcs", by: Sequence[str
     normalises in tens of milliseconds, where a pandas groupby-transform takes half a second.
     A NaN score stays out of the means and gets NCS 0, as a zero score does.
     """
-    values = table[score].to_numpy(dtype=np.float64)
+    codes, n_groups = group_codes(table, by)
+    ncs = ncs_by_group(table[score].to_numpy(dtype=np.float64), codes, n_groups)
+    return pd.Series(ncs, index=table.index)
+
+
+def group_codes(table: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, int]:
+    """A dense integer code per row for its combination of the ``by`` columns, and the number of codes.
+
+    Computed once per table, the codes let every later query normalise without touching strings.
+    """
     codes = np.zeros(len(table), dtype=np.int64)
     for column in by:  # mixed-radix combination of per-column codes, then renumbered densely
         column_codes, uniques = pd.factorize(table[column], use_na_sentinel=False)
         codes = codes * len(uniques) + column_codes
     codes, groups = pd.factorize(codes)
-    n_groups = len(groups)
+    return codes, len(groups)
+
+
+def ncs_by_group(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """NCS of ``values`` whose groups are ``codes`` (0..n_groups − 1); a group may be absent."""
 
     def side_mean(mask: np.ndarray) -> np.ndarray:
         total = np.bincount(codes[mask], weights=values[mask], minlength=n_groups)
@@ -93,4 +106,4 @@ def normalized_scores(table: pd.DataFrame, score: str = "wtcs", by: Sequence[str
     scale = np.where(positive, side_mean(positive)[codes], side_mean(negative)[codes])
     with np.errstate(invalid="ignore", divide="ignore"):
         ncs = np.where(positive | negative, values / scale, 0.0)
-    return pd.Series(np.nan_to_num(ncs, nan=0.0), index=table.index)
+    return np.nan_to_num(ncs, nan=0.0)

@@ -25,7 +25,7 @@ from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.quality import reference_size
 from l1k_assets.search.genespace import GeneSpace, format_report
-from l1k_assets.search.query import SignatureFilter, align_signature_metadata
+from l1k_assets.search.query import SignatureFilter, SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.session import QueryOptions, consensus_genes, read_gene_list, run_query
 from l1k_assets.search.tau import ReferenceNull, build_reference_null, reference_mask
@@ -111,13 +111,13 @@ def core_reference_null(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """|NCS| of reference queries against the reference signatures, per perturbagen type: what τ is a percentile of."""
     with RankIndex(core_signature_ranks.path.iloc[0]) as index:
-        meta = align_signature_metadata(index, core_lincs_signatures)
-        reference = reference_mask(meta, config.reference_column)
+        signatures = SignatureTable.align(index, core_lincs_signatures)
+        reference = reference_mask(signatures.meta, config.reference_column)
         space = GeneSpace(core_lincs_genes, index.gene_ids, config.space)  # type: ignore[arg-type]
         progress = Progress("reference queries", min(config.max_queries, int(reference.sum())), progress_sink(context))
         null, summary = build_reference_null(
             index,
-            meta,
+            signatures,
             reference,
             space.usable_ids(),
             config.query_size,

@@ -30,23 +30,24 @@ cosine between the ±1 query vector and the signature, both restricted to the si
 extreme genes: XSum / (√(query genes among them) · ‖z_extreme‖).
 
 The per-signature loops are compiled with numba (present through umap-learn) and run in
-parallel over signatures; each block of signatures is read while the previous one is scored.
+parallel over signatures, reading the query genes' rows where they lie: in the index's mapped
+matrices (no copy), or in arrays gathered for a permutation null.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import njit, prange, uintp
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from l1k_assets.errors import DataError
-from l1k_assets.indication.connectivity import normalized_scores
+from l1k_assets.indication.connectivity import group_codes, ncs_by_group
 from l1k_assets.search.rank_index import RankIndex
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ Direction = Literal["reverse", "mimic"]
 METHODS: tuple[str, ...] = get_args(Method)
 WEIGHTED: frozenset[str] = frozenset({"wtcs", "xsum", "xcos"})  # methods that read the z-scores, not only ranks
 NCS_GROUPS = ("cell_id", "pert_type")
-BLOCK = 16_384  # signatures per read: its buffers stay reused by malloc (65,536 paid page faults on every block)
+BLOCK = 65_536  # signatures per kernel call: what progress is reported in and filters skip by
 TASK = 512  # signatures per parallel task: scratch buffers are allocated once per task
 TILE = 32  # signatures whose hit bitmaps and rank-indexed weights are built together (they stay in L2)
 
@@ -67,21 +68,31 @@ TILE = 32  # signatures whose hit bitmaps and rank-indexed weights are built tog
 
 @njit(cache=True, nogil=True)
 def _mark_tile(
-    ranks: np.ndarray, scores: np.ndarray, start: int, bits: np.ndarray, weights: np.ndarray, totals: np.ndarray
+    ranks: np.ndarray,
+    scores: np.ndarray,
+    genes: np.ndarray,
+    start: int,
+    bits: np.ndarray,
+    weights: np.ndarray,
+    totals: np.ndarray,
 ) -> None:
     """Mark the hits of signatures ``start + j`` (a tile): bit ``rank`` of ``bits[j]``, |z| at ``weights[j, rank]``.
 
-    ``totals[j]`` sums the |z|. The rows are gene-major (each gene's values are contiguous over
-    signatures), so the tile is read gene by gene, each gene's stretch in one run: reading
-    signature by signature instead strides a whole block per hit, and with a power-of-two block
-    width every hit of a signature falls into the same cache set. ``scores`` may be ``ranks``
-    where only the bits are needed.
+    The hits are rows ``genes`` of the matrices; ``totals[j]`` sums the |z|. The rows are
+    gene-major (each gene's values are contiguous over signatures), so the tile is read gene by
+    gene, each gene's stretch in one run: reading signature by signature instead strides a whole
+    row per hit. ``scores`` may be ``ranks`` where only the bits are needed.
+
+    Indices are unsigned (``uintp``) here and in the scans: numba wraps a signed index that may
+    be negative around the axis, a compare and add per access that cost a sixth of the query.
     """
-    for k in range(ranks.shape[0]):
-        for j in range(bits.shape[0]):
-            rank = np.int64(ranks[k, start + j])
-            w = abs(scores[k, start + j])
-            bits[j, rank >> 6] |= np.uint64(1) << np.uint64(rank & 63)
+    for k in range(genes.shape[0]):
+        gene = uintp(genes[k])
+        for j in range(uintp(bits.shape[0])):
+            column = uintp(start) + j
+            rank = uintp(ranks[gene, column])
+            w = abs(scores[gene, column])
+            bits[j, rank >> uintp(6)] |= np.uint64(1) << np.uint64(rank & uintp(63))
             weights[j, rank] = w
             totals[j] += w
 
@@ -105,34 +116,45 @@ def _in_rank_order(bits: np.ndarray, hit_ranks: np.ndarray) -> None:
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _weighted_es(ranks: np.ndarray, scores: np.ndarray, n_genes: int, out: np.ndarray) -> None:
-    """CMap's weighted ES (weight 1) of one gene set in every signature (column), from peaks and troughs."""
-    n, width = ranks.shape
+def _weighted_es(
+    ranks: np.ndarray, scores: np.ndarray, genes: np.ndarray, first: int, width: int, n_genes: int, out: np.ndarray
+) -> None:
+    """CMap's weighted ES (weight 1) of the gene set at rows ``genes`` in signatures ``first + j``, from peaks and troughs.
+
+    The hits are visited in rank order straight off each signature's bitmap (as
+    :func:`_in_rank_order` lists them), each scored as it comes: no list of ranks is stored
+    and read back, and the bitmap walk overlaps the running sum's dependency chain.
+    """
+    n = genes.shape[0]
     miss = 1.0 / (n_genes - n)
+    words = (n_genes >> 6) + 1
     for tile in prange((width + TILE - 1) // TILE):
         start = tile * TILE
         size = min(width, start + TILE) - start
-        bits = np.zeros((size, (n_genes >> 6) + 1), np.uint64)
+        bits = np.zeros((size, words), np.uint64)
         weights, totals = np.empty((size, n_genes + 1), scores.dtype), np.zeros(size)  # |z| at each hit rank
-        _mark_tile(ranks, scores, start, bits, weights, totals)
-        hit_ranks = np.empty(n, np.int64)
-        for j in range(size):
-            _in_rank_order(bits[j], hit_ranks)
+        _mark_tile(ranks, scores, genes, first + start, bits, weights, totals)
+        for j in range(uintp(size)):
             equal = totals[j] == 0.0  # hits that all score 0 step up equally, as weighted_es does
             scale = 1.0 / n if equal else 1.0 / totals[j]
             cum = 0.0
             peak, peak_at = -np.inf, 0
             trough, trough_at = np.inf, 0
-            for i in range(n):
-                r = hit_ranks[i]
-                misses = (r - 1 - i) * miss
-                before = cum * scale - misses
-                cum += 1.0 if equal else np.float64(weights[j, r])
-                after = cum * scale - misses
-                if after > peak:
-                    peak, peak_at = after, r
-                if before < trough:
-                    trough, trough_at = before, r - 1
+            i = 0
+            for word_at in range(words):
+                word = bits[j, uintp(word_at)]
+                while word:
+                    r = (word_at << 6) + trailing_zeros(word)
+                    word &= word - np.uint64(1)
+                    misses = (r - 1 - i) * miss
+                    before = cum * scale - misses
+                    cum += 1.0 if equal else np.float64(weights[j, uintp(r)])
+                    after = cum * scale - misses
+                    if after > peak:
+                        peak, peak_at = after, r
+                    if before < trough:
+                        trough, trough_at = before, r - 1
+                    i += 1
             if peak > -trough or (peak == -trough and peak_at < trough_at):
                 out[start + j] = peak
             else:
@@ -140,13 +162,13 @@ def _weighted_es(ranks: np.ndarray, scores: np.ndarray, n_genes: int, out: np.nd
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _unweighted_ks(ranks: np.ndarray, n_genes: int, out: np.ndarray) -> None:
-    """The signed KS statistic of CMap 1 / RGES for one gene set in every signature (column).
+def _unweighted_ks(ranks: np.ndarray, genes: np.ndarray, first: int, width: int, n_genes: int, out: np.ndarray) -> None:
+    """The signed KS statistic of CMap 1 / RGES of the gene set at rows ``genes`` in signatures ``first + j``.
 
     a and b are compared exactly, as the integers a·t·G and b·t·G: they tie often (ranks are
     integers), and in floating point the tie would be broken by rounding noise.
     """
-    n, width = ranks.shape
+    n = genes.shape[0]
     for tile in prange((width + TILE - 1) // TILE):
         start = tile * TILE
         size = min(width, start + TILE) - start
@@ -155,7 +177,7 @@ def _unweighted_ks(ranks: np.ndarray, n_genes: int, out: np.ndarray) -> None:
             continue
         bits = np.zeros((size, (n_genes >> 6) + 1), np.uint64)
         unused = np.empty((size, n_genes + 1), ranks.dtype), np.zeros(size)
-        _mark_tile(ranks, ranks, start, bits, *unused)
+        _mark_tile(ranks, ranks, genes, first + start, bits, *unused)
         hit_ranks = np.empty(n, np.int64)
         for j in range(size):
             _in_rank_order(bits[j], hit_ranks)
@@ -168,15 +190,23 @@ def _unweighted_ks(ranks: np.ndarray, n_genes: int, out: np.ndarray) -> None:
 
 @njit(parallel=True, cache=True, nogil=True)
 def _extreme_sum(
-    ranks: np.ndarray, scores: np.ndarray, n_genes: int, n_extreme: int, total: np.ndarray, count: np.ndarray
+    ranks: np.ndarray,
+    scores: np.ndarray,
+    genes: np.ndarray,
+    first: int,
+    width: int,
+    n_genes: int,
+    n_extreme: int,
+    total: np.ndarray,
+    count: np.ndarray,
 ) -> None:
-    """Per signature (column): sum and number of the set's z-scores among its top/bottom ``n_extreme`` genes."""
-    n, width = ranks.shape
+    """Per signature ``first + j``: sum and number of the set's z-scores among its top/bottom ``n_extreme`` genes."""
     for task in prange((width + TASK - 1) // TASK):
         start, stop = task * TASK, min(width, (task + 1) * TASK)
         sums, counts = np.zeros(stop - start), np.zeros(stop - start, np.int64)
-        for k in range(n):  # row by row, so each row of the block is read contiguously
-            row_ranks, row_scores = ranks[k, start:stop], scores[k, start:stop]
+        for k in range(genes.shape[0]):  # row by row, so each row of the block is read contiguously
+            gene = genes[k]
+            row_ranks, row_scores = ranks[gene, first + start : first + stop], scores[gene, first + start : first + stop]
             for j in range(stop - start):
                 r = row_ranks[j]
                 extreme = (r <= n_extreme) | (r > n_genes - n_extreme)
@@ -191,10 +221,27 @@ def _extreme_sum(
 
 @dataclass(frozen=True)
 class Rows:
-    """The index rows of one gene set over some signatures: ranks and (for weighted methods) z-scores."""
+    """One gene set over some signatures: rows ``genes`` and columns ``start:start + width`` of the matrices.
+
+    ``ranks`` and ``scores`` (z-scores, for weighted methods) are read in place: an index's
+    mapped matrices, or arrays gathered for a null. ``genes=None`` means every row and
+    ``width=None`` every column from ``start``.
+    """
 
     ranks: np.ndarray
     scores: np.ndarray | None
+    genes: np.ndarray | None = None
+    start: int = 0
+    width: int | None = None
+
+    def at(self) -> tuple[np.ndarray, int, int]:
+        """The row positions, first column and number of columns the kernels read."""
+        genes = np.arange(self.ranks.shape[0]) if self.genes is None else self.genes
+        width = self.ranks.shape[1] - self.start if self.width is None else self.width
+        return np.asarray(genes, dtype=np.int64), self.start, width
+
+    def columns(self) -> int:
+        return self.at()[2]
 
 
 def _opposed(up: np.ndarray, down: np.ndarray, scale: float) -> np.ndarray:
@@ -203,21 +250,21 @@ def _opposed(up: np.ndarray, down: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _es(rows: Rows, n_genes: int) -> np.ndarray:
-    out = np.empty(rows.ranks.shape[1])
-    _weighted_es(rows.ranks, rows.scores, n_genes, out)
+    out = np.empty(rows.columns())
+    _weighted_es(rows.ranks, rows.scores, *rows.at(), n_genes, out)
     return out
 
 
 def _ks(rows: Rows, n_genes: int) -> np.ndarray:
-    out = np.empty(rows.ranks.shape[1])
-    _unweighted_ks(rows.ranks, n_genes, out)
+    out = np.empty(rows.columns())
+    _unweighted_ks(rows.ranks, *rows.at(), n_genes, out)
     return out
 
 
 def _xsum_parts(rows: Rows, n_genes: int, n_extreme: int) -> tuple[np.ndarray, np.ndarray]:
-    total = np.empty(rows.ranks.shape[1])
-    count = np.empty(rows.ranks.shape[1], dtype=np.int64)
-    _extreme_sum(rows.ranks, rows.scores, n_genes, n_extreme, total, count)
+    total = np.empty(rows.columns())
+    count = np.empty(rows.columns(), dtype=np.int64)
+    _extreme_sum(rows.ranks, rows.scores, *rows.at(), n_genes, n_extreme, total, count)
     return total, count
 
 
@@ -284,30 +331,20 @@ def score_signatures(
 
     ``progress(done, total)`` is called after each block (signatures covered so far, of all).
 
-    Memory is two blocks of ``block_size`` signatures × query genes (one read ahead while the
-    other is scored): about 12 × block_size × genes bytes for float32 scores.
+    The kernels read the query genes' rows of the index's mapped matrices in place: a query
+    allocates only its output (8 bytes per signature).
     """
     method = _check_method(method)
     up_pos, down_pos = query_genes(index, up, down)
-    genes = np.concatenate([up_pos, down_pos])
-    n_up = len(up_pos)
-    weighted = method in WEIGHTED
+    ranks, scores = index.ranks, (index.scores if method in WEIGHTED else None)
     out = np.full(index.n_signatures, np.nan)
-    spans = _spans(index.n_signatures, block_size, selected)
-    if not spans:
-        return out
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(index.read_rows, genes, *spans[0], scores=weighted)
-        for i, (start, stop) in enumerate(spans):
-            ranks, scores = pending.result()
-            if i + 1 < len(spans):
-                pending = reader.submit(index.read_rows, genes, *spans[i + 1], scores=weighted)
-            up_rows = Rows(ranks[:n_up], None if scores is None else scores[:n_up])
-            down_rows = Rows(ranks[n_up:], None if scores is None else scores[n_up:])
-            norms = index.extreme_norm[start:stop]
-            out[start:stop] = score_rows(method, up_rows, down_rows, index.n_genes, index.extreme_n, norms)
-            if progress is not None:
-                progress(stop, index.n_signatures)
+    for start, stop in _spans(index.n_signatures, block_size, selected):
+        up_rows = Rows(ranks, scores, up_pos, start, stop - start)
+        down_rows = Rows(ranks, scores, down_pos, start, stop - start)
+        norms = index.extreme_norm[start:stop]
+        out[start:stop] = score_rows(method, up_rows, down_rows, index.n_genes, index.extreme_n, norms)
+        if progress is not None:
+            progress(stop, index.n_signatures)
     if selected is not None:
         out[~selected] = np.nan
     return out
@@ -367,13 +404,48 @@ def align_signature_metadata(index: RankIndex, sig_info: pd.DataFrame) -> pd.Dat
     return table.reindex(index.sig_ids).drop(columns="sig_id", errors="ignore")
 
 
-def _whole_groups(meta: pd.DataFrame, selected: np.ndarray) -> np.ndarray:
-    """``selected`` widened to every signature sharing a cell line × perturbagen type with a selected one.
+@dataclass(frozen=True)
+class SignatureTable:
+    """sig_info aligned to one index's signatures, with each signature's NCS group (cell line × perturbagen type).
 
-    NCS normalises by the mean WTCS of the whole group, so a dose or time filter must not shrink it.
+    Aligning 10^6 sig_ids and coding their groups costs about 0.2 s; a session that runs many
+    queries against one index does it once (:meth:`align`) and passes the table to each.
     """
-    keys = pd.MultiIndex.from_frame(meta[list(NCS_GROUPS)].astype(str))
-    return np.asarray(keys.isin(keys[selected].unique()))
+
+    meta: pd.DataFrame
+    groups: np.ndarray
+    n_groups: int
+    index_path: Path
+
+    @classmethod
+    def align(cls, index: RankIndex, sig_info: pd.DataFrame) -> SignatureTable:
+        meta = align_signature_metadata(index, sig_info)
+        codes, n_groups = group_codes(meta, NCS_GROUPS) if set(NCS_GROUPS) <= set(meta.columns) else (None, 0)
+        return cls(meta, codes, n_groups, index.path)
+
+    def check(self, index: RankIndex) -> None:
+        """Raise DataError unless the table was aligned to ``index``."""
+        if self.index_path != index.path or len(self.meta) != index.n_signatures:
+            raise DataError(f"signature table aligned to {self.index_path.name} used with {index.path.name}")
+
+    def ncs(self, raw: np.ndarray, within: np.ndarray | None) -> np.ndarray:
+        """NCS of the raw WTCS of every signature, over the signatures ``within`` (a mask; None: all)."""
+        for column in NCS_GROUPS:
+            _column(self.meta, column)  # raises, naming the missing column
+        if within is None:
+            return ncs_by_group(raw, self.groups, self.n_groups)
+        out = np.full(len(raw), np.nan)
+        out[within] = ncs_by_group(raw[within], self.groups[within], self.n_groups)
+        return out
+
+    def whole_groups(self, selected: np.ndarray) -> np.ndarray:
+        """``selected`` widened to every signature sharing a cell line × perturbagen type with a selected one.
+
+        NCS normalises by the mean WTCS of the whole group, so a dose or time filter must not shrink it.
+        """
+        for column in NCS_GROUPS:
+            _column(self.meta, column)
+        return np.isin(self.groups, np.unique(self.groups[selected]))
 
 
 # ---------------------------------------------------------------- the search
@@ -453,7 +525,7 @@ def score_table(
     up: Sequence[str],
     down: Sequence[str],
     method: Method = "wtcs",
-    sig_info: pd.DataFrame | None = None,
+    sig_info: pd.DataFrame | SignatureTable | None = None,
     filters: SignatureFilter | None = None,
     null: ReferenceNull | None = None,
     block_size: int = BLOCK,
@@ -463,11 +535,15 @@ def score_table(
 
     NCS is per cell line × perturbagen type over all signatures of the groups considered; τ is
     the NCS's signed percentile in its perturbagen type's reference null
-    (:class:`~l1k_assets.search.tau.ReferenceNull`).
+    (:class:`~l1k_assets.search.tau.ReferenceNull`). ``sig_info`` is the release's table, or a
+    :class:`SignatureTable` aligned to this index once for many queries.
     """
     method = _check_method(method)
     up_pos, down_pos = query_genes(index, up, down)
-    meta = None if sig_info is None else align_signature_metadata(index, sig_info)
+    signatures = SignatureTable.align(index, sig_info) if isinstance(sig_info, pd.DataFrame) else sig_info
+    if signatures is not None:
+        signatures.check(index)
+    meta = None if signatures is None else signatures.meta
     if filters is not None and meta is None:
         raise DataError("filtering signatures needs their sig_info table")
     if null is not None and (method != "wtcs" or meta is None):
@@ -476,13 +552,11 @@ def score_table(
     if selected is not None and not selected.any():
         raise DataError(f"the filters {filters} select none of the {index.n_signatures} signatures")
     normalise = method == "wtcs" and meta is not None
-    scored = _whole_groups(meta, selected) if normalise and selected is not None else selected
+    scored = signatures.whole_groups(selected) if normalise and selected is not None else selected
     raw = score_signatures(index, up, down, method, scored, block_size, progress)
     table = pd.DataFrame({method: raw}, index=index.sig_ids)
     if normalise:
-        in_groups = np.ones(index.n_signatures, dtype=bool) if scored is None else scored
-        groups = meta.loc[in_groups, list(NCS_GROUPS)].assign(wtcs=raw[in_groups])
-        table["ncs"] = normalized_scores(groups, "wtcs", NCS_GROUPS).reindex(table.index)
+        table["ncs"] = signatures.ncs(raw, scored)
     if null is not None:
         table["tau"] = null.tau(table.ncs.to_numpy(), meta.pert_type.to_numpy())
     considered = ~np.isnan(raw) if selected is None else selected
@@ -533,7 +607,7 @@ def search(
     up: Sequence[str],
     down: Sequence[str],
     method: Method = "wtcs",
-    sig_info: pd.DataFrame | None = None,
+    sig_info: pd.DataFrame | SignatureTable | None = None,
     filters: SignatureFilter | None = None,
     top: int = 50,
     direction: Direction = "reverse",

@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.indication.connectivity import normalized_scores
-from l1k_assets.search.query import NCS_GROUPS, score_signatures
+from l1k_assets.search.query import SignatureTable, score_signatures
 from l1k_assets.search.rank_index import RankIndex
 
 NULL_COLUMNS = ("pert_type", "abs_ncs")
@@ -107,7 +106,7 @@ def _quantile_grid(values: np.ndarray, size: int) -> np.ndarray:
 
 def build_reference_null(
     index: RankIndex,
-    meta: pd.DataFrame,
+    signatures: SignatureTable,
     reference: np.ndarray,
     space_genes: list[str],
     query_size: int = 100,
@@ -118,7 +117,7 @@ def build_reference_null(
 ) -> tuple[ReferenceNull, pd.DataFrame]:
     """The pooled null of every reference perturbagen type, and a per-type summary of its size.
 
-    ``meta`` is sig_info aligned to the index (:func:`~l1k_assets.search.query.align_signature_metadata`),
+    ``signatures`` is sig_info aligned to the index (:class:`~l1k_assets.search.query.SignatureTable`),
     ``reference`` a boolean mask over its rows, ``space_genes`` the gene ids queries may use.
     Up to ``max_queries`` reference signatures (seeded, stratified by type in proportion) become
     queries; ``progress(done, total)`` is called after each.
@@ -127,17 +126,16 @@ def build_reference_null(
     size = min(query_size, len(space_rows) // 4)
     if size < 10:
         raise ReferenceError(f"the gene space has {len(space_rows)} indexed genes: too few for reference queries of 10 genes")
-    types = meta["pert_type"].astype(str).to_numpy()
+    types = signatures.meta["pert_type"].astype(str).to_numpy()
     reference_at = np.flatnonzero(reference)
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.permutation(reference_at)[:max_queries])
     ranks, _ = index.read_signatures(picked)
     ups, downs = reference_query_genes(ranks, space_rows, size)
-    groups = meta[list(NCS_GROUPS)].reset_index(drop=True)
     pooled: dict[str, list[np.ndarray]] = {t: [] for t in np.unique(types[reference_at])}
     for k, (own, up, down) in enumerate(zip(picked, ups, downs, strict=True)):
         wtcs = score_signatures(index, index.gene_ids[up].tolist(), index.gene_ids[down].tolist(), "wtcs")
-        ncs = normalized_scores(groups.assign(wtcs=wtcs), "wtcs", NCS_GROUPS).to_numpy()
+        ncs = signatures.ncs(wtcs, None)
         for pert_type in pooled:
             targets = reference_at[(types[reference_at] == pert_type) & (reference_at != own)]
             pooled[pert_type].append(np.abs(ncs[targets]))
