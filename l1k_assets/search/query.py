@@ -332,13 +332,18 @@ def score_signatures(
     ``progress(done, total)`` is called after each block (signatures covered so far, of all).
 
     The kernels read the query genes' rows of the index's mapped matrices in place: a query
-    allocates only its output (8 bytes per signature).
+    allocates only its output (8 bytes per signature). Each block's rows are prefetched while
+    the block before it is scored, so a cold index streams from disk instead of faulting.
     """
     method = _check_method(method)
     up_pos, down_pos = query_genes(index, up, down)
     ranks, scores = index.ranks, (index.scores if method in WEIGHTED else None)
+    genes = np.concatenate([up_pos, down_pos])
     out = np.full(index.n_signatures, np.nan)
-    for start, stop in _spans(index.n_signatures, block_size, selected):
+    spans = _spans(index.n_signatures, block_size, selected)
+    for i, (start, stop) in enumerate(spans):
+        for ahead in spans[i : i + 2] if i == 0 else spans[i + 1 : i + 2]:  # the next block is read while this one is scored
+            index.prefetch(genes, *ahead, scores=scores is not None)
         up_rows = Rows(ranks, scores, up_pos, start, stop - start)
         down_rows = Rows(ranks, scores, down_pos, start, stop - start)
         norms = index.extreme_norm[start:stop]
