@@ -223,6 +223,21 @@ def test_layer_runs_in_bfloat16_through_a_float32_sparse_product():
     torch.testing.assert_close(out.float(), reference, atol=0.1, rtol=0.05)
 
 
+def test_a_fresh_module_carries_each_landmark_on_its_own_node():
+    """At the start every layer's landmark node reads only its own landmark: moving one input moves no other landmark node."""
+    torch.manual_seed(4)
+    topology = tiny_topology()
+    module = GNNModule(topology, hidden=3, layers=3, activation="tanh", dropout=0.0, n_covariates=0).double()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    moved = x.clone()
+    moved[:, 1] += 1.0  # the second landmark, node 4
+    change = (module(moved) - module(x)).abs().amax(dim=0)
+    landmark_nodes = topology.landmarks.tolist()
+    assert change[landmark_nodes[1]] > 1e-3
+    assert change[[landmark_nodes[0], landmark_nodes[2]]].amax() == 0.0
+    assert change[[i for i in range(12) if i not in landmark_nodes]].amax() > 1e-3  # other genes still read every landmark
+
+
 def test_module_parameter_count_is_the_edges_plus_node_terms():
     topology = tiny_topology()
     module = GNNModule(topology, hidden=5, layers=3, activation="relu", dropout=0.0, n_covariates=2)

