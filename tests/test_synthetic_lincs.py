@@ -468,7 +468,7 @@ def test_inference_pairs_load_and_plant_a_nonlinear_truth(
     linear = inference["linear_genes"][:40]
     linear_gain = np.array([r2(g, knn()) - r2(g, LinearRegression()) for g in linear])
     # on their parents, KNN beats least squares on the planted nonlinear genes and loses on the linear ones
-    assert gain.mean() > 0.04 and (gain > 0).mean() >= 0.6 and gain.mean() > linear_gain.mean() + 0.1
+    assert gain.mean() > 0.03 and (gain > 0).mean() >= 0.6 and gain.mean() > linear_gain.mean() + 0.1
     linear_r2 = [r2(g, LinearRegression()) for g in linear[:10]]
     assert np.mean(linear_r2) > 0.6  # the rest is measurement noise and factor terms no parent explains
 

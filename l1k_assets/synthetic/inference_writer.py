@@ -13,8 +13,11 @@ claim, so it is planted as follows:
   that finds the regulators (greedy) keeps far more genes predictable than a random
   108-landmark set, which holds about a tenth of them;
 * every non-landmark gene is a function of 2–4 landmark *parents*: linear for some genes,
-  and for the others a product term plus a saturating term, which linear regression cannot
-  fit but a KNN, an MLP or a GNN can;
+  and for the others a nonlinear response to their weighted sum (a saturating term plus a
+  U-shaped bend, as a gene answers the summed activity of its regulators), which linear
+  regression cannot fit but a KNN, an MLP or a GNN can. Each gene's drive is its own
+  direction in landmark space: the GNN gives every gene its own landmark weights, while
+  the MLP shares one hidden layer among all genes;
 * every direct gene also follows a product of two of the landmarks' latent factors: a smooth
   function of the samples' low-dimensional state, which nearest neighbours and networks
   follow and a linear model cannot;
@@ -76,6 +79,7 @@ NOISE_GENE_FRACTION = 0.1  # non-landmarks with no signal at all
 FACTOR_PRODUCT_SD = 1.2  # weight of each direct gene's factor-product term
 TRUTH_SUBSET = 25  # genes per kind listed in the manifest, to keep it small
 RIDGE_PER_SAMPLE = 0.1
+BEND = 1.0  # weight of the response's U-shaped part, the share of a nonlinear gene no linear model sees
 
 
 def sample_table(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -142,16 +146,20 @@ def plant_genes(n_genes: int, regulators: np.ndarray, n_lm: int, rng: np.random.
     )
 
 
+def response(drive: np.ndarray, sign: np.ndarray | float) -> np.ndarray:
+    """A gene's response to its standardised drive: saturating in one direction plus a bend LR cannot see."""
+    return 1.5 * sign * np.tanh(1.5 * drive) + (drive**2 - 1) * BEND
+
+
 def nonlandmark_values(
     z: np.ndarray, factors: np.ndarray, plan: pd.DataFrame, regulators: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, list[list[int]], dict[int, int]]:
     """Samples × non-landmarks from standardised landmarks ``z``, each module's landmark parents, and relay → leader.
 
-    Linear genes: Σ w·z over the parents. Nonlinear genes: a·z₁·z₂ + b·tanh(2·z₃) (z₃ = z₁ when a
-    gene has two parents) + c·max(z₄, 0) with four. Both kinds add λ times their module's factor
-    (± the module's parents, summed and standardised), a product of two latent ``factors`` and
-    noise. A relay gene is
-    s·tanh(1.5·u) + (u² − 1)/2 of its leader's standardised value u, plus noise; a noise gene is
+    Linear genes: Σ w·z over the parents. Nonlinear genes: ``response`` of that sum, standardised.
+    Both kinds add λ times their module's factor (± the module's parents, summed and
+    standardised), a product of two latent ``factors`` and noise. A relay gene is ``response``
+    of its leader's standardised value u, plus noise; a noise gene is
     noise alone. Every gene then gets a gene mean and scale.
     """
     n, n_lm = z.shape
@@ -167,12 +175,8 @@ def nonlandmark_values(
     coef = rng.uniform(0.7, 1.3, (n_genes, 4)) * rng.choice([-1.0, 1.0], (n_genes, 4))
     used = np.arange(4) < n_parents[:, None]
     linear = (zp * coef * used).sum(axis=2)
-    third = np.where(n_parents >= 3, zp[:, :, 2], zp[:, :, 0])
-    nonlinear = (
-        1.5 * coef[:, 0] * zp[:, :, 0] * zp[:, :, 1]
-        + coef[:, 1] * np.tanh(2.0 * third)
-        + np.where(n_parents == 4, coef[:, 3] * np.maximum(zp[:, :, 3], 0.0), 0.0)
-    )
+    drive = linear / np.sqrt((coef**2 * used).sum(axis=1))
+    nonlinear = response(drive, np.sign(coef[:, 0]))
     signal = np.where(plan.linear.to_numpy(), linear, nonlinear)
     loading = rng.uniform(*MODULE_LOADING, n_genes) * rng.choice([-1.0, 1.0], n_genes)
     pair = np.argsort(rng.random((n_genes, factors.shape[1])), axis=1)[:, :2]
@@ -189,7 +193,7 @@ def nonlandmark_values(
             values[:, gene] = 0.0
             continue
         u = (values[:, leader] - values[:, leader].mean()) / values[:, leader].std()
-        values[:, gene] = 1.5 * rng.choice([-1.0, 1.0]) * np.tanh(1.5 * u) + (u**2 - 1) / 2
+        values[:, gene] = response(u, rng.choice([-1.0, 1.0]))
     values[:, role == "noise"] = 0.0
     values += rng.normal(0.0, GENE_NOISE_SD, (n, n_genes))
     values[:, role == "noise"] *= 1.0 / GENE_NOISE_SD  # unit-variance noise, on the scale of the other genes
