@@ -121,9 +121,9 @@ class ModelSettings(ProfiledConfig):
 
     Demo trains each torch model with one learning rate, narrower layers (and the GNN with
     small batches) and a wall-clock budget per training, so the five models and four landmark
-    selections fit a few minutes on two CPU cores; ``paper`` is seed 002 (learning rate from {1e-3, 5e-4, 1e-4}, GNN d = 64 with
-    4 layers, the MLP as wide as its output, patience 10, no budget) and seed 001's DNN
-    (two 1,024-unit layers, lr 1e-2, patience 5).
+    selections fit a few minutes on two CPU cores; ``paper`` is seed 002 (learning rate from
+    {1e-3, 5e-4, 1e-4}, GNN d = 64 with 4 layers, the MLP as wide as its output, patience 10,
+    no budget) and seed 001's DNN (two 1,024-unit layers, lr 1e-2, patience 5).
     """
 
     paper: ClassVar[dict[str, Any]] = {
