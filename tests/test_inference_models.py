@@ -361,3 +361,5 @@ def test_the_gnn_takes_its_own_batch_size_and_paper_uses_the_shared_one() -> Non
     assert model_params("mlp", demo, compute)["batch_size"] == demo.batch_size
     paper = RunProfile(name="paper").apply(ModelSettings())
     assert paper.gnn_batch_size is None and model_params("gnn", paper, compute)["batch_size"] == paper.batch_size
+    with pytest.raises(ValueError, match="gnn_batch_size"):
+        ModelSettings(gnn_batch_size=0)

@@ -148,6 +148,7 @@ class ModelSettings(ProfiledConfig):
     gnn_hidden: int = Field(4, description="GNN state width d; seed 002: 64")
     gnn_batch_size: int | None = Field(
         16,
+        ge=1,
         description="GNN mini-batch; none = batch_size. On a CPU its step costs little more than Adam's update of the "
         "per-gene weights, so small batches buy several times more updates per second",
     )
@@ -180,7 +181,7 @@ def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> 
         "hidden": config.gnn_hidden,
         "layers": config.gnn_layers,
         "lr_grid": tuple(config.lr_grid),
-        "batch_size": config.gnn_batch_size or config.batch_size,
+        "batch_size": config.batch_size if config.gnn_batch_size is None else config.gnn_batch_size,
     }
     return {
         "lr": {},
