@@ -16,8 +16,8 @@ claim, so it is planted as follows:
   and for the others a nonlinear response to their weighted sum (a saturating term plus a
   U-shaped bend, as a gene answers the summed activity of its regulators), which linear
   regression cannot fit but a KNN, an MLP or a GNN can. Each gene's drive is its own
-  direction in landmark space: the GNN gives every gene its own landmark weights, while
-  the MLP shares one hidden layer among all genes;
+  direction in landmark space, so a model needs capacity per gene, not only a few shared
+  directions;
 * every direct gene also follows a product of two of the landmarks' latent factors: a smooth
   function of the samples' low-dimensional state, which nearest neighbours and networks
   follow and a linear model cannot;
