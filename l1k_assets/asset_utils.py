@@ -64,12 +64,12 @@ def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def check_result(name: str, verdict: Any) -> dg.AssetCheckResult:
-    """An ERROR-severity check result from a quality ``Verdict`` (blocking when the spec is)."""
+def check_result(name: str, verdict: Any, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+    """A check result from a quality ``Verdict``: ERROR by default (blocking when the spec is), WARN to inform only."""
     return dg.AssetCheckResult(
         check_name=name,
         passed=verdict.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=severity,
         metadata=json_metadata(**verdict.details),
     )
 

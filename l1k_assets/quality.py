@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, LandmarkCoverage
+
 
 @dataclass
 class Verdict:
@@ -22,12 +24,10 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def landmark_coverage(genes_kept: Sequence[str], landmarks: Sequence[str], minimum: float = 0.9) -> Verdict:
-    """Enough of the landmark genes survived cleaning for the classifier to mean something."""
-    kept = set(genes_kept)
-    missing = [g for g in landmarks if g not in kept]
-    fraction = 1 - len(missing) / max(len(landmarks), 1)
-    return Verdict(fraction >= minimum, {"coverage": round(fraction, 4), "minimum": minimum, "missing_first": missing[:20]})
+def landmark_coverage(coverage: LandmarkCoverage, minimum: float = DEFAULT_MIN_SHARE) -> Verdict:
+    """Enough of the landmark genes survived cleaning for the data set to join the landmark-space compendium."""
+    details = {"coverage": round(coverage.share, 4), "minimum": minimum, "missing_first": coverage.missing[:20]}
+    return Verdict(coverage.share >= minimum, details)
 
 
 def no_missing_values(table: pd.DataFrame, columns: Sequence[str]) -> Verdict:

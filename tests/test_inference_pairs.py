@@ -25,16 +25,41 @@ def _write(path: Path, genes: list[str], samples: list[str], seed: int = 0) -> P
 def test_pairs_join_landmark_inputs_and_all_gene_targets(tmp_path: Path) -> None:
     l1000 = _write(tmp_path / "l1000.gctx", GENES, SAMPLES, 1)
     rnaseq = _write(tmp_path / "rnaseq.gctx", GENES, SAMPLES, 2)
-    table = load_inference_pairs(l1000, rnaseq, ["2", "1"])
+    table, coverage = load_inference_pairs(l1000, rnaseq, ["2", "1"])
+    assert coverage.missing == [] and coverage.share == 1.0
     assert list(table.columns) == ["l1000|2", "l1000|1"] + [f"rnaseq|{g}" for g in GENES]
     assert list(table.index) == SAMPLES
 
 
-def test_missing_landmarks_are_named(tmp_path: Path) -> None:
+def test_landmarks_missing_from_either_file_are_left_out_and_reported(tmp_path: Path) -> None:
+    """GSE92743 holds 970 of the 978 landmarks: inference runs on those, in landmark order, and names the rest."""
+    l1000 = _write(tmp_path / "l1000.gctx", ["1", "2", "3", "4"], SAMPLES)
+    rnaseq = _write(tmp_path / "rnaseq.gctx", ["1", "2", "3", "5"], SAMPLES)
+    table, coverage = load_inference_pairs(l1000, rnaseq, ["3", "4", "1", "5", "2"], min_landmark_share=0.5)
+    assert coverage.present == ["3", "1", "2"] and coverage.missing == ["4", "5"]
+    assert [c for c in table.columns if c.startswith("l1000|")] == ["l1000|3", "l1000|1", "l1000|2"]
+    assert coverage.describe()["landmarks_missing"] == ["4", "5"] and coverage.describe()["landmark_share"] == 0.6
+
+
+def test_too_few_landmarks_is_an_error_naming_both_files(tmp_path: Path) -> None:
     l1000 = _write(tmp_path / "l1000.gctx", GENES[:3], SAMPLES)
     rnaseq = _write(tmp_path / "rnaseq.gctx", GENES, SAMPLES)
-    with pytest.raises(DataError, match=r"l1000\.gctx: landmark genes \['4', '5'\] \(2 in all\)"):
+    message = r"l1000\.gctx and rnaseq\.gctx: only 1 of 3 landmarks \(33\.3%\) are present, below the required 90%"
+    with pytest.raises(DataError, match=message):
         load_inference_pairs(l1000, rnaseq, ["1", "4", "5"])
+
+
+def test_the_real_gse92743_gene_set_keeps_the_papers_970_landmarks(shared_data: Path) -> None:
+    """On the real files' gene ids: the 12,320 genes hold exactly lmid_970 of geneinfo_beta's 978 landmarks."""
+    from l1k_assets.landmarks import landmark_coverage
+    from l1k_assets.lincs.metadata import landmark_gene_ids, read_gene_info
+
+    folder = shared_data / "GeneExpressionGNN"
+    landmarks = landmark_gene_ids(read_gene_info(folder / "geneinfo_beta.txt"))
+    genes_12320 = (folder / "geneid_12320.txt").read_text().split()
+    coverage = landmark_coverage(genes_12320, landmarks).require(0.9, "GSE92743")
+    assert len(landmarks) == 978 and len(coverage.present) == 970 and len(coverage.missing) == 8
+    assert set(coverage.present) == set((folder / "lmid_970.txt").read_text().split())
 
 
 @pytest.mark.parametrize(

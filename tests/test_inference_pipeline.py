@@ -39,11 +39,26 @@ def test_graph_uses_training_samples_only(tiny_home: MaterializedHome) -> None:
     assert split.split.value_counts().to_dict().keys() == {"train", "validation", "test"}
 
 
+def test_inference_runs_on_the_landmarks_both_files_hold_and_names_the_missing(tiny_home: MaterializedHome) -> None:
+    """The pair set lacks 8 landmarks, as GSE92743 does: every model trains on the rest, the pages list the 8 by id."""
+    missing = tiny_home.manifest()["truth"]["inference"]["missing_landmarks"]
+    assert len(missing) == 8
+    pairs_meta = tiny_home.metadata("core_inference_pairs")
+    assert pairs_meta["landmarks_missing"].value == missing
+    n_landmarks = len(tiny_home.table("core_landmark_genes"))
+    assert pairs_meta["n_landmarks"].value == n_landmarks - 8
+    assert not {f"l1000|{g}" for g in missing} & set(tiny_home.table("core_inference_pairs").columns)
+    for kind in ("lr", "gnn"):
+        meta = tiny_home.metadata("model_expression_inference", kind)
+        assert meta["landmarks_missing"].value == missing and meta["landmarks_present"].value == n_landmarks - 8
+
+
 def test_training_curves_and_models_are_in_mlflow(tiny_home: MaterializedHome) -> None:
     from mlflow.tracking import MlflowClient
 
     run_id = tiny_home.metadata("model_expression_inference", "gnn")["mlflow_run_id"].value
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_home.home / 'mlflow' / 'mlflow.db'}")
+    assert client.get_run(run_id).data.params["n_landmarks_missing"] == "8"
     assert len(client.get_metric_history(run_id, "val_scc")) > 1
     assert client.get_run(run_id).data.metrics["scc_mean"] > 0
     assert client.search_model_versions("name='l1k.model_expression_inference.gnn'")

@@ -162,7 +162,6 @@ def test_blocking_checks_passed_in_the_main_run(tiny_home: MaterializedHome) -> 
             ("core_tumor_normal_deltas", "class_counts"),
             ("model_indication_classifier", "balanced_accuracy_floor"),
             ("out_signature_class_probabilities", "probability_rows"),
-            ("core_geo_expression", "landmark_coverage"),
         ]:
             record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
                 [dg.AssetCheckKey(dg.AssetKey(asset), check)]

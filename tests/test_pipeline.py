@@ -64,12 +64,12 @@ def test_every_checkpoint_records_the_run_profile(tiny_home: MaterializedHome) -
 
 
 def test_geo_path_recovers_the_planted_pairs_exactly(tiny_home: MaterializedHome) -> None:
-    samples = tiny_home.table("core_tumor_normal_samples")
     truth = tiny_home.manifest()["truth"]["geo"]
     expected_per_type: dict[str, int] = {}
     for cohort in load_catalog():
-        expected_per_type[cohort.cancer_type] = expected_per_type.get(cohort.cancer_type, 0) + cohort.expected_pairs
-        rows = samples[samples.cohort == cohort.cohort]
+        if cohort.cohort != "GDS507":
+            expected_per_type[cohort.cancer_type] = expected_per_type.get(cohort.cancer_type, 0) + cohort.expected_pairs
+        rows = tiny_home.table("core_geo_expression", cohort.cohort)
         found = {
             (
                 str(p),
@@ -80,9 +80,29 @@ def test_geo_path_recovers_the_planted_pairs_exactly(tiny_home: MaterializedHome
         }
         planted = {(str(p), n, t) for p, n, t in truth["cohorts"][cohort.cohort]["gsm_pairs"]}
         assert found == planted, cohort.cohort
+    samples = tiny_home.table("core_tumor_normal_samples")
     per_type = samples[samples.tissue == "tumor"].groupby("cancer_type").size().to_dict()
     assert per_type == expected_per_type
-    assert sum(per_type.values()) == 549 + 8  # seed 000's cohorts and GDS507
+    assert sum(per_type.values()) == 549  # seed 000's cohorts; GDS507 (HG-U133B) is left out, below
+
+
+def test_a_cohort_on_a_partial_platform_is_left_out_of_the_compendium_not_shrinking_it(tiny_home: MaterializedHome) -> None:
+    """GDS507's HG-U133B covers ~23 % of the landmarks: it is cleaned, flagged and left out; the others keep theirs."""
+    truth = tiny_home.manifest()["truth"]["geo"]["cohorts"]
+    n_landmarks = len(tiny_home.table("core_landmark_genes"))
+    meta = tiny_home.metadata("core_tumor_normal_samples")
+    assert list(meta["cohorts_left_out"].value) == ["GDS507"]
+    assert abs(meta["cohorts_left_out"].value["GDS507"] - 221 / 978) < 0.03
+    genes_lost = {g for c, t in truth.items() if c != "GDS507" for g in t["missing_landmarks"]}
+    assert meta["n_genes"].value == n_landmarks - len(genes_lost)
+    with tiny_home.instance() as instance:
+        run_id = instance.get_latest_materialization_event(dg.AssetKey("core_tumor_normal_samples")).run_id
+        warnings = [e.user_message for e in instance.all_logs(run_id) if "left out of the compendium" in e.user_message]
+        key = dg.AssetCheckKey(dg.AssetKey("core_geo_expression"), "landmark_coverage")
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
+        checks = {r.event.dagster_event.event_specific_data.partition: r.status.value for r in history if r.event}
+    assert len(warnings) == 1 and "cohort GDS507" in warnings[0] and "%" in warnings[0]
+    assert checks["GDS507"] == "FAILED" and checks["GSE19804"] == "SUCCEEDED"
 
 
 def test_unpaired_samples_are_dropped_and_reported_by_id(tiny_home: MaterializedHome) -> None:

@@ -104,10 +104,10 @@ def test_geo_folders_have_the_real_names_and_every_role(mirror: tuple[Path, Univ
     assert len(names) == len(chosen)  # nothing else, no leftover temporary files
 
     pair_folder = root / "geo" / "series" / "GSE92nnn" / "GSE92743" / "suppl"
-    n = sc.n_inference_samples
+    n, paired_genes = sc.n_inference_samples, n_genes - 8  # GSE92743's files lack 8 landmarks (12,320 of 12,328 genes)
     assert pick_files(sorted(p.name for p in pair_folder.iterdir()), GTEX_PAIR_ROLES, "GSE92743") == {
-        "l1000": f"GSE92743_Broad_GTEx_L1000_Level3_Q2NORM_n{n}x{n_genes}.gctx.gz",
-        "rnaseq": f"GSE92743_Broad_GTEx_RNAseq_Log2RPKM_q2norm_n{n}x{n_genes}.gctx.gz",
+        "l1000": f"GSE92743_Broad_GTEx_L1000_Level3_Q2NORM_n{n}x{paired_genes}.gctx.gz",
+        "rnaseq": f"GSE92743_Broad_GTEx_RNAseq_Log2RPKM_q2norm_n{n}x{paired_genes}.gctx.gz",
         "inst_info": "GSE92743_Broad_GTEx_inst_info.txt.gz",
     }
     assert (pair_folder / "GSE92743_SHA512SUMS.txt.gz").is_file()
@@ -222,7 +222,8 @@ def test_level3_values_look_like_log2_expression(
     unpacked: dict[str, Path], mirror: tuple[Path, Universe, dict[str, Any]]
 ) -> None:
     landmarks = mirror[1].genes.loc[mirror[1].genes.pr_is_lm == 1, "pr_gene_id"].astype(str)
-    for key, rows in (("GSE92742:level3", None), ("GSE92743:l1000", landmarks)):
+    paired = landmarks[~landmarks.isin(mirror[2]["inference"]["missing_landmarks"])]
+    for key, rows in (("GSE92742:level3", None), ("GSE92743:l1000", paired)):
         data = read_gctx(unpacked[key], rids=rows, meta=False).data
         assert data.dtypes.eq(np.float32).all()
         values = data.to_numpy()
@@ -440,9 +441,11 @@ def test_inference_pairs_load_and_plant_a_nonlinear_truth(
 
     _, universe, truth = mirror
     landmarks = universe.genes.loc[universe.genes.pr_is_lm == 1, "pr_gene_id"].astype(str).tolist()
-    table = load_inference_pairs(unpacked["GSE92743:l1000"], unpacked["GSE92743:rnaseq"], landmarks)
+    table, coverage = load_inference_pairs(unpacked["GSE92743:l1000"], unpacked["GSE92743:rnaseq"], landmarks)
     inference = truth["inference"]
-    assert table.shape == (inference["n_samples"], len(landmarks) + len(universe.genes))
+    assert coverage.missing == inference["missing_landmarks"] and len(coverage.missing) == 8  # as GSE92743's 970 of 978
+    landmarks = coverage.present
+    assert table.shape == (inference["n_samples"], 2 * len(landmarks) + len(universe.genes) - len(universe.landmarks))
     inst = pd.read_csv(unpacked["GSE92743:inst_info"], sep="\t")
     assert inst.inst_id.tolist() == table.index.tolist()
     assert set(inst.SMTS) == set(inference["tissues"]) and len(inference["tissues"]) == 6

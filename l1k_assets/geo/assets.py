@@ -6,12 +6,14 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
-from l1k_assets.asset_utils import blocking, check_result, file_path, files_metadata, json_metadata, markdown_table
+from l1k_assets.asset_utils import check_result, file_path, files_metadata, json_metadata, markdown_table
 from l1k_assets.errors import DataError
 from l1k_assets.geo.catalog import Cohort, load_catalog
 from l1k_assets.geo.cohort import SAMPLE_COLUMNS, clean_cohort, combine_cohorts
-from l1k_assets.quality import landmark_coverage
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
+from l1k_assets.quality import landmark_coverage as coverage_verdict
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import geo_cohort_expression_url, geo_platform_url
 from resources.data_source import DataSource
@@ -54,7 +56,7 @@ def raw_geo_platform(context: dg.AssetExecutionContext, data_source: DataSource)
     group_name="geo",
     code_version="1",
     kinds={"pandas", "parquet"},
-    check_specs=blocking("core_geo_expression", "landmark_coverage"),
+    check_specs=[dg.AssetCheckSpec("landmark_coverage", asset="core_geo_expression")],
 )
 def core_geo_expression(
     context: dg.AssetExecutionContext,
@@ -70,22 +72,53 @@ def core_geo_expression(
     )
     if report.n_pairs != cohort.expected_pairs:
         context.log.warning(f"{cohort.cohort}: {report.n_pairs} pairs, the catalog expects {cohort.expected_pairs}")
-    yield dg.Output(table, metadata=json_metadata(**asdict(report), expected_pairs=cohort.expected_pairs))
-    yield check_result("landmark_coverage", landmark_coverage([c for c in table.columns if c not in SAMPLE_COLUMNS], landmarks))
+    coverage = landmark_coverage([c for c in table.columns if c not in SAMPLE_COLUMNS], landmarks)
+    metadata = json_metadata(**asdict(report), expected_pairs=cohort.expected_pairs, landmark_share=round(coverage.share, 4))
+    yield dg.Output(table, metadata=metadata)
+    yield check_result("landmark_coverage", coverage_verdict(coverage), dg.AssetCheckSeverity.WARN)
 
 
-@dg.asset(group_name="geo", code_version="1", kinds={"pandas", "parquet"})
-def core_tumor_normal_samples(context: dg.AssetExecutionContext, core_geo_expression: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """All cohorts' paired samples on the landmark genes present in every cohort, labelled by cancer type."""
-    combined, dropped = combine_cohorts(core_geo_expression)
+class CompendiumSettings(dg.Config):
+    """Which cohorts join the cancer-type compendium."""
+
+    min_landmark_share: float = Field(
+        DEFAULT_MIN_SHARE, description="a cohort whose platform covers fewer landmarks is left out (with a warning)"
+    )
+
+
+@dg.asset(group_name="geo", code_version="2", kinds={"pandas", "parquet"})
+def core_tumor_normal_samples(
+    context: dg.AssetExecutionContext,
+    config: CompendiumSettings,
+    core_geo_expression: dict[str, pd.DataFrame],
+    core_landmark_genes: pd.DataFrame,
+) -> pd.DataFrame:
+    """All cohorts' paired samples on the landmark genes present in every cohort, labelled by cancer type.
+
+    Cohorts whose platform covers too few landmarks are left out, each named with its coverage.
+    """
+    landmarks = core_landmark_genes.gene_symbol.tolist()
+    compendium = combine_cohorts(core_geo_expression, landmarks, check_min_share(config.min_landmark_share))
+    for name, coverage in compendium.left_out.items():
+        context.log.warning(
+            f"cohort {name} left out of the compendium: its platform covers {len(coverage.present)} of "
+            f"{coverage.total} landmarks ({coverage.share:.1%}), below {config.min_landmark_share:.0%}"
+        )
+    combined = compendium.table
     pairs = combined[combined.tissue == "tumor"].groupby("cancer_type").size()
-    cohorts = [CATALOG[k] for k in core_geo_expression]
+    cohorts = [CATALOG[k] for k in core_geo_expression if k not in compendium.left_out]
     expected = pd.Series([c.expected_pairs for c in cohorts], index=[c.cancer_type for c in cohorts]).groupby(level=0).sum()
     summary = pd.DataFrame({"pairs": pairs, "catalog_pairs": expected}).fillna(0).astype(int)
+    left_out = {name: round(c.share, 4) for name, c in compendium.left_out.items()}
     context.add_output_metadata(
         {
             "pairs_per_cancer_type": markdown_table(summary),
-            **json_metadata(n_pairs=int(pairs.sum()), n_genes=combined.shape[1] - len(SAMPLE_COLUMNS), genes_dropped=dropped),
+            **json_metadata(
+                n_pairs=int(pairs.sum()),
+                n_genes=combined.shape[1] - len(SAMPLE_COLUMNS),
+                genes_dropped=compendium.genes_dropped,
+                cohorts_left_out=left_out,
+            ),
         }
     )
     return combined

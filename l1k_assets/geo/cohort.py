@@ -20,6 +20,7 @@ from l1k_assets.geo.platform import parse_platform_table
 from l1k_assets.geo.preprocess import collapse_probes, geo2r_log2, restrict_to_genes
 from l1k_assets.geo.series_matrix import SeriesMatrix, parse_series_matrix
 from l1k_assets.geo.soft import parse_soft, soft_to_series_matrix
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, LandmarkCoverage, landmark_coverage
 
 SAMPLE_COLUMNS = ["cohort", "cancer_type", "patient_id", "tissue"]
 
@@ -89,18 +90,41 @@ def clean_cohort(
     return table, report
 
 
-def combine_cohorts(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
+@dataclass
+class Compendium:
+    """The cohorts combined on their shared landmarks, what was dropped, and which cohorts were left out and why."""
+
+    table: pd.DataFrame
+    genes_dropped: list[str]
+    left_out: dict[str, LandmarkCoverage]  # cohort -> its landmark coverage, below the required share
+
+
+def _genes(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c not in SAMPLE_COLUMNS]
+
+
+def combine_cohorts(
+    tables: Mapping[str, pd.DataFrame], landmarks: Sequence[str], min_landmark_share: float = DEFAULT_MIN_SHARE
+) -> Compendium:
     """Concatenate cohorts on the landmark genes present in every one of them.
 
-    Returns the combined table and the genes dropped because some cohort lacked them.
+    A cohort whose platform covers fewer than ``min_landmark_share`` of the landmarks (an
+    HG-U133B cohort holds about 23 %) is left out rather than allowed to shrink every other
+    cohort's features to its few genes; the rest are combined on the genes they all have.
     """
     if not tables:
         raise DataError("no cohorts to combine: the cohort catalog selected none")
-    gene_sets = [[c for c in t.columns if c not in SAMPLE_COLUMNS] for t in tables.values()]
+    coverage = {name: landmark_coverage(_genes(t), landmarks) for name, t in tables.items()}
+    left_out = {name: c for name, c in coverage.items() if c.share < min_landmark_share}
+    kept = {name: t for name, t in sorted(tables.items()) if name not in left_out}
+    if not kept:
+        shares = {name: round(c.share, 3) for name, c in coverage.items()}
+        raise DataError(f"every cohort covers less than {min_landmark_share:.0%} of the landmarks: {shares}")
+    gene_sets = [_genes(t) for t in kept.values()]
     first = gene_sets[0]
     common = [g for g in first if all(g in set(s) for s in gene_sets[1:])]
     if not common:
-        raise DataError(f"cohorts {sorted(tables)} share no landmark gene")
+        raise DataError(f"cohorts {sorted(kept)} share no landmark gene")
     dropped = sorted(set().union(*map(set, gene_sets)) - set(common))
-    combined = pd.concat([t[SAMPLE_COLUMNS + common] for _, t in sorted(tables.items())])
-    return combined, dropped
+    combined = pd.concat([t[SAMPLE_COLUMNS + common] for t in kept.values()])
+    return Compendium(combined, dropped, left_out)

@@ -17,8 +17,9 @@ from l1k_assets.inference.data import InferenceData, inference_arrays
 from l1k_assets.inference.graph import build_gene_graph, graph_stats
 from l1k_assets.inference.metrics import sample_scc
 from l1k_assets.inference.models import MODEL_KINDS, StandardizedModel, make_model
-from l1k_assets.inference.pairs import L1000_PREFIX, RNASEQ_PREFIX, TISSUE_COLUMN, load_inference_pairs, sample_tissues
+from l1k_assets.inference.pairs import RNASEQ_PREFIX, TISSUE_COLUMN, load_inference_pairs, sample_tissues
 from l1k_assets.inference.split import split_samples
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
 from l1k_assets.sources.fetch_set import fetch_directory
 from l1k_assets.sources.layout import geo_suppl_url
 from l1k_assets.sources.listing import GTEX_PAIR_ROLES
@@ -51,21 +52,35 @@ def raw_inference_pairs(context: dg.AssetExecutionContext, data_source: DataSour
     return files
 
 
-@dg.asset(group_name="inference", code_version="1", kinds={"pandas", "parquet"})
+class PairSettings(dg.Config):
+    """How many of the reference landmarks the paired files must hold (GSE92743: 970 of 978)."""
+
+    min_landmark_share: float = Field(DEFAULT_MIN_SHARE, description="refuse the pair set below this share of landmarks")
+
+
+@dg.asset(group_name="inference", code_version="2", kinds={"pandas", "parquet"})
 def core_inference_pairs(
-    context: dg.AssetExecutionContext, raw_inference_pairs: pd.DataFrame, core_landmark_genes: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: PairSettings,
+    raw_inference_pairs: pd.DataFrame,
+    core_landmark_genes: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Samples × (``l1000|<gene>`` landmark inputs, ``rnaseq|<gene>`` targets), aligned and checked."""
-    table = load_inference_pairs(
+    """Samples × (``l1000|<gene>`` inputs for the landmarks in both files, ``rnaseq|<gene>`` targets), aligned and checked."""
+    table, coverage = load_inference_pairs(
         Path(file_path(raw_inference_pairs, "l1000")),
         Path(file_path(raw_inference_pairs, "rnaseq")),
         core_landmark_genes.gene_id.astype(str).tolist(),
+        check_min_share(config.min_landmark_share),
     )
+    if coverage.missing:
+        context.log.warning(f"{len(coverage.missing)} landmarks are not in both paired files: {coverage.missing}")
     table[TISSUE_COLUMN] = sample_tissues(Path(file_path(raw_inference_pairs, "inst_info")), table.index).to_numpy()
-    n_l = sum(c.startswith(L1000_PREFIX) for c in table.columns)
     n_r = sum(c.startswith(RNASEQ_PREFIX) for c in table.columns)
     tissues = table[TISSUE_COLUMN].value_counts().to_dict()
-    context.add_output_metadata(json_metadata(n_samples=len(table), n_landmarks=n_l, n_rnaseq_genes=n_r, tissues=tissues))
+    context.add_output_metadata(
+        json_metadata(n_samples=len(table), n_landmarks=len(coverage.present), n_rnaseq_genes=n_r, tissues=tissues)
+        | json_metadata(**coverage.describe())
+    )
     return table
 
 
@@ -270,6 +285,7 @@ def model_expression_inference(
     core_inference_pairs: pd.DataFrame,
     core_inference_split: pd.DataFrame,
     core_gene_graph: pd.DataFrame,
+    core_landmark_genes: pd.DataFrame,
     compute: ComputeResource,
     checkpoints: CheckpointStore,
     mlflow: MlflowTracking,
@@ -285,6 +301,9 @@ def model_expression_inference(
         run.log_params({**config.model_dump(), "kind": kind, **compute.describe(), **profile.describe()})
         progress = Progress("inference", sink=progress_sink(context, run))
         data = inference_arrays(core_inference_pairs, core_inference_split)
+        coverage = landmark_coverage(data.landmark_ids, core_landmark_genes.gene_id.astype(str))
+        run.log_params({"n_landmarks": len(coverage.present), "n_landmarks_missing": len(coverage.missing)})
+        run.log_json("landmark_coverage.json", coverage.describe())
         model, data, categories = fit_model(kind, data, config, compute, graph, progress)
         history = pd.DataFrame(getattr(model.model, "history_", []))
         for record in history.to_dict("records"):
@@ -327,6 +346,7 @@ def model_expression_inference(
                     device=compute.describe()["device"],
                     run_profile=profile.describe(),
                     **constant,
+                    **coverage.describe(),
                 ),
                 "checkpoint_files": dg.MetadataValue.json(manifest.files),
                 **curves,

@@ -14,6 +14,7 @@ from l1k_assets.errors import DataError
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication.genes import enrich
 from l1k_assets.inference.split import split_samples
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
 from l1k_assets.progress import Progress
 from l1k_assets.singlecell.catalog import Dataset, load_datasets
 from l1k_assets.singlecell.discovery import (
@@ -230,6 +231,9 @@ class ComparisonSettings(ProfiledConfig):
     paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
     random_seed: int = 0
     fdr_threshold: float = 0.05
+    min_landmark_share: float = Field(
+        DEFAULT_MIN_SHARE, description="refuse the L1000 set when QC left fewer of its landmarks in the data set"
+    )
 
 
 @dg.asset(
@@ -259,7 +263,10 @@ def out_landmark_discovery(
     config = profile.apply(config)
     data = cell_arrays(core_singlecell_expression)
     discovered = core_singlecell_landmarks.gene.tolist()
-    l1000 = [g for g in core_landmark_genes.gene_symbol.astype(str) if g in set(data.genes)]
+    coverage = landmark_coverage(data.genes, core_landmark_genes.gene_symbol.astype(str)).require(
+        check_min_share(config.min_landmark_share), f"single-cell data set {context.partition_key}"
+    )
+    l1000 = coverage.present
     sets = {
         "L1000": l1000,
         "discovered": discovered,
@@ -270,6 +277,7 @@ def out_landmark_discovery(
     params = {kind: dnn_params(config.dnn, compute, weighted=False) if kind == "dnn" else {} for kind in config.models}
     with mlflow.start_run(context, dataset=context.partition_key) as run:
         run.log_params(config.model_dump() | profile.describe() | compute.describe())
+        run.log_json("landmark_coverage.json", coverage.describe())
         budget = config.time_budget_seconds
         progress = Progress("fit", len(sets) * len(params), progress_sink(context, run), budget_seconds=budget)
         table, per_type = compare_sets(data, sets, params, progress)
@@ -298,6 +306,7 @@ def out_landmark_discovery(
                     overlap_l1000_discovered=overlap,
                     jaccard=overlap / len(set(l1000) | set(discovered)),
                     significant_terms={k: int(v) for k, v in significant.gene_set.value_counts().items()},
+                    **coverage.describe(),
                 ),
                 **run.metadata(),
             }

@@ -179,6 +179,10 @@ PLATFORMS = {
 }
 
 
+# Platforms that measure only part of the landmarks: HG-U133B's annotation names about 221 of the 978.
+PARTIAL_COVERAGE = {"GPL97": 221 / 978}
+
+
 @dataclass(frozen=True)
 class Platform:
     """One synthetic platform: its probe table (annotation fields plus how each probe reads its gene).
@@ -279,17 +283,25 @@ def _first_gsms(universe: Universe, catalog: Sequence[Cohort]) -> dict[str, int]
 
 
 def _missing_landmarks(universe: Universe, gpls: Sequence[str]) -> dict[str, list[str]]:
-    """Two or three landmarks one platform lacks, as older arrays lack some genes.
+    """The landmarks each platform lacks: two or three on one full platform, most of them on a partial one.
 
-    They are drawn outside every program so that combining cohorts (which drops genes some
-    cohort lacks) removes no planted signal.
+    Older whole-genome arrays lack a few genes; those are drawn outside every program so that
+    combining cohorts (which drops genes some cohort lacks) removes no planted signal. A
+    partial platform (HG-U133B, the second half of a two-chip set) measures only the share
+    ``PARTIAL_COVERAGE`` gives, drawn at random, as the real one covers about 221 landmarks.
     """
     rng = universe.rng("geo-missing-landmarks")
     program_genes = set().union(*(set(p.index) for p in universe.programs.values()))
     candidates = [g for g in universe.landmarks if g not in program_genes]
     gpl = gpls[int(rng.integers(len(gpls)))]
     chosen = rng.choice(candidates, size=min(int(rng.integers(2, 4)), len(candidates)), replace=False)
-    return {gpl: sorted(str(g) for g in chosen)}
+    missing = {gpl: {str(g) for g in chosen}}
+    for partial, share in PARTIAL_COVERAGE.items():
+        if partial in gpls:
+            landmarks = np.asarray(universe.landmarks)
+            kept = universe.rng(f"geo-partial-{partial}").choice(len(landmarks), round(share * len(landmarks)), replace=False)
+            missing[partial] = missing.get(partial, set()) | set(np.delete(landmarks, kept).tolist())
+    return {platform: sorted(genes) for platform, genes in missing.items()}
 
 
 def _build_platform(universe: Universe, gpl: str, missing: Sequence[str]) -> Platform:

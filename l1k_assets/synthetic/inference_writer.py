@@ -31,7 +31,10 @@ claim, so it is planted as follows:
   infers them, so the well-inferred count stays below the gene count;
 * the L1000 landmark values are the RNA-seq ones through a platform transform plus noise:
   correlated, never identical. The L1000 file also carries inferred (non-landmark) rows, like
-  the real one; they are a ridge regression on the L1000 landmarks, CMap's inference.
+  the real one; they are a ridge regression on the L1000 landmarks, CMap's inference;
+* as in GSE92743 (12,320 genes, 970 of the 978 landmarks), both files lack 8 landmarks: the
+  ones no planted gene depends on (fewest children, never a regulator), so every gene stays
+  as predictable as planted and a loader that insists on all landmarks stops at the door.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ RELAY_FRACTION = 0.2  # non-landmarks driven by their module's leader gene
 NOISE_GENE_FRACTION = 0.1  # non-landmarks with no signal at all
 FACTOR_PRODUCT_SD = 1.2  # weight of each direct gene's factor-product term
 TRUTH_SUBSET = 25  # genes per kind listed in the manifest, to keep it small
+N_MISSING_LANDMARKS = 8  # GSE92743's files hold 970 of the 978 landmarks
 RIDGE_PER_SAMPLE = 0.1
 BEND = 1.0  # weight of the response's U-shaped part, the share of a nonlinear gene no linear model sees
 
@@ -201,6 +205,30 @@ def nonlandmark_values(
     return scaled, module_parents.tolist(), {g: lead for g, lead in leaders.items() if lead >= 0}
 
 
+def missing_landmarks(
+    plan: pd.DataFrame,
+    module_parents: list[list[int]],
+    regulators: np.ndarray,
+    keep: set[int],
+    n_lm: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Positions of the landmarks both files leave out: the least used as parents, never a regulator or one in ``keep``.
+
+    Use counts the direct genes' own parents and every module's parents; ties are broken at random.
+    """
+    uses = np.zeros(n_lm)
+    direct = plan.role.to_numpy() == "direct"
+    for parents in plan.parents[direct]:
+        uses[parents] += 1
+    for parents in module_parents:
+        uses[parents] += 1
+    uses[regulators] = np.inf
+    uses[sorted(keep)] = np.inf
+    order = np.lexsort((rng.random(n_lm), uses))
+    return np.sort(order[:N_MISSING_LANDMARKS])
+
+
 def ridge_inferred(landmarks: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Targets fitted from landmarks by ridge regression (with intercept), as CMap infers non-landmarks."""
     x_mean, y_mean = landmarks.mean(axis=0), targets.mean(axis=0)
@@ -236,18 +264,28 @@ def write_inference_pairs(universe: Universe, root: Path) -> dict[str, Any]:
         values[is_lm], values[~is_lm] = lm.T, other.T
         return pd.DataFrame(values, index=gene_ids, columns=samples.inst_id.to_numpy())
 
-    l1000 = full(l1000_lm, l1000_other).clip(*L1000_LOG2_RANGE)
+    direct = plan.role.to_numpy() == "direct"
+    linear = np.flatnonzero(plan.linear.to_numpy() & direct)[:TRUTH_SUBSET]
+    nonlinear = np.flatnonzero(~plan.linear.to_numpy() & direct)[:TRUTH_SUBSET]
+    listed = np.concatenate([linear, nonlinear])
+    listed_parents = {p for g in listed for p in [*plan.parents.iloc[g], *module_parents[plan.module.iloc[g]]]}
+    absent = missing_landmarks(plan, module_parents, regulators, listed_parents, len(lm_ids), universe.rng("inference_missing"))
+    kept_rows = ~np.isin(gene_ids, lm_ids[absent])
+    l1000 = full(l1000_lm, l1000_other).clip(*L1000_LOG2_RANGE)[kept_rows]
 
     folder = geo_suppl_dir(root, ACCESSION)
     folder.mkdir(parents=True, exist_ok=True)
-    shape = f"n{len(samples)}x{len(gene_ids)}"
+    shape = f"n{len(samples)}x{int(kept_rows.sum())}"
     row_meta = pd.DataFrame(
         {"pr_gene_symbol": genes.pr_gene_symbol.to_numpy(), "pr_is_lm": genes.pr_is_lm.to_numpy()}, index=gene_ids
-    )
+    )[kept_rows]
     col_meta = samples.set_index("inst_id")[["SMTS", "SMTSD"]]
     write_gctx_gz(folder / f"{ACCESSION}_Broad_GTEx_L1000_Level3_Q2NORM_{shape}.gctx.gz", l1000, row_meta, col_meta)
     write_gctx_gz(
-        folder / f"{ACCESSION}_Broad_GTEx_RNAseq_Log2RPKM_q2norm_{shape}.gctx.gz", full(rna_lm, rna_other), row_meta, col_meta
+        folder / f"{ACCESSION}_Broad_GTEx_RNAseq_Log2RPKM_q2norm_{shape}.gctx.gz",
+        full(rna_lm, rna_other)[kept_rows],
+        row_meta,
+        col_meta,
     )
     write_gz_text(folder / f"{ACCESSION}_Broad_GTEx_inst_info.txt.gz", table_text(samples.drop(columns="tissue_index")))
     write_sha512sums(folder, ACCESSION)
@@ -255,10 +293,6 @@ def write_inference_pairs(universe: Universe, root: Path) -> dict[str, Any]:
     def ids(positions: list[int]) -> list[str]:
         return lm_ids[positions].tolist()
 
-    direct = plan.role.to_numpy() == "direct"
-    linear = np.flatnonzero(plan.linear.to_numpy() & direct)[:TRUTH_SUBSET]
-    nonlinear = np.flatnonzero(~plan.linear.to_numpy() & direct)[:TRUTH_SUBSET]
-    listed = np.concatenate([linear, nonlinear])
     return {
         "n_samples": len(samples),
         "tissues": [t[0] for t in TISSUES],
@@ -270,6 +304,7 @@ def write_inference_pairs(universe: Universe, root: Path) -> dict[str, Any]:
         "linear_genes": other_ids[linear].tolist(),
         "nonlinear_genes": other_ids[nonlinear].tolist(),
         "regulator_landmarks": ids(sorted(regulators.tolist())),
+        "missing_landmarks": ids(absent.tolist()),
         "noise_genes": other_ids[plan.role.to_numpy() == "noise"].tolist(),
         "relay_leaders": {other_ids[g]: other_ids[lead] for g, lead in list(leaders.items())[:TRUTH_SUBSET]},
     }
