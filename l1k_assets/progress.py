@@ -117,9 +117,13 @@ class Progress:
         note = f"stopped: time budget of {format_seconds(self.budget_seconds)} spent"
         self.sink(ProgressReport(self.label, self._step, self.total, self.elapsed, 0.0, note=note))
 
-    def update(self, step: int, force: bool = False, **values: float) -> ProgressReport | None:
-        """Note that ``step`` steps are done; report when due (returns the report it sent, if any)."""
+    def update(self, step: int, force: bool = False, total: int | None = None, **values: float) -> ProgressReport | None:
+        """Note that ``step`` steps are done; report when due (returns the report it sent, if any).
+
+        ``total`` sets the loop's length when it is only known once the loop runs.
+        """
         self._step = step
+        self.total = self.total if total is None else total
         now = self.clock()
         due = (
             force

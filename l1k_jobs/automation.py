@@ -1,10 +1,11 @@
 """Sensors and schedules: new LINCS releases, the weekly release check, monthly retraining, score refresh.
 
 The release sensor keeps a cursor of release -> fingerprint. Each tick it asks the data
-source what is published; a release missing from the cursor becomes a dynamic partition and
-a run of the release job, a release whose fingerprint changed is re-run, and the run key
-(release + fingerprint) makes a request that was already made a no-op. A source that cannot
-be reached leaves the cursor as it was, so the next tick retries and nothing is lost.
+sources what is published (GEO's series and CLUE's LINCS 2020 build); a release missing from
+the cursor becomes a dynamic partition and a run of the release job, a release whose
+fingerprint changed is re-run, and the run key (release + fingerprint) makes a request that was
+already made a no-op. A source that cannot be reached leaves its releases' cursor entries as
+they were (the others go on), so the next tick retries and nothing is lost.
 """
 
 import json
@@ -30,10 +31,13 @@ def lincs_release_sensor(context: dg.SensorEvaluationContext, data_source: DataS
     """Poll the configured LINCS source once."""
     cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     try:
-        found = data_source.published_releases()
+        published = data_source.published_releases()
     except SourceError as exc:
         context.log.warning(f"release source unreachable, will retry next tick: {exc}")
         return dg.SkipReason(f"source unreachable: {exc}")
+    for source, problem in published.unreachable.items():
+        context.log.warning(f"{source} unreachable, its releases are kept as they were and retried next tick: {problem}")
+    found = published.releases
     new, changed = plan_updates(cursor, found)
     if not new and not changed:
         return dg.SkipReason(f"no new or changed release among {sorted(found)}")

@@ -72,6 +72,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         return 2
     import dagster as dg  # after the environment is set, so definitions read it
 
+    from l1k_assets.errors import DataError
     from l1k_jobs.definitions import ALL_ASSETS, defs
     from l1k_jobs.monitor import SETUP_STEP, StepTiming, peak_rss_mb
     from l1k_jobs.releases import register_known_releases
@@ -80,7 +81,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     resources = dict(defs.resources)
     console.print("preparing sources (the embedded mirror is generated on first use) ...")
-    added = register_known_releases(instance, resources["data_source"])
+    try:
+        added = register_known_releases(instance, resources["data_source"], args.release)
+    except DataError as exc:
+        print_error(exc)
+        return 2
     if added:
         console.print(f"registered LINCS release partitions: {', '.join(added)}")
     console.print(f"run profile [bold]{profile.name}[/bold] (time budgets × {profile.budget_scale:g})")
@@ -93,6 +98,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         selection=args.select,
         emit=lambda line: console.print(line, highlight=False, markup=False),
+        releases=args.release,
     )
     total = time.monotonic() - started
     console.print(stage_table(timings, total))
@@ -175,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--budget-scale", type=float, help="multiply every demo time budget (default $L1K_BUDGET_SCALE or 1)")
     mat.add_argument("--report-json", help="also write the stage timings to this JSON file")
     mat.add_argument("--select", help="only these assets, in Dagster's selection syntax (e.g. '+key:out_compound_scores')")
+    mat.add_argument(
+        "--release", action="append", help="only this LINCS release's partitions (GSE92742, LINCS2020, ...; repeatable)"
+    )
     mat.set_defaults(func=cmd_materialize)
     lineage = sub.add_parser("lineage", help="print what an asset was computed from, down to the raw files")
     lineage.add_argument("asset")

@@ -50,7 +50,9 @@ lincs_release_job = dg.define_asset_job(
 indication_job = dg.define_asset_job(
     "indication_job",
     selection=dg.AssetSelection.groups("indication")
-    - dg.AssetSelection.keys("out_signature_class_probabilities", "out_compound_scores", "out_connectivity_scores"),
+    - dg.AssetSelection.keys(
+        "out_signature_class_probabilities", "out_compound_scores", "out_genetic_scores", "out_connectivity_scores"
+    ),
     description="Deltas, exploration, the calibrated cancer-type classifier and its genes (unpartitioned part).",
 )
 

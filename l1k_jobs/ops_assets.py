@@ -55,7 +55,8 @@ def out_lineage_report(context: dg.AssetExecutionContext, data_source: DataSourc
 @dg.asset(group_name="ops", code_version="1", kinds={"geo"})
 def out_release_catalog(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
     """The LINCS releases the configured source publishes now, with fingerprints, and whether each is a partition yet."""
-    found = data_source.published_releases()
+    published = data_source.published_releases()
+    found = published.releases
     known = set(context.instance.get_dynamic_partitions(release_partitions.name))
     table = pd.DataFrame(
         [
@@ -70,5 +71,9 @@ def out_release_catalog(context: dg.AssetExecutionContext, data_source: DataSour
         ],
         columns=["release", "fingerprint", "source", "n_files", "partition"],
     )
-    context.add_output_metadata(json_metadata(n_releases=len(table), not_yet_partitions=table.release[~table.partition].tolist()))
+    context.add_output_metadata(
+        json_metadata(
+            n_releases=len(table), not_yet_partitions=table.release[~table.partition].tolist(), unreachable=published.unreachable
+        )
+    )
     return table

@@ -58,7 +58,7 @@ class SignatureSearch:
         if release not in self.tables.partitions("core_reference_null"):
             raise ReferenceError(
                 f"release {release!r} has no reference null for τ: materialize core_reference_null[{release}] "
-                "(it needs reference signatures, is_touchstone) or query without τ (--no-tau)"
+                "(it needs reference signatures: is_touchstone, or is_exemplar_sig on LINCS 2020) or query without τ (--no-tau)"
             )
         return ReferenceNull.from_table(self.tables.read("core_reference_null", release))
 

@@ -18,9 +18,13 @@ from resources.parquet_io import ParquetIOManager
 from resources.profile import RunProfile, check_positive, check_profile_name
 from resources.tracking import MlflowTracking
 
-URL_ENV = {
+# DataSource fields set from the environment (base URLs and the LINCS 2020 checksum settings).
+SOURCE_ENV = {
     "geo_base_url": "L1K_GEO_BASE_URL",
     "clue_base_url": "L1K_CLUE_BASE_URL",
+    "lincs2020_base_url": "L1K_LINCS2020_BASE_URL",
+    "lincs2020_md5_table": "L1K_LINCS2020_MD5_TABLE",
+    "lincs2020_verify": "L1K_LINCS2020_VERIFY",
     "gdsc_base_url": "L1K_GDSC_BASE_URL",
     "string_base_url": "L1K_STRING_BASE_URL",
     "genesets_base_url": "L1K_GENESETS_BASE_URL",
@@ -38,7 +42,7 @@ def build_resources(env: dict[str, str] | None = None, **overrides: Any) -> dict
         "seed": int(env.get("L1K_SEED", "0")),
         "home": home,
     }
-    source_args.update({field: env[var] for field, var in URL_ENV.items() if env.get(var)})
+    source_args.update({field: env[var] for field, var in SOURCE_ENV.items() if env.get(var)})
     source_args.update(overrides)
     return {
         "data_source": DataSource(**source_args),

@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from l1k_assets.lincs.assets import release_partitions
 from l1k_jobs.monitor import LAUNCH_TAG, RunMonitor, StepTiming, new_launch_id, peak_rss_mb, reset_peak_rss, step_timings
 
 
@@ -51,12 +52,15 @@ def plan_stages(assets: Sequence[dg.AssetsDefinition], only: set[dg.AssetKey] | 
     return stages
 
 
-def partition_keys(pdef: dg.PartitionsDefinition | None, instance: dg.DagsterInstance) -> list[str | None]:
-    """The partition keys to run for a stage (``[None]`` for an unpartitioned stage)."""
+def partition_keys(
+    pdef: dg.PartitionsDefinition | None, instance: dg.DagsterInstance, releases: Sequence[str] | None = None
+) -> list[str | None]:
+    """The partition keys to run for a stage (``[None]`` for an unpartitioned stage); ``releases`` limits release stages."""
     if pdef is None:
         return [None]
     if isinstance(pdef, dg.DynamicPartitionsDefinition):
-        return list(instance.get_dynamic_partitions(pdef.name))
+        keys = list(instance.get_dynamic_partitions(pdef.name))
+        return [k for k in keys if k in releases] if releases and pdef.name == release_partitions.name else keys
     return list(pdef.get_partition_keys())
 
 
@@ -68,6 +72,7 @@ def materialize_all(
     log_level: str = "WARNING",
     selection: str | None = None,
     emit: Callable[[str], None] | None = None,
+    releases: Sequence[str] | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
     """Run every stage for every partition; stop at the first failed run (its error propagates).
 
@@ -75,7 +80,8 @@ def materialize_all(
     heartbeats); ``on_run`` each finished run with its steps' seconds and the run's peak memory.
 
     ``selection`` (Dagster's asset selection syntax, e.g. ``+key:model_indication_classifier``
-    for an asset and everything upstream of it) limits the run to part of the graph.
+    for an asset and everything upstream of it) limits the run to part of the graph, and
+    ``releases`` the LINCS release partitions run (unpartitioned stages still run once).
 
     The console shows events at ``log_level`` and above; every event is still recorded in the
     instance, so the UI has the full log.
@@ -86,7 +92,7 @@ def materialize_all(
         graph = dg.Definitions(assets=assets, resources=resources).resolve_asset_graph()
         only = set(dg.AssetSelection.from_string(selection).resolve(graph))
     for stage in plan_stages(assets, only):
-        for key in partition_keys(stage.partitions_def, instance):
+        for key in partition_keys(stage.partitions_def, instance, releases):
             launch = new_launch_id()
             label = f"[{key}]" if key else ""
             reset_peak_rss()

@@ -3,7 +3,9 @@
 The downloader's retry, resume and verification paths only mean something against real
 sockets: a mock cannot drop a connection half-way through a body. This server serves a
 folder the way GEO's FTP-over-HTTPS tree does (files, ``Range`` requests, HTML directory
-indexes) and can be told to answer an error status, cut a body short, or flip its bytes.
+indexes) and the way an S3 bucket does (``GET /<bucket>?list-type=2&prefix=...`` answers
+ListObjectsV2 XML, a page of ``s3_page_size`` keys at a time, with ETags), and can be told to
+answer an error status, cut a body short, or flip its bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -66,6 +68,7 @@ class FileServer:
         self._corruptions: dict[str, _Fault] = {}
         self._httpd = _HTTPServer(self)
         self._thread: threading.Thread | None = None
+        self.s3_page_size = 1000  # S3's own page size; tests lower it to exercise continuation tokens
 
     @property
     def url(self) -> str:
@@ -144,6 +147,20 @@ class FileServer:
             return None
         return sorted(names)
 
+    def _bucket_keys(self, bucket: str, prefix: str) -> list[tuple[str, bytes, float]]:
+        """Every file below the bucket folder whose key starts with ``prefix``: (key, content, mtime), sorted by key."""
+        folder = self._local(bucket)
+        found: dict[str, tuple[bytes, float]] = {}
+        if folder is not None and folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    found[path.relative_to(folder).as_posix()] = (path.read_bytes(), path.stat().st_mtime)
+        with self._lock:
+            for key, content in self._files.items():
+                if key.startswith(bucket.rstrip("/") + "/"):
+                    found[key[len(bucket.rstrip("/")) + 1 :]] = content
+        return sorted((k, *v) for k, v in found.items() if k.startswith(prefix))
+
     def _local(self, path: str) -> Path | None:
         """The file under ``root`` that ``path`` names; None if it would be outside ``root``."""
         candidate = (self.root / path.lstrip("/")).resolve()
@@ -175,7 +192,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, send_body: bool) -> None:
         owner = self.server.owner
-        path = _key(unquote(urlsplit(self.path).path))
+        url = urlsplit(self.path)
+        path = _key(unquote(url.path))
+        query = parse_qs(url.query)
+        if query.get("list-type") == ["2"]:
+            failure = owner._take(owner._failures, path)
+            if failure is not None:
+                self._send(path, failure.status, f"injected failure {failure.status}\n".encode(), send_body, failure.headers)
+                return
+            self._send(path, 200, _list_objects(owner, path, query), send_body, {"Content-Type": "application/xml"})
+            return
         failure = owner._take(owner._failures, path)
         if failure is not None:
             self._send(path, failure.status, f"injected failure {failure.status}\n".encode(), send_body, failure.headers)
@@ -246,6 +272,30 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size:
         raise _Unsatisfiable
     return start, min(int(last), size - 1) if last else size - 1
+
+
+def _list_objects(owner: FileServer, bucket: str, query: dict[str, list[str]]) -> bytes:
+    """A ListObjectsV2 page as S3 writes it: Contents with Key, LastModified, ETag (the MD5), Size; then a token."""
+    prefix = query.get("prefix", [""])[0]
+    start = int(query.get("continuation-token", ["0"])[0])
+    keys = owner._bucket_keys(bucket, prefix)
+    page = keys[start : start + owner.s3_page_size]
+    truncated = start + len(page) < len(keys)
+    contents = "".join(
+        f"<Contents><Key>{html.escape(key)}</Key>"
+        f"<LastModified>{time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime(mtime))}</LastModified>"
+        f"<ETag>&quot;{hashlib.md5(data).hexdigest()}&quot;</ETag><Size>{len(data)}</Size>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+        for key, data, mtime in page
+    )
+    token = f"<NextContinuationToken>{start + len(page)}</NextContinuationToken>" if truncated else ""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Name>{html.escape(bucket.strip('/'))}</Name><Prefix>{html.escape(prefix)}</Prefix><KeyCount>{len(page)}</KeyCount>"
+        f"<MaxKeys>{owner.s3_page_size}</MaxKeys><IsTruncated>{str(truncated).lower()}</IsTruncated>{contents}{token}"
+        "</ListBucketResult>"
+    )
+    return body.encode("utf-8")
 
 
 def _index_page(path: str, names: list[str]) -> bytes:

@@ -7,7 +7,7 @@ from scipy.stats import hypergeom
 
 from l1k_assets.errors import DataError
 from l1k_assets.indication.classifier import ClassifierConfig, calibrate, nested_cv
-from l1k_assets.indication.compounds import compound_scores, moa_scores, read_moa_table
+from l1k_assets.indication.compounds import compound_scores, moa_scores, perturbagen_scores, read_moa_table, shortlist
 from l1k_assets.indication.connectivity import consensus_query, normalized_scores, weighted_es, wtcs
 from l1k_assets.indication.deltas import tumor_normal_deltas
 from l1k_assets.indication.exploration import cluster_scores, k_medians
@@ -218,6 +218,7 @@ def test_compound_aggregates_and_moa_scores(shared_data) -> None:
             "pert_id": ["P1", "P1", "P1", "P2"],
             "pert_iname": ["alpha", "alpha", "alpha", "beta"],
             "cell_id": ["A", "B", "B", "A"],
+            "pert_type": "trt_cp",
         }
     )
     scores = compound_scores(proba, sigs, ["X", "Y"], trim=0.0).set_index(["pert_id", "cancer_type"])
@@ -231,6 +232,30 @@ def test_compound_aggregates_and_moa_scores(shared_data) -> None:
     assert by_moa.loc[("HDAC inhibitor", "X"), "n_compounds"] == 2
     real = read_moa_table(shared_data / "drugs" / "repohub_repurposing_drugs_20200324.txt")
     assert {"pert_iname", "moa", "target"} <= set(real.columns) and len(real) > 6000
+
+
+def test_shrnas_and_controls_of_the_strongest_reversal_are_never_compound_scores() -> None:
+    """A real release mixes types: the hairpin and the DMSO signature that reverse X best are not ranked as drugs."""
+    proba = pd.DataFrame(
+        {"X": [0.99, 0.98, 0.6, 0.2, 0.97], "Y": [0.01, 0.02, 0.4, 0.8, 0.03]}, index=[f"s{i}" for i in range(5)]
+    )
+    sigs = pd.DataFrame(
+        {
+            "sig_id": proba.index,
+            "pert_id": ["TRCN0000012345", "DMSO", "BRD-K1", "BRD-K2", "TRCN0000067890"],
+            "pert_iname": ["TP53", "DMSO", "alpha", "beta", "TP53"],
+            "pert_type": ["trt_sh", "ctl_vehicle", "trt_cp", "trt_cp", "trt_sh"],
+            "cell_id": ["A", "A", "A", "B", "B"],
+        }
+    )
+    compounds = compound_scores(proba, sigs, ["X", "Y"])
+    assert set(compounds.pert_id) == {"BRD-K1", "BRD-K2"} and set(compounds.pert_type) == {"trt_cp"}
+    top_x = shortlist(compounds, "best_shot", 1)
+    assert top_x.set_index("cancer_type").loc["X", "pert_id"] == "BRD-K1"
+    genes = perturbagen_scores(proba, sigs, ["X", "Y"], ("trt_sh",), "pert_iname").set_index(["pert_iname", "cancer_type"])
+    assert genes.loc[("TP53", "X"), "n_perturbagens"] == 2 and genes.loc[("TP53", "X"), "median"] == pytest.approx(0.98)
+    with pytest.raises(DataError, match="controls never are"):
+        perturbagen_scores(proba, sigs, ["X", "Y"], ("trt_cp", "ctl_vehicle"))
 
 
 def test_permutation_importance_finds_the_only_informative_gene() -> None:

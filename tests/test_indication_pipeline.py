@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from l1k_assets.synthetic.universe import CANCER_TYPES, PROGRAM_PATHWAYS
 from tests.conftest import MaterializedHome
@@ -112,3 +113,28 @@ def test_compound_scores_carry_support_moa_scores_and_figure(tiny_home: Material
     meta = tiny_home.metadata("out_compound_scores", RELEASE)
     assert "data:image/png;base64," in meta["top5_per_type"].value
     assert "antagonist" in meta["moa_scores"].value  # the reversers' shared mechanism leads its type
+
+
+@pytest.mark.parametrize(("release", "truth_key"), [("GSE92742", "lincs"), ("LINCS2020", "lincs2020")])
+def test_knockdowns_of_the_strongest_reversal_are_never_ranked_as_drugs(
+    tiny_home: MaterializedHome, release: str, truth_key: str
+) -> None:
+    """Each release mixes compounds with shRNAs (and CRISPR guides), ORFs and controls: a hairpin against a program's
+    hub reverses it at least as strongly as any compound, yet compound scores hold compounds only, the knock-down
+    is scored per target gene instead, and no control is ranked at all."""
+    genetic = tiny_home.manifest()["truth"][truth_key]["genetic"]
+    proba = tiny_home.table("out_signature_class_probabilities", release)
+    sigs = tiny_home.table("core_lincs_signatures", release).set_index("sig_id")
+    assert {"trt_sh", "trt_oe", "ctl_vehicle", "ctl_vector", "ctl_untrt"} <= set(sigs.pert_type)
+    compounds = tiny_home.table("out_compound_scores", release)
+    genes = tiny_home.table("out_genetic_scores", release)
+    assert set(compounds.pert_type) == {"trt_cp"} and set(compounds.pert_id) <= set(sigs.pert_id[sigs.pert_type == "trt_cp"])
+    assert not set(genes.pert_type) - {"trt_sh", "trt_xpr", "trt_oe"}
+    for cancer_type, knockdowns in genetic["reversing_knockdowns"].items():
+        strongest = proba.loc[sigs.index[sigs.pert_id.isin(knockdowns)], cancer_type].max()
+        assert strongest >= proba.loc[sigs.index[sigs.pert_type == "trt_cp"], cancer_type].max() - 1e-9
+        hub = genetic["hubs"][cancer_type]
+        ranked = genes[(genes.cancer_type == cancer_type) & (genes.pert_type == "trt_sh")].sort_values("median", ascending=False)
+        assert ranked.pert_iname.iloc[0] == hub
+    meta = tiny_home.metadata("out_compound_scores", release)
+    assert {"trt_sh", "ctl_vehicle"} <= set(meta["signatures_not_scored"].value)

@@ -79,7 +79,7 @@ def test_real_tables_with_problems(shared_data: Path) -> None:
     assert err.value.line == 12 and "TRCN0000072181" in str(err.value)
     with pytest.raises(FormatError) as err:  # signatureSearch's index has only pert, cell, pert_type
         read_lincs_table(shared_data / "l1000" / "sigsearch_lincs_sig_info_pert_cell.tsv.gz", "sig_info")
-    assert err.value.line == 1 and err.value.found.startswith("no sig_id, pert_id, pert_iname, cell_id")
+    assert err.value.line == 1 and err.value.found.startswith("no sig_id, pert_id, pert_iname (cmap_name), cell_id (cell_iname)")
 
 
 def test_real_sig_info_with_carriage_returns(shared_data: Path, tmp_path: Path) -> None:

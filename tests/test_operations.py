@@ -50,9 +50,14 @@ def test_release_sensor_adds_each_release_once_and_reruns_reissued_ones(tmp_path
     root.mkdir()
     _publish(root, "GSE92742", {"GSE92742_Broad_LINCS_gene_info.txt.gz": b"v1"})
     with serve_directory(root) as server, dg.DagsterInstance.ephemeral() as instance:
-        source = build_resources(env={}, home=str(tmp_path / "home"), mode="remote", geo_base_url=f"{server.url}/geo", retries=0)[
-            "data_source"
-        ]
+        source = build_resources(
+            env={},
+            home=str(tmp_path / "home"),
+            mode="remote",
+            geo_base_url=f"{server.url}/geo",
+            lincs2020_base_url="http://127.0.0.1:9/macchiato.clue.io/builds/LINCS2020",  # nothing listens there
+            retries=0,
+        )["data_source"]
         requested: list[tuple[str, str]] = []
         cursor = None
         for step in range(5):
@@ -65,6 +70,8 @@ def test_release_sensor_adds_each_release_once_and_reruns_reissued_ones(tmp_path
         assert [p for p, _ in requested] == ["GSE92742", "GSE70138", "GSE92742"]
         assert len({k for _, k in requested}) == 3, "a run key was requested twice"
         assert sorted(instance.get_dynamic_partitions("lincs_release")) == ["GSE70138", "GSE92742"]
+        # CLUE's bucket (LINCS 2020, watched by default) is out of reach here: GEO's releases still came through
+        assert set(source.published_releases().unreachable) == {"clue"}
 
         # The source goes away: the tick is skipped, the cursor kept, and the next tick carries on.
         server.fail("/geo/series/GSE92nnn/GSE92742/suppl/", 503, times=1)
@@ -78,8 +85,8 @@ def test_release_sensor_registers_the_embedded_release(tmp_path: Path) -> None:
     source = build_resources(env={}, home=str(tmp_path), scale="tiny")["data_source"]
     with dg.DagsterInstance.ephemeral() as instance:
         runs, cursor = _tick(instance, source, None)
-        assert [r.partition_key for r in runs] == [RELEASE]
-        assert json.loads(cursor).keys() == {RELEASE}
+        assert [r.partition_key for r in runs] == [RELEASE, "LINCS2020"]
+        assert json.loads(cursor).keys() == {RELEASE, "LINCS2020"}
         assert _tick(instance, source, cursor)[0] == []
 
 

@@ -100,7 +100,8 @@ def test_a_cohort_on_a_partial_platform_is_left_out_of_the_compendium_not_shrink
         warnings = [e.user_message for e in instance.all_logs(run_id) if "left out of the compendium" in e.user_message]
         key = dg.AssetCheckKey(dg.AssetKey("core_geo_expression"), "landmark_coverage")
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
-        checks = {r.event.dagster_event.event_specific_data.partition: r.status.value for r in history if r.event}
+        evaluations = [(r.event.dagster_event.event_specific_data, r.status.value) for r in history if r.event]
+        checks = {e.metadata["cohort"].value: status for e, status in evaluations}
     assert len(warnings) == 1 and "cohort GDS507" in warnings[0] and "%" in warnings[0]
     assert checks["GDS507"] == "FAILED" and checks["GSE19804"] == "SUCCEEDED"
 
@@ -152,7 +153,7 @@ def test_raw_file_metadata_carries_urls_and_checksums_of_the_bytes_on_disk(tiny_
 def test_inference_pairs_align_landmarks_with_rnaseq(tiny_home: MaterializedHome) -> None:
     table = tiny_home.table("core_inference_pairs")
     assert len(table) == TINY.n_inference_samples
-    assert sum(c.startswith("l1000|") for c in table.columns) == TINY.n_landmarks
+    assert sum(c.startswith("l1000|") for c in table.columns) == TINY.n_landmarks - 8  # as GSE92743: 970 of 978
     assert sum(c.startswith("rnaseq|") for c in table.columns) > TINY.n_landmarks
 
 
@@ -195,11 +196,13 @@ def test_remote_mode_fetches_over_http_with_retries_and_matches_embedded(tiny_ho
         pd.testing.assert_frame_equal(table, tiny_home.table("core_geo_expression", cohort))
 
         instance.add_dynamic_partitions("lincs_release", [RELEASE])
-        lincs = ["raw_lincs_files", "core_lincs_genes", "core_lincs_signatures", "core_lincs_instances", "core_lincs_level3"]
-        _run(resources, lincs, RELEASE, instance)
-        raw = pd.read_parquet(tmp_path / "home" / "tables" / "raw_lincs_files" / f"{RELEASE}.parquet")
-        assert raw.url.str.startswith(server.url).all()
-        assert set(raw.checksum_verified[raw.role != "checksums"]) == {"sha512"}
+        lincs = ["raw_lincs_files", "raw_lincs_level3", "core_lincs_genes", "core_lincs_signatures", "core_lincs_instances"]
+        _run(resources, [*lincs, "core_lincs_level3"], RELEASE, instance)
+        for asset, roles in (("raw_lincs_files", {"gene_info", "sig_info", "level5"}), ("raw_lincs_level3", {"level3"})):
+            raw = pd.read_parquet(tmp_path / "home" / "tables" / asset / f"{RELEASE}.parquet")
+            assert raw.url.str.startswith(server.url).all() and roles <= set(raw.role)
+            assert set(raw.checksum_verified[raw.role != "checksums"]) == {"sha512"}
+        assert "level3" not in set(pd.read_parquet(tmp_path / "home" / "tables" / "raw_lincs_files" / f"{RELEASE}.parquet").role)
 
 
 @pytest.mark.parametrize(
@@ -251,12 +254,12 @@ def test_checksum_mismatch_fails_the_run_and_keeps_the_previous_table(tiny_home:
         before = table.read_bytes()
         shutil.rmtree(home / "cache")
         suppl = Path("geo/series/GSE92nnn") / RELEASE / "suppl"
-        level3 = next(f.name for f in (mirror / suppl).iterdir() if "_Level3_" in f.name)
-        server.corrupt(f"/{suppl}/{level3}")
+        level5 = next(f.name for f in (mirror / suppl).iterdir() if "_Level5_" in f.name)
+        server.corrupt(f"/{suppl}/{level5}")
         result = _run(resources, ["raw_lincs_files"], RELEASE, instance, raise_on_error=False)
         assert not result.success
         failure = str(result.get_step_failure_events()[0].event_specific_data.error)
-        assert "sha512 mismatch" in failure and "_Level3_" in failure
+        assert "sha512 mismatch" in failure and "_Level5_" in failure
         assert table.read_bytes() == before
         assert not list((home / "tables" / "raw_lincs_files").glob(".*tmp"))
 
@@ -298,6 +301,7 @@ def test_release_without_level5_gets_it_derived_the_cmap_way(tiny_home: Material
         instance.add_dynamic_partitions("lincs_release", [RELEASE])
         lincs = [
             "raw_lincs_files",
+            "raw_lincs_level3",
             "core_lincs_genes",
             "core_lincs_signatures",
             "core_lincs_instances",

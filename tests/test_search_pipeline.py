@@ -35,7 +35,7 @@ def test_cancer_type_query_finds_the_planted_reversers(tiny_home: MaterializedHo
     search = SignatureSearch(str(tiny_home.home))
     for cancer_type, reversers in truth.items():
         options = QueryOptions(top=25, filters=SignatureFilter(pert_types=["trt_cp"]))
-        result = search.run(Query(cancer_type=cancer_type, options=options))
+        result = search.run(Query(cancer_type=cancer_type, options=options), release=RELEASE)
         top_compounds = result.table.pert_id.drop_duplicates().head(5).tolist()
         assert set(reversers) & set(top_compounds), (cancer_type, reversers, top_compounds)
         assert (result.table.tau.diff().dropna() >= 0).all()  # most negative τ first
@@ -60,7 +60,7 @@ def test_perturbagen_summary_is_the_maximum_quantile_of_the_signatures(tiny_home
 def test_api_scores_equal_wtcs_on_the_level5_matrix(tiny_home: MaterializedHome) -> None:
     search = SignatureSearch(str(tiny_home.home))
     up, down = search.consensus(next(iter(tiny_home.manifest()["truth"]["universe"]["reversers"])))
-    result = search.run(Query(up=up, down=down, options=QueryOptions(top=10)))
+    result = search.run(Query(up=up, down=down, options=QueryOptions(top=10)), release=RELEASE)
     level5 = read_gctx(tiny_home.table("core_lincs_level5", RELEASE).path.iloc[0]).data
     ids = tiny_home.table("core_lincs_genes", RELEASE).drop_duplicates("gene_symbol").set_index("gene_symbol").gene_id
     up_mask = level5.index.isin(ids[up].astype(str))
@@ -84,6 +84,7 @@ def test_query_command_prints_a_ranked_table(tiny_home: MaterializedHome, tmp_pa
     assert read_gene_list(tmp_path / "up.txt") == up and read_gene_list(tmp_path / "down.txt") == down
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(tiny_home.home), "query"]
     command += ["--up", str(tmp_path / "up.txt"), "--down", str(tmp_path / "down.txt"), "--top", "7", "--pert-type", "trt_cp"]
+    command += ["--release", RELEASE]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env=tiny_home.env())
     assert done.returncode == 0, done.stderr
     assert f"release {RELEASE}" in done.stdout and "ncs" in done.stdout
@@ -103,7 +104,7 @@ def test_query_command_prints_a_ranked_table(tiny_home: MaterializedHome, tmp_pa
 
 def test_reference_null_is_built_and_checked(tiny_home: MaterializedHome) -> None:
     null = tiny_home.table("core_reference_null", RELEASE)
-    assert set(null.pert_type) == {"trt_cp"} and (null.abs_ncs >= 0).all()
+    assert set(null.pert_type) == {"trt_cp", "trt_sh", "trt_oe"} and (null.abs_ncs >= 0).all()  # no control type
     meta = tiny_home.metadata("core_reference_null", RELEASE)
     assert "data:image/png;base64," in meta["null_histogram"].value
 

@@ -112,7 +112,7 @@ def test_results_json(searched: Searched) -> None:
     assert document["query"] == {
         "method": "wtcs",
         "top": 10,
-        "filters": {"cell_ids": ["MCF7", "SKB"], "pert_types": None, "dose_range": [0.0, None], "times": None},
+        "filters": {"cell_ids": ["MCF7", "SKB"], "pert_types": None, "dose_range": [0.0, None], "times": None, "controls": False},
         "tolerance": None,
         "file": "up.txt",
     }

@@ -17,7 +17,14 @@ from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.search.query import SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.summary import max_quantile, summarize_mechanisms, summarize_perturbagens
-from l1k_assets.search.tau import ReferenceError, ReferenceNull, build_reference_null, reference_mask
+from l1k_assets.search.tau import (
+    MIN_QUERIES_PER_TYPE,
+    ReferenceError,
+    ReferenceNull,
+    build_reference_null,
+    pick_queries,
+    reference_mask,
+)
 from tests.test_search import generated_info, generated_matrix
 
 # ---------------------------------------------------------------- maximum quantile
@@ -107,7 +114,8 @@ def test_reference_null_equals_a_hand_pooled_null(small_release: tuple[RankIndex
     reference = reference_mask(meta)
     space = [g for g in matrix.index if int(g[1:]) % 5 != 0]  # a gene space smaller than the index
     null, summary = build_reference_null(index, signatures, reference, space, query_size=12, max_queries=8, seed=3)
-    picked = np.sort(np.random.default_rng(3).permutation(np.flatnonzero(reference))[:8])
+    types = meta.pert_type.astype(str).to_numpy()
+    picked = pick_queries(types, np.flatnonzero(reference), 8, np.random.default_rng(3))
     scores = matrix.to_numpy().T  # signatures × genes
     hand: dict[str, list[float]] = {"trt_cp": [], "trt_sh": []}
     for own in picked:
@@ -121,8 +129,26 @@ def test_reference_null_equals_a_hand_pooled_null(small_release: tuple[RankIndex
                 hand[meta.pert_type.iloc[j]].append(abs(ncs[j]))
     for pert_type, values in hand.items():
         np.testing.assert_allclose(null.values[pert_type], np.sort(values), atol=1e-9)
-    assert summary.set_index("pert_type").n_queries.sum() == 8
+    assert summary.set_index("pert_type").n_queries.sum() == len(picked)
     assert summary.attrs["query_size"] == 12
+
+
+def test_query_picking_keeps_every_type_even_a_rare_one() -> None:
+    """Proportional to each type's share, but at least MIN_QUERIES_PER_TYPE of a type (or all of a smaller one)."""
+    types = np.array(["trt_cp"] * 900 + ["trt_sh"] * 30 + ["trt_oe"] * 4)
+    picked = pick_queries(types, np.arange(len(types)), 100, np.random.default_rng(0))
+    counts = pd.Series(types[picked]).value_counts().to_dict()
+    assert counts == {"trt_cp": 96, "trt_sh": MIN_QUERIES_PER_TYPE, "trt_oe": 4}
+    assert np.all(np.diff(picked) > 0) and len(set(picked)) == len(picked)
+
+
+def test_controls_are_never_reference_signatures() -> None:
+    meta = pd.DataFrame({"pert_type": ["trt_cp", "ctl_vehicle", "trt_sh", "ctl_untrt"], "is_exemplar_sig": ["1", "1", "1", "1"]})
+    assert reference_mask(meta, "is_exemplar_sig").tolist() == [True, False, True, False]
+    with pytest.raises(ReferenceError, match=r"no 'is_exemplar_sig' column.*--no-tau"):
+        reference_mask(meta.drop(columns="is_exemplar_sig"), "is_exemplar_sig")
+    with pytest.raises(ReferenceError, match="no treatment signature"):
+        reference_mask(meta.iloc[[1, 3]], "is_exemplar_sig")
 
 
 def test_a_large_null_keeps_an_even_quantile_grid(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:

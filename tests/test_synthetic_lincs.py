@@ -24,6 +24,7 @@ from rdkit import Chem, RDLogger
 from l1k_assets.inference.pairs import L1000_PREFIX, RNASEQ_PREFIX, load_inference_pairs
 from l1k_assets.lincs.derive import derive_level5, validate_matrix
 from l1k_assets.lincs.gctx import read_gctx, read_gctx_meta
+from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.lincs.levels import level5_from_level3
 from l1k_assets.lincs.metadata import read_gene_info, read_lincs_table
 from l1k_assets.sources.checksums import parse_checksum_list
@@ -157,7 +158,12 @@ def test_tables_read_with_the_lincs_readers_and_have_the_real_columns(
     real_pert = pd.read_csv(shared_data / "drugs" / "sigsearch_lincs_pert_info_GSE92742cp.tsv.gz", sep="\t", nrows=2)
     pert = read_lincs_table(_lincs(unpacked, "pert_info"), "pert_info")
     assert list(pert.columns) == list(real_pert.columns[:8])
-    assert set(pert.pert_id) == {*universe.compounds.pert_id, "DMSO"}
+    assert set(pert.pert_id[pert.pert_type.isin(["trt_cp", "ctl_vehicle"])]) == {*universe.compounds.pert_id, "DMSO"}
+    # a real release mixes types: hairpins and ORFs against landmark genes, with their vector and untreated controls
+    assert set(pert.pert_type) == {"trt_cp", "ctl_vehicle", "trt_sh", "trt_oe", "ctl_vector", "ctl_untrt"}
+    genetic = pert[pert.pert_type.isin(["trt_sh", "trt_oe"])]
+    assert genetic.pert_iname.isin(universe.landmarks).all() and genetic.canonical_smiles.isna().all()
+    assert genetic.pert_id[genetic.pert_type == "trt_sh"].str.fullmatch(r"TRCN\d{10}(_\d)?").all()
 
     cell = read_lincs_table(_lincs(unpacked, "cell_info"), "cell_info")
     assert list(cell.columns) == [
@@ -173,16 +179,21 @@ def test_tables_read_with_the_lincs_readers_and_have_the_real_columns(
         "inst_id", "rna_plate", "rna_well", "pert_id", "pert_iname", "pert_type", "pert_dose", "pert_dose_unit",
         "pert_time", "pert_time_unit", "cell_id",
     ]  # fmt: skip
-    assert inst.inst_id.str.fullmatch(r"CPC\d{3}_[A-Z0-9]+_\d+H_X\d_B\d+_DUO52HI53LO:[A-P]\d{2}").all()
+    assert inst.inst_id.str.fullmatch(r"(CPC|KDA|OEA)\d{3}_[A-Z0-9]+_\d+H_X\d_B\d+_DUO52HI53LO:[A-P]\d{2}").all()
     assert (inst.inst_id == inst.rna_plate + ":" + inst.rna_well).all()
     dmso = inst[inst.pert_type == "ctl_vehicle"]
     assert set(dmso.pert_id) == set(dmso.pert_iname) == {"DMSO"}
     assert dmso.pert_dose.isna().all() and (inst.loc[inst.pert_type == "trt_cp", "pert_dose_unit"] == "µM").all()
     sc = universe.scale
-    per_plate = inst.groupby("rna_plate").agg(n=("inst_id", "size"), dmso=("pert_type", lambda t: (t == "ctl_vehicle").sum()))
+    compound_plates = inst[inst.rna_plate.str.startswith("CPC")]
+    assert (inst.pert_time[~inst.rna_plate.str.startswith("CPC")] == 96).all()  # knock-downs read out at 96 h
+    per_plate = compound_plates.groupby("rna_plate").agg(
+        n=("inst_id", "size"), dmso=("pert_type", lambda t: (t == "ctl_vehicle").sum())
+    )
     assert (per_plate.dmso == sc.dmso_per_plate).all()
     assert (per_plate.n == sc.n_compounds * len(sc.doses_um) + sc.dmso_per_plate).all()
-    assert len(per_plate) == truth["lincs"]["n_plates"] == sc.n_cell_lines * len(sc.times_h) * sc.replicates
+    assert len(per_plate) == sc.n_cell_lines * len(sc.times_h) * sc.replicates
+    assert truth["lincs"]["n_plates"] == len(per_plate) + 2 * sc.n_cell_lines * sc.replicates  # and a KDA, an OEA family
     assert not inst.groupby("rna_plate").rna_well.apply(lambda w: w.duplicated().any()).any()
 
     sig = read_lincs_table(_lincs(unpacked, "sig_info"), "sig_info")
@@ -190,7 +201,11 @@ def test_tables_read_with_the_lincs_readers_and_have_the_real_columns(
         "sig_id", "pert_id", "pert_iname", "pert_type", "cell_id", "pert_dose", "pert_dose_unit", "pert_idose",
         "pert_time", "pert_time_unit", "pert_itime", "distil_id",
     ]  # fmt: skip
-    assert len(sig) == truth["lincs"]["n_signatures"] == sc.n_cell_lines * len(sc.times_h) * sc.n_compounds * len(sc.doses_um)
+    assert len(sig) == truth["lincs"]["n_signatures"]
+    per_type = sig.pert_type.value_counts()
+    assert per_type["trt_cp"] == sc.n_cell_lines * len(sc.times_h) * sc.n_compounds * len(sc.doses_um)
+    assert per_type["ctl_vehicle"] == sc.n_cell_lines * len(sc.times_h) * sc.dmso_per_plate  # one per DMSO well position
+    assert sig.pert_idose[sig.pert_type != "trt_cp"].isna().all()
     first = sig.iloc[0]
     assert first.sig_id == f"CPC006_{first.cell_id}_24H:{first.pert_id}-001-01-1:{first.pert_dose:g}"
     assert first.pert_idose == f"{first.pert_dose:g} µM" and first.pert_itime == "24 h"
@@ -209,8 +224,10 @@ def test_distil_ids_are_instances_on_sibling_plates_and_level3_columns(unpacked:
     assert (plates == family + "_DUO52HI53LO").all()  # replicates are X1..X3 of the signature's plate family
     assert (inst.pert_id.reindex(members.inst_id).to_numpy() == members.pert_id.to_numpy()).all()
 
-    assert validate_matrix(_lincs(unpacked, "level3"), genes.gene_id, inst.index) == (len(genes), len(inst))
-    assert validate_matrix(_lincs(unpacked, "level5"), genes.gene_id, sig.sig_id) == (len(genes), len(sig))
+    level3_check = validate_matrix(GctxSet.of([_lincs(unpacked, "level3")]), genes.gene_id, inst.index)
+    assert (level3_check.n_genes, level3_check.n_columns) == (len(genes), len(inst))
+    level5_check = validate_matrix(GctxSet.of([_lincs(unpacked, "level5")]), genes.gene_id, sig.sig_id)
+    assert (level5_check.n_genes, level5_check.n_columns, level5_check.without_data) == (len(genes), len(sig), [])
     row_meta = read_gctx_meta(_lincs(unpacked, "level3"), "row")
     assert row_meta.pr_gene_symbol.tolist() == genes.pr_gene_symbol.tolist()
     assert (row_meta.pr_is_lm.astype(int).to_numpy() == genes.is_landmark.astype(int).to_numpy()).all()
@@ -260,7 +277,8 @@ def test_reversers_move_their_program_toward_normal_and_inert_compounds_do_not(
 ) -> None:
     _, universe, truth = mirror
     sig = read_lincs_table(_lincs(unpacked, "sig_info"), "sig_info")
-    level5 = read_gctx(_lincs(unpacked, "level5"), meta=False).data
+    sig = sig[sig.pert_type == "trt_cp"]
+    level5 = read_gctx(_lincs(unpacked, "level5"), cids=sig.sig_id, meta=False).data
     gene_id = universe.genes.set_index("pr_gene_symbol").pr_gene_id.astype(str)
     compounds = universe.compounds.set_index("pert_id")
     inert = compounds.index[(compounds.reverses == "") & ~compounds.promiscuous]
@@ -286,6 +304,7 @@ def test_compound_structures_parse_and_the_repurposing_tables_match_clue(
 ) -> None:
     root, universe, _ = mirror
     pert = read_lincs_table(_lincs(unpacked, "pert_info"), "pert_info")
+    pert = pert[pert.pert_type.isin(["trt_cp", "ctl_vehicle"])]
     molecules = [Chem.MolFromSmiles(s) for s in pert.canonical_smiles]
     assert all(m is not None for m in molecules)
     assert pert.canonical_smiles.is_unique

@@ -75,7 +75,9 @@ def core_geo_expression(
     coverage = landmark_coverage([c for c in table.columns if c not in SAMPLE_COLUMNS], landmarks)
     metadata = json_metadata(**asdict(report), expected_pairs=cohort.expected_pairs, landmark_share=round(coverage.share, 4))
     yield dg.Output(table, metadata=metadata)
-    yield check_result("landmark_coverage", coverage_verdict(coverage), dg.AssetCheckSeverity.WARN)
+    verdict = coverage_verdict(coverage)
+    verdict.details["cohort"] = cohort.cohort
+    yield check_result("landmark_coverage", verdict, dg.AssetCheckSeverity.WARN)
 
 
 class CompendiumSettings(dg.Config):

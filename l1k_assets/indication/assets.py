@@ -1,7 +1,6 @@
 """Indication assets (method 1): deltas, exploration, the calibrated classifier, genes, compound scores."""
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -42,8 +41,9 @@ from l1k_assets.indication.genes import (
     top_genes_per_class,
 )
 from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
-from l1k_assets.indication.scoring import n_chunks, stream_probabilities
+from l1k_assets.indication.scoring import stream_probabilities
 from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.progress import Progress
 from l1k_assets.quality import class_counts, metric_floor, no_missing_values, probability_rows
 from l1k_assets.search.rank_index import RankIndex
@@ -417,10 +417,10 @@ def out_signature_class_probabilities(
     if config.imputation not in ("none", "zero"):
         raise dg.Failure(f"imputation must be 'none' or 'zero', got {config.imputation!r}")
     forest, manifest = load_classifier(checkpoints)
-    level5 = Path(core_lincs_level5.path.iloc[0])
+    level5 = GctxSet.from_table(core_lincs_level5)
     with mlflow.start_run(context) as run:
         run.log_params({**config.model_dump(), "classifier_mlflow_run": manifest.mlflow_run_id})
-        progress = Progress("scoring · chunk", n_chunks(level5, config.chunk_size), progress_sink(context, run))
+        progress = Progress("scoring · chunk", level5.n_chunks(config.chunk_size), progress_sink(context, run))
         blocks = stream_probabilities(
             level5,
             forest.predict_proba,
@@ -448,22 +448,36 @@ def out_signature_class_probabilities(
     yield check_result("probability_rows", probability_rows(table))
 
 
-@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas"}, automation_condition=REFRESH)
+class CompoundScoreSettings(dg.Config):
+    """Which signatures count as compounds (controls are never ranked)."""
+
+    pert_types: list[str] = Field(
+        default_factory=lambda: list(cmp.COMPOUNDS), description="perturbagen types scored as compounds"
+    )
+
+
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="2", kinds={"pandas"}, automation_condition=REFRESH)
 def out_compound_scores(
     context: dg.AssetExecutionContext,
+    config: CompoundScoreSettings,
     out_signature_class_probabilities: pd.DataFrame,
     core_lincs_signatures: pd.DataFrame,
     raw_compounds: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Per compound × cancer type: best shot, median, trimmed mean, support, ranks; MoA scores and shortlists in metadata."""
+    """Per compound × cancer type: best shot, median, trimmed mean, support, ranks; MoA scores and shortlists in metadata.
+
+    Only compound signatures (``trt_cp`` by default) are scored: a release's shRNA, ORF,
+    CRISPR and control signatures are never ranked as drugs (see ``out_genetic_scores``).
+    """
     classes = list(out_signature_class_probabilities.columns)
-    scores = cmp.compound_scores(out_signature_class_probabilities, core_lincs_signatures, classes)
+    scores = cmp.perturbagen_scores(out_signature_class_probabilities, core_lincs_signatures, classes, config.pert_types)
     for aggregate in cmp.AGGREGATES:
         scores[f"rank_{aggregate}"] = cmp.rank_within_type(scores, aggregate)
     moa = cmp.moa_scores(scores, cmp.read_moa_table(file_path(raw_compounds, "drugs")))
     bars = plots.bar_panels(
         cmp.top_compounds_matrix(scores, "median"), "Top 5 compounds per cancer type (median rule)", "probability"
     )
+    left_out = core_lincs_signatures.pert_type[~core_lincs_signatures.pert_type.isin(config.pert_types)].value_counts()
     context.add_output_metadata(
         {
             "shortlist_median": dg.MetadataValue.md(cmp.shortlist(scores, "median", 5).to_markdown(index=False, floatfmt=".3f")),
@@ -472,7 +486,46 @@ def out_compound_scores(
             ),
             "moa_scores": dg.MetadataValue.md(moa.groupby("cancer_type").head(3).to_markdown(index=False, floatfmt=".3f")),
             "top5_per_type": image_metadata(bars, "top compounds"),
-            **json_metadata(n_compounds=int(scores.pert_id.nunique())),
+            **json_metadata(
+                n_compounds=int(scores.pert_id.nunique()), pert_types=config.pert_types, signatures_not_scored=left_out.to_dict()
+            ),
+        }
+    )
+    return scores
+
+
+class GeneticScoreSettings(dg.Config):
+    """Which genetic perturbagen types get per-target-gene scores."""
+
+    pert_types: list[str] = Field(default_factory=lambda: list(cmp.GENETIC), description="trt_sh, trt_xpr, trt_oe")
+
+
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas"}, automation_condition=REFRESH)
+def out_genetic_scores(
+    context: dg.AssetExecutionContext,
+    config: GeneticScoreSettings,
+    out_signature_class_probabilities: pd.DataFrame,
+    core_lincs_signatures: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per target gene × perturbagen type × cancer type: how much knocking it down, out or over-expressing it
+    reverses each tumor type (the classifier's probabilities, aggregated over hairpins, guides or ORFs).
+
+    A release without genetic perturbagens gives an empty table.
+    """
+    classes = list(out_signature_class_probabilities.columns)
+    scores = cmp.perturbagen_scores(
+        out_signature_class_probabilities, core_lincs_signatures, classes, config.pert_types, "pert_iname"
+    )
+    for aggregate in cmp.AGGREGATES:
+        scores[f"rank_{aggregate}"] = cmp.rank_within_type(scores, aggregate) if len(scores) else pd.Series(dtype=int)
+    shown = cmp.shortlist(scores, "median", 3) if len(scores) else pd.DataFrame()
+    context.add_output_metadata(
+        {
+            "shortlist_median": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f") if len(shown) else "none"),
+            **json_metadata(
+                n_genes=int(scores.pert_iname.nunique()) if len(scores) else 0,
+                per_type=scores.groupby("pert_type").pert_iname.nunique().to_dict() if len(scores) else {},
+            ),
         }
     )
     return scores

@@ -1,8 +1,9 @@
-"""Score every level-5 signature with the calibrated classifier, streamed from the GCTX.
+"""Score every level-5 signature with the calibrated classifier, streamed from the GCTX files.
 
-A real level-5 file holds ~10^6 signatures × 12,328 genes; only the classifier's genes are
-read (row subset), a chunk of signatures at a time, so memory depends on the chunk size and
-the classifier, never on the number of signatures.
+A real level 5 holds ~10^6 signatures × 12,328 genes (LINCS 2020: six files, one per
+perturbagen type); only the classifier's genes are read (row subset), a chunk of signatures
+at a time, so memory depends on the chunk size and the classifier, never on the number of
+signatures.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.lincs.gctx import iter_gctx_columns, read_gctx_ids
+from l1k_assets.lincs.gctx_set import GctxSet, as_matrix
 from l1k_assets.progress import Progress
 
 Imputation = Literal["none", "zero"]
 
 
 def classifier_rows(
-    level5_path: Path, classifier_genes: Sequence[str], genes: pd.DataFrame, imputation: Imputation = "none"
+    level5: GctxSet, classifier_genes: Sequence[str], genes: pd.DataFrame, imputation: Imputation = "none"
 ) -> tuple[list[str], list[int]]:
     """Map the classifier's gene symbols (in its order) to the file's row ids.
 
@@ -31,7 +32,7 @@ def classifier_rows(
     z-score of 0 means "no change", the least informative value a missing gene can take.
     """
     by_symbol = genes.drop_duplicates("gene_symbol").set_index("gene_symbol").gene_id.astype(str)
-    in_file = set(read_gctx_ids(level5_path, "row"))
+    in_file = set(level5.row_ids())
     rows, positions, missing = [], [], []
     for i, symbol in enumerate(classifier_genes):
         gene_id = by_symbol.get(symbol)
@@ -42,14 +43,14 @@ def classifier_rows(
             positions.append(i)
     if missing and imputation == "none":
         raise DataError(
-            f"{level5_path.name}: {len(missing)} of the classifier's {len(classifier_genes)} genes are not in the signature "
+            f"{level5.paths[0].name}: {len(missing)} of the classifier's {len(classifier_genes)} genes are not in the signature "
             f"matrix: {missing[:10]}; set imputation='zero' to score them as unchanged"
         )
     return rows, positions
 
 
 def stream_probabilities(
-    level5_path: Path,
+    level5: str | Path | GctxSet,
     predict_proba: Callable[[np.ndarray], np.ndarray],
     classes: Sequence[str],
     classifier_genes: Sequence[str],
@@ -62,21 +63,17 @@ def stream_probabilities(
 
     ``progress`` gets one step per chunk with the signatures scored so far.
     """
-    rows, positions = classifier_rows(level5_path, classifier_genes, genes, imputation)
+    matrix = as_matrix(level5)
+    rows, positions = classifier_rows(matrix, classifier_genes, genes, imputation)
     n_features = len(classifier_genes)
     done = 0
-    for step, block in enumerate(iter_gctx_columns(level5_path, chunk_size=chunk_size, rids=rows), start=1):
+    for step, block in enumerate(matrix.iter_columns(chunk_size, rids=rows), start=1):
         x = np.zeros((block.shape[1], n_features), dtype=np.float64)
         x[:, positions] = block.loc[rows].to_numpy(dtype=np.float64).T
         if np.isnan(x).any():
             bad = block.columns[np.isnan(x).any(axis=1)][:5].tolist()
-            raise DataError(f"{level5_path.name}: missing values in signatures {bad} on the classifier's genes")
+            raise DataError(f"level 5: missing values in signatures {bad} on the classifier's genes")
         yield pd.DataFrame(predict_proba(x), index=pd.Index(block.columns, name="sig_id"), columns=list(classes))
         done += block.shape[1]
         if progress is not None:
             progress.update(step, signatures=done)
-
-
-def n_chunks(level5_path: Path, chunk_size: int) -> int:
-    """How many chunks of ``chunk_size`` signatures a level-5 file streams in (the total a progress reports)."""
-    return -(-len(read_gctx_ids(level5_path, "col")) // chunk_size)

@@ -1,55 +1,65 @@
 """LINCS assets per release: raw files, gene table, signature and instance metadata, level 3 and level 5.
 
-Level-3/5 matrices stay GCTX on disk (a real level-5 file is tens of GB); their assets are
-one-row tables that point at the verified file and say its shape, so downstream code streams
-them in chunks.
+A release is a GEO series (GSE92742, GSE70138) or a CLUE build (LINCS2020). Level-3/5 matrices
+stay GCTX on disk (a real level-5 file is tens of GB; LINCS 2020 ships one per perturbagen
+type); their assets are tables of one row per file that point at the verified files and say
+their shapes, so downstream code streams them in chunks as one matrix (``GctxSet``).
 """
 
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
-from l1k_assets.asset_utils import file_path, files_metadata, json_metadata
+from l1k_assets.asset_utils import file_path, files_metadata, json_metadata, markdown_table
 from l1k_assets.fileio import file_digest
-from l1k_assets.geo.catalog import validate_accession
-from l1k_assets.lincs.derive import derive_level5, validate_matrix
+from l1k_assets.lincs.derive import MatrixCheck, derive_level5, validate_matrix
+from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.lincs.metadata import join_signature_metadata, read_gene_info, read_lincs_table
+from l1k_assets.lincs.release_files import Level, fetch_release, matrix_paths
+from l1k_assets.lincs.releases import release_kind
 from l1k_assets.sources.fetch_set import fetch_directory
-from l1k_assets.sources.layout import geo_suppl_url
-from l1k_assets.sources.listing import LINCS_GEO_ROLES, OPTIONAL_LINCS_ROLES, pick_files
+from l1k_assets.sources.listing import LINCS_GEO_ROLES
 from resources.data_source import DataSource
-from resources.home import home_dir
 
 release_partitions = dg.DynamicPartitionsDefinition(name="lincs_release")
 REFERENCE_RELEASE = "GSE92742"  # its gene table defines the 978 landmarks used everywhere
 
 
-def release_dir_url(data_source: DataSource, release: str) -> str:
-    """The GEO supplementary folder of a LINCS release (GSE92742, GSE70138, or the embedded mirror's)."""
-    validate_accession(release, "GSE")
-    return geo_suppl_url(data_source.base_url("geo"), release, "").rstrip("/")
+class ReleaseFileSettings(dg.Config):
+    """Which of a CLUE build's per-type matrices to fetch (GEO releases ship one file per level)."""
 
-
-def _release_files(
-    context: dg.AssetExecutionContext, data_source: DataSource, release: str, roles: dict[str, str]
-) -> pd.DataFrame:
-    files = fetch_directory(
-        data_source.downloader(),
-        release_dir_url(data_source, release),
-        roles,
-        home_dir(data_source.home) / "releases" / release,
-        optional=OPTIONAL_LINCS_ROLES,
+    parts: list[str] = Field(
+        default_factory=list,
+        description="perturbagen-type files to keep: trt_cp, trt_sh, trt_oe, trt_xpr, trt_misc, ctl (every control); empty: all",
     )
-    context.add_output_metadata({**files_metadata(files), **json_metadata(release=release, mode=data_source.mode)})
+
+
+def _release_files(context: dg.AssetExecutionContext, data_source: DataSource, level: Level, parts: list[str]) -> pd.DataFrame:
+    location = data_source.release_location(context.partition_key)
+    files = fetch_release(data_source.downloader(), location, level, parts, warn=context.log.warning)
+    unverified = files.loc[(files.checksum_verified == "") & (files.role != "checksums"), "name"].tolist()
+    context.add_output_metadata(
+        {
+            **files_metadata(files),
+            **json_metadata(
+                release=location.release, kind=location.kind, mode=data_source.mode, parts=sorted(set(files.part) - {""})
+            ),
+            **json_metadata(unverified_files=unverified, verify=location.verify),
+        }
+    )
     return files
 
 
 @dg.asset(group_name="lincs", code_version="1", kinds={"geo"})
 def raw_lincs_gene_info(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
     """The reference release's gene table (GSE92742), which names the 978 landmark genes."""
+    location = data_source.release_location(REFERENCE_RELEASE)
     roles = {k: LINCS_GEO_ROLES[k] for k in ("gene_info", "checksums")}
-    return _release_files(context, data_source, REFERENCE_RELEASE, roles)
+    files = fetch_directory(data_source.downloader(), location.url, roles, location.unpack_dir, frozenset({"checksums"}))
+    context.add_output_metadata({**files_metadata(files), **json_metadata(release=REFERENCE_RELEASE, mode=data_source.mode)})
+    return files
 
 
 @dg.asset(group_name="lincs", code_version="1", kinds={"pandas", "parquet"})
@@ -61,17 +71,26 @@ def core_landmark_genes(context: dg.AssetExecutionContext, raw_lincs_gene_info: 
     return landmarks
 
 
+@dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="2", kinds={"geo"})
+def raw_lincs_files(context: dg.AssetExecutionContext, config: ReleaseFileSettings, data_source: DataSource) -> pd.DataFrame:
+    """A release's metadata tables and level-5 matrices, verified (GEO: its SHA512SUMS list; CLUE: the MD5 table).
+
+    A GEO release that ships no level 5 brings its level 3 here, to derive level 5 from.
+    """
+    return _release_files(context, data_source, 5, config.parts)
+
+
 @dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="1", kinds={"geo"})
-def raw_lincs_files(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.DataFrame:
-    """Every file of one LINCS release, verified against the release's published SHA512SUMS list."""
-    return _release_files(context, data_source, context.partition_key, LINCS_GEO_ROLES)
+def raw_lincs_level3(context: dg.AssetExecutionContext, config: ReleaseFileSettings, data_source: DataSource) -> pd.DataFrame:
+    """A release's level-3 matrices (the bulk of a release: fetched only for what needs level 3), verified."""
+    return _release_files(context, data_source, 3, config.parts)
 
 
 @dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="1", kinds={"pandas", "parquet"})
 def core_lincs_genes(context: dg.AssetExecutionContext, raw_lincs_files: pd.DataFrame) -> pd.DataFrame:
     """The release's gene table with normalised columns (gene_id, gene_symbol, is_landmark)."""
     genes = read_gene_info(file_path(raw_lincs_files, "gene_info"))
-    context.add_output_metadata(json_metadata(n_landmarks=int(genes.is_landmark.sum())))
+    context.add_output_metadata(json_metadata(n_landmarks=int(genes.is_landmark.sum()), n_genes=len(genes)))
     return genes
 
 
@@ -85,7 +104,7 @@ def core_lincs_signatures(context: dg.AssetExecutionContext, raw_lincs_files: pd
     )
     context.add_output_metadata(
         json_metadata(
-            n_compounds=int(sigs.pert_id.nunique()),
+            n_compounds=int(sigs.pert_id[sigs.pert_type == "trt_cp"].nunique()),
             n_cell_lines=int(sigs.cell_id.nunique()),
             pert_types=sigs.pert_type.value_counts().to_dict(),
         )
@@ -97,59 +116,83 @@ def core_lincs_signatures(context: dg.AssetExecutionContext, raw_lincs_files: pd
 def core_lincs_instances(context: dg.AssetExecutionContext, raw_lincs_files: pd.DataFrame) -> pd.DataFrame:
     """Level-3 instance (well) metadata: plate, perturbation, dose, time, cell line."""
     inst = read_lincs_table(file_path(raw_lincs_files, "inst_info"), "inst_info")
-    context.add_output_metadata(json_metadata(n_plates=int(inst.rna_plate.nunique())))
+    context.add_output_metadata(
+        json_metadata(n_plates=int(inst.rna_plate.nunique()), pert_types=inst.pert_type.value_counts().to_dict())
+    )
     return inst
 
 
-def _matrix_row(role: str, path: Path, n_genes: int, n_cols: int, derived: bool) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
+def _matrix_table(role: str, files: pd.DataFrame | None, paths: list[Path], check: MatrixCheck, derived: bool) -> pd.DataFrame:
+    """One row per matrix file: its part, path, sha256 (the fetched one when the file is used in place) and shape."""
+    fetched = (
+        {} if files is None else {Path(p): (s, part) for p, s, part in zip(files.path, files.sha256, files.part, strict=True)}
+    )
+    rows = []
+    for path, (_, ids) in zip(paths, GctxSet.of(paths).columns_by_file(), strict=True):
+        sha256, part = fetched.get(path, (file_digest(path), ""))
+        rows.append(
             {
                 "role": role,
+                "part": part,
                 "path": str(path),
-                "sha256": file_digest(path),
-                "n_genes": n_genes,
-                "n_columns": n_cols,
+                "sha256": sha256,
+                "n_genes": check.n_genes,
+                "n_columns": len(ids),
                 "derived": derived,
             }
-        ]
-    )
+        )
+    return pd.DataFrame(rows)
 
 
-@dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="1", kinds={"hdf5"})
+def _matrix_metadata(table: pd.DataFrame, check: MatrixCheck, what: str) -> dict[str, dg.MetadataValue]:
+    return {
+        "files": markdown_table(table.set_index("part")[["n_columns", "path"]])
+        if len(table) > 1
+        else dg.MetadataValue.text(table.path.iloc[0]),
+        **json_metadata(
+            n_genes=check.n_genes, **{f"n_{what}": check.n_columns}, **{f"{what}_without_data": len(check.without_data)}
+        ),
+    }
+
+
+@dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="2", kinds={"hdf5"})
 def core_lincs_level3(
     context: dg.AssetExecutionContext,
-    raw_lincs_files: pd.DataFrame,
+    raw_lincs_level3: pd.DataFrame,
     core_lincs_genes: pd.DataFrame,
     core_lincs_instances: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The level-3 GCTX, checked against the gene and instance tables (ids, shape)."""
-    path = Path(file_path(raw_lincs_files, "level3"))
-    n_genes, n_cols = validate_matrix(path, core_lincs_genes.gene_id.astype(str), core_lincs_instances.inst_id)
-    context.add_output_metadata(json_metadata(n_genes=n_genes, n_instances=n_cols, path=str(path)))
-    return _matrix_row("level3", path, n_genes, n_cols, derived=False)
+    """The level-3 GCTX files, checked against the gene and instance tables (ids, shapes, names)."""
+    paths = matrix_paths(raw_lincs_level3, "level3")
+    complete = release_kind(context.partition_key) == "geo"
+    check = validate_matrix(GctxSet.of(paths), core_lincs_genes.gene_id.astype(str), core_lincs_instances.inst_id, complete)
+    table = _matrix_table("level3", raw_lincs_level3, paths, check, derived=False)
+    context.add_output_metadata(_matrix_metadata(table, check, "instances"))
+    return table
 
 
-@dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="1", kinds={"hdf5"})
+@dg.asset(partitions_def=release_partitions, group_name="lincs", code_version="2", kinds={"hdf5"})
 def core_lincs_level5(
     context: dg.AssetExecutionContext,
     data_source: DataSource,
     raw_lincs_files: pd.DataFrame,
-    core_lincs_level3: pd.DataFrame,
     core_lincs_instances: pd.DataFrame,
     core_lincs_signatures: pd.DataFrame,
     core_lincs_genes: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Level-5 signatures: the release's own file when it ships one, else derived from level 3 the CMap way
+    """Level-5 signatures: the release's own files when it ships them, else derived from its level 3 the CMap way
     (robust z against each plate, then the MODZ consensus of replicates), streamed plate family by family."""
-    shipped = pick_files(raw_lincs_files.name.tolist(), {"level5": LINCS_GEO_ROLES["level5"]}, "release", frozenset({"level5"}))
-    if shipped:
-        path = Path(file_path(raw_lincs_files, "level5"))
-        derived = False
+    derived = "level5" not in set(raw_lincs_files.role)
+    if derived:
+        dest = data_source.release_location(context.partition_key).unpack_dir / "derived_level5_modz.gctx"
+        derive_level5(GctxSet.of(matrix_paths(raw_lincs_files, "level3")), core_lincs_instances, core_lincs_signatures, dest)
+        paths = [dest]
     else:
-        path = home_dir(data_source.home) / "releases" / context.partition_key / "derived_level5_modz.gctx"
-        derive_level5(Path(core_lincs_level3.path.iloc[0]), core_lincs_instances, core_lincs_signatures, path)
-        derived = True
-    n_genes, n_cols = validate_matrix(path, core_lincs_genes.gene_id.astype(str), core_lincs_signatures.sig_id)
-    context.add_output_metadata(json_metadata(n_genes=n_genes, n_signatures=n_cols, derived=derived, path=str(path)))
-    return _matrix_row("level5", path, n_genes, n_cols, derived)
+        paths = matrix_paths(raw_lincs_files, "level5")
+    complete = release_kind(context.partition_key) == "geo"
+    check = validate_matrix(GctxSet.of(paths), core_lincs_genes.gene_id.astype(str), core_lincs_signatures.sig_id, complete)
+    if check.without_data:
+        context.log.warning(f"{len(check.without_data)} signatures of sig_info are in none of the level-5 files kept")
+    table = _matrix_table("level5", None if derived else raw_lincs_files, paths, check, derived)
+    context.add_output_metadata({**_matrix_metadata(table, check, "signatures"), **json_metadata(derived=derived)})
+    return table

@@ -3,9 +3,11 @@
 GSE92742 and the LINCS 2020 (CLUE "beta") release describe the same things with different
 column names (``pert_iname`` vs ``cmap_name``, ``cell_id`` vs ``cell_iname``, ...). Everything
 downstream speaks the GSE92742 names, so each table is renamed once here, checked for the
-columns its kind needs and for unique primary ids (a duplicate would multiply rows in every
-later join), and ``-666`` becomes missing. Every value stays text except dose and time,
-because ids such as Entrez gene ids must keep their exact spelling.
+columns its kind needs (a missing one is named in both spellings) and for unique primary ids
+(a duplicate would multiply rows in every later join), and ``-666`` becomes missing. A beta
+table may carry only some of its columns: it reads as long as the needed ones are there.
+Every value stays text except dose and time, because ids such as Entrez gene ids must keep
+their exact spelling.
 """
 
 from __future__ import annotations
@@ -87,11 +89,20 @@ def _line(position: int) -> int:
     return position + HEADER_LINE + 1
 
 
+BETA_NAMES = {new: old for old, new in SYNONYMS.items()}
+
+
+def _spelled(column: str) -> str:
+    """A column as both releases spell it, for error messages: ``pert_iname (cmap_name)``."""
+    return f"{column} ({BETA_NAMES[column]})" if column in BETA_NAMES else column
+
+
 def _require_columns(path: Path, table: pd.DataFrame, required: list[str], what: str) -> None:
-    """All of ``required`` in the header (line 1), else one error listing every absent column."""
+    """All of ``required`` in the header (line 1), else one error listing every absent column (with its LINCS 2020 name)."""
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise FormatError(path, f"{what} columns {', '.join(required)}", line=HEADER_LINE, found=f"no {', '.join(missing)}")
+        expected = f"{what} columns {', '.join(map(_spelled, required))}"
+        raise FormatError(path, expected, line=HEADER_LINE, found=f"no {', '.join(map(_spelled, missing))}")
 
 
 def _require_unique_ids(path: Path, ids: pd.Series) -> None:
@@ -178,14 +189,42 @@ def _from_display(path: Path, table: pd.DataFrame, column: str) -> pd.DataFrame:
     return table
 
 
+def _compound_info(path: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """A compound table without ``pert_type`` (LINCS 2020's compoundinfo_beta) as pert_info: ``pert_type`` trt_cp.
+
+    compoundinfo_beta describes compounds only, once per target (and mechanism), so its rows
+    are collapsed: a compound's distinct values of each column joined with ``|`` in file
+    order, as the Repurposing Hub writes several targets.
+    """
+    _require_columns(path, table, ["pert_id", "pert_iname"], "compound_info")
+    absent = np.flatnonzero(table.pert_id.isna().to_numpy())
+    if len(absent):
+        raise FormatError(path, "a pert_id on every row", line=_line(int(absent[0])), field="pert_id", found="none")
+
+    def joined(values: pd.Series) -> object:
+        distinct = list(dict.fromkeys(values.dropna().astype(str)))
+        return "|".join(distinct) if distinct else np.nan
+
+    repeated = table.pert_id.duplicated(keep=False).to_numpy()
+    merged = table[repeated].groupby("pert_id", sort=False).agg(joined).reset_index()  # only repeated ids: fast on 34k rows
+    order = table.pert_id.drop_duplicates()
+    collapsed = pd.concat([table[~repeated], merged]).set_index("pert_id").loc[order].reset_index()
+    return collapsed.assign(pert_type="trt_cp")
+
+
 def read_lincs_table(path: str | Path, kind: Kind) -> pd.DataFrame:
-    """A LINCS sig/inst/pert/cell table in GSE92742 column names, checked, ``-666`` as missing, dose/time as numbers."""
+    """A LINCS sig/inst/pert/cell table in GSE92742 column names, checked, ``-666`` as missing, dose/time as numbers.
+
+    ``pert_info`` also reads compound-only tables such as LINCS 2020's compoundinfo_beta (no ``pert_type``).
+    """
     if kind not in REQUIRED:
         raise ValueError(f"kind must be one of {sorted(REQUIRED)}, not {kind!r}")
     path = Path(path)
     table = _read_tsv(path)
     renames = {old: new for old, new in SYNONYMS.items() if old in table.columns and new not in table.columns}
     table = table.rename(columns=renames)
+    if kind == "pert_info" and "pert_type" not in table.columns:
+        table = _compound_info(path, table)
     for column, (display, _) in DISPLAY_COLUMNS.items():
         if column in REQUIRED[kind] and column not in table.columns and display in table.columns:
             table = _from_display(path, table, column)

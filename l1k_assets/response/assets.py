@@ -3,7 +3,6 @@
 import hashlib
 import io
 import json
-from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -15,6 +14,7 @@ from l1k_assets import plots
 from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata, progress_sink
 from l1k_assets.errors import DataError
 from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -93,7 +93,7 @@ def core_pretraining_pairs(
     rng = np.random.default_rng(config.seed)
     frames = []
     for block in iter_pretraining_pairs(
-        Path(core_lincs_level3.path.iloc[0]),
+        GctxSet.from_table(core_lincs_level3),
         core_lincs_instances,
         core_landmark_genes.gene_id.astype(str),
         chunk_size=config.chunk_size,
@@ -180,6 +180,10 @@ class PretrainSettings(ProfiledConfig):
 
     paper: ClassVar[dict[str, Any]] = {"max_pairs": None, "time_budget_seconds": None}
 
+    releases: list[str] = Field(
+        default_factory=lambda: ["GSE92742"],
+        description="LINCS releases whose pairs are pretrained on (seed 003: GSE92742); empty: every materialized one",
+    )
     min_ppi_score: int = Field(900, description="STRING combined score above which an edge enters A_PPI")
     validation_fraction: float = 0.15
     max_pairs: int | None = Field(6000, description="seeded sample of the L1000 pairs trained on; none for all")
@@ -216,13 +220,18 @@ def model_csg2a_pretrained(
     mlflow: MlflowTracking,
     profile: RunProfile,
 ) -> pd.DataFrame:
-    """CSG2A pretrained on every materialized release's pairs to predict perturbed from basal profiles, with and without A_PPI."""
+    """CSG2A pretrained on the configured releases' pairs to predict perturbed from basal profiles, with and without A_PPI."""
     from l1k_assets.progress import Progress
     from l1k_assets.response.csg2a import CSG2APretrainer
     from l1k_assets.response.pretraining import pretraining_arrays
 
     config = profile.apply(config)
-    pairs = pd.concat(core_pretraining_pairs.values(), ignore_index=True)
+    chosen = [r for r in core_pretraining_pairs if not config.releases or r in config.releases]
+    if not chosen:
+        raise DataError(
+            f"none of the releases {config.releases} has pretraining pairs; materialized: {sorted(core_pretraining_pairs)}"
+        )
+    pairs = pd.concat([core_pretraining_pairs[r] for r in chosen], ignore_index=True)
     n_available = len(pairs)
     if config.max_pairs is not None and len(pairs) > config.max_pairs:
         keep = np.sort(np.random.default_rng(compute.seed).choice(len(pairs), config.max_pairs, replace=False))
@@ -281,7 +290,7 @@ def model_csg2a_pretrained(
         )
         context.add_output_metadata(
             json_metadata(**{f"{r['variant']}_val_mse": r["val_mse"] for r in rows}, basal_copy_mse=basal_mse)
-            | json_metadata(n_pairs=len(x), n_pairs_available=n_available, excluded_compounds=len(excluded))
+            | json_metadata(n_pairs=len(x), n_pairs_available=n_available, excluded_compounds=len(excluded), releases=chosen)
             | json_metadata(ppi_edges=int(ppi.sum() // 2), run_profile=run_profile, stopped_by_budget=stopped)
             | json_metadata(epochs={r["variant"]: r["epochs"] for r in rows}, seconds={r["variant"]: r["seconds"] for r in rows})
             | run.metadata()

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.lincs.gctx import iter_gctx_columns, read_gctx_ids
+from l1k_assets.lincs.gctx_set import GctxSet, as_matrix
 from l1k_assets.response.conditions import scale_conditions
 
 log = logging.getLogger("l1k.response")
@@ -202,7 +202,7 @@ def pretraining_pairs(
 
 
 def iter_pretraining_pairs(
-    path: str | Path,
+    level3: str | Path | GctxSet,
     inst_info: pd.DataFrame,
     landmark_ids: Iterable[object],
     *,
@@ -217,16 +217,17 @@ def iter_pretraining_pairs(
     treated instances in file order. Missing controls are detected before the first chunk.
     """
     genes = _landmarks(landmark_ids)
-    file_ids = pd.Index(read_gctx_ids(path, "col"))
+    matrix = as_matrix(level3)
+    file_ids = pd.Index(matrix.col_ids())
     design = treatment_design(inst_info, batch_pattern=batch_pattern)
     design = design.loc[file_ids[file_ids.isin(design.index)]]  # file order: each HDF5 chunk is read once
     controls = design.index[design.role == "control"]
     sums = ControlSums(pd.DataFrame(columns=genes, dtype=np.float64), pd.Series(dtype=np.int64))
-    for block in iter_gctx_columns(path, chunk_size, rids=genes, cids=controls):
+    for block in matrix.iter_columns(chunk_size, rids=genes, cids=controls):
         sums = sums + ControlSums.of(block, design.rna_plate)
     basal, source = basal_profiles(sums, design, fallback, on_missing)
     treated = design.index[(design.role == "treated") & design.rna_plate.isin(basal.index)]
-    for block in iter_gctx_columns(path, chunk_size, rids=genes, cids=treated):
+    for block in matrix.iter_columns(chunk_size, rids=genes, cids=treated):
         yield pair_block(block, design, basal, source)
 
 

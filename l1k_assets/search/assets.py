@@ -22,9 +22,11 @@ from l1k_assets.indication.compounds import read_moa_table
 from l1k_assets.indication.connectivity import consensus_query
 from l1k_assets.indication.deltas import consensus_deltas
 from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.lincs.gctx_set import GctxSet
+from l1k_assets.lincs.releases import REFERENCE_COLUMNS, release_kind
 from l1k_assets.progress import Progress
 from l1k_assets.quality import reference_size
-from l1k_assets.search.genespace import GeneSpace, format_report
+from l1k_assets.search.genespace import GeneSpace, format_report, index_space_genes
 from l1k_assets.search.query import SignatureFilter, SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.session import QueryOptions, consensus_genes, read_gene_list, run_query
@@ -37,9 +39,18 @@ INDEX_FILE = "signature_ranks.h5"
 
 
 class IndexSettings(dg.Config):
-    """What the rank index holds and how the level-5 file is streamed into it."""
+    """What the rank index holds and how the level-5 files are streamed into it.
 
-    landmarks_only: bool = Field(False, description="rank among the landmarks only, as CMap's landmark-space queries do")
+    Disk per signature: 6 bytes per gene indexed (int16 rank + float32 score). LINCS 2020's
+    1,201,944 signatures take ~89 GB with all 12,328 genes, ~73 GB in BING space (10,174)
+    and ~7 GB with the 978 landmarks; GSE92742's 473,647 take ~35 / ~29 / ~2.8 GB.
+    """
+
+    space: str = Field(
+        "full",
+        description="genes indexed: full (every gene), bing (landmarks + best inferred, what CLUE queries use) or landmark; "
+        "ranks are then ranks among those genes",
+    )
     extreme_n: int = Field(100, description="top/bottom genes per signature behind XCos (fixed at build time)")
     chunk_size: int = Field(10_000, description="signatures read from the GCTX at a time (bounds memory)")
 
@@ -58,10 +69,11 @@ def core_signature_ranks(
     core_lincs_level5: pd.DataFrame,
     core_lincs_genes: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Per-signature gene ranks (int16) and scores of the release's level 5, gene-major so a query reads only its genes."""
-    source = Path(core_lincs_level5.path.iloc[0])
+    """Per-signature gene ranks (int16) and scores of the release's level 5 (every file of it), gene-major so a query
+    reads only its genes."""
+    source = GctxSet.from_table(core_lincs_level5)
     dest = home_dir(data_source.home) / "indexes" / context.partition_key / INDEX_FILE
-    genes = core_lincs_genes.loc[core_lincs_genes.is_landmark, "gene_id"].astype(str).tolist() if config.landmarks_only else None
+    genes = index_space_genes(core_lincs_genes, config.space)
     started = time.perf_counter()
     build_rank_index(source, dest, genes, config.extreme_n, config.chunk_size)
     seconds = time.perf_counter() - started
@@ -71,20 +83,30 @@ def core_signature_ranks(
             "n_genes": index.n_genes,
             "n_signatures": index.n_signatures,
             "extreme_n": index.extreme_n,
-            "landmarks_only": config.landmarks_only,
-            "source_path": str(source),
+            "space": config.space,
+            "source_path": ", ".join(str(p) for p in source.paths),
             "source_sha256": index.header["source_sha256"],
             "build_seconds": seconds,
             "bytes": dest.stat().st_size,
         }
-    context.add_output_metadata(json_metadata(**row, signatures_per_second=row["n_signatures"] / max(seconds, 1e-9)))
+        sources = pd.DataFrame(index.header["sources"])
+    context.add_output_metadata(
+        {
+            **json_metadata(**row, signatures_per_second=row["n_signatures"] / max(seconds, 1e-9)),
+            "sources": markdown_table(sources.set_index("name")),
+        }
+    )
     return pd.DataFrame([row])
 
 
 class ReferenceSettings(dg.Config):
     """Which signatures are the reference (CLUE's Touchstone) and how its τ null is sampled."""
 
-    reference_column: str = Field("is_touchstone", description="sig_info/pert_info flag (1/0) marking reference signatures")
+    reference_column: str = Field(
+        "",
+        description="sig_info/pert_info flag (1/0) marking reference signatures; empty: the release's own "
+        "(is_touchstone on GEO releases, is_exemplar_sig on LINCS 2020, as CLUE's query app uses)",
+    )
     space: str = Field("bing", description="gene space of the reference queries: 'bing' (CLUE's) or 'landmark'")
     query_size: int = Field(100, description="top and bottom space genes per reference query (at most a quarter of the space)")
     max_queries: int = Field(200, description="reference signatures used as queries (seeded sample; each scans the index)")
@@ -112,9 +134,10 @@ def core_reference_null(
     """|NCS| of reference queries against the reference signatures, per perturbagen type: what τ is a percentile of."""
     with RankIndex(core_signature_ranks.path.iloc[0]) as index:
         signatures = SignatureTable.align(index, core_lincs_signatures)
-        reference = reference_mask(signatures.meta, config.reference_column)
+        column = config.reference_column or REFERENCE_COLUMNS[release_kind(context.partition_key)]
+        reference = reference_mask(signatures.meta, column)
         space = GeneSpace(core_lincs_genes, index.gene_ids, config.space)  # type: ignore[arg-type]
-        progress = Progress("reference queries", min(config.max_queries, int(reference.sum())), progress_sink(context))
+        progress = Progress("reference queries", None, progress_sink(context))
         null, summary = build_reference_null(
             index,
             signatures,
@@ -124,7 +147,7 @@ def core_reference_null(
             config.max_queries,
             config.max_values,
             config.seed,
-            progress=lambda done, _total: progress.update(done),
+            progress=lambda done, total: progress.update(done, total=total),
         )
     table = null.to_table()
     png = plots.histograms(
@@ -137,7 +160,7 @@ def core_reference_null(
             n_values=len(table),
             query_size=summary.attrs["query_size"],
             gene_space=space.describe(),
-            reference_column=config.reference_column,
+            reference_column=column,
             index_sha256=str(core_signature_ranks.source_sha256.iloc[0]),
             seconds=progress.elapsed,
         ),

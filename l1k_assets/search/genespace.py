@@ -143,6 +143,23 @@ def _bing(genes: pd.DataFrame) -> tuple[str, pd.Series]:
     return NO_BING_COLUMN, pd.Series(True, index=genes.index)
 
 
+IndexSpace = Literal["full", "bing", "landmark"]
+
+
+def index_space_genes(genes: pd.DataFrame, space: str) -> list[str] | None:
+    """The gene ids a rank index of ``space`` holds (None: every gene of the matrix), in gene-table order.
+
+    A landmark or BING index is a fraction of the full one's disk (978 or ~10,174 of 12,328
+    genes), which is what makes LINCS 2020's 1.2 M signatures fit on a workstation.
+    """
+    if space == "full":
+        return None
+    if space not in SPACES:
+        raise ValueError(f"index space must be one of full, {', '.join(SPACES)}, not {space!r}")
+    chosen = genes.is_landmark.astype(bool) if space == "landmark" else _bing(genes)[1]
+    return genes.gene_id[chosen.to_numpy()].astype(str).tolist()
+
+
 class GeneSpace:
     """The genes a query on one release and rank index may use, and the lookups that resolve names to them.
 

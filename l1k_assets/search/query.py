@@ -363,17 +363,23 @@ class SignatureFilter:
     """Which signatures a query considers, by their sig_info annotations; ``None`` means any.
 
     ``dose_range`` is inclusive, in the table's ``pert_dose`` unit (µM in LINCS); ``times`` are
-    ``pert_time`` values (hours).
+    ``pert_time`` values (hours). Control signatures (``ctl_vehicle``, ``ctl_untrt``, ...) are
+    the background a release measures treatments against, not candidates: without
+    ``pert_types`` they are left out unless ``controls`` is set; naming a control type in
+    ``pert_types`` considers it.
     """
 
     cell_ids: Collection[str] | None = None
     pert_types: Collection[str] | None = None
     dose_range: tuple[float, float] | None = None
     times: Collection[float] | None = None
+    controls: bool = False
 
     def mask(self, meta: pd.DataFrame) -> np.ndarray:
         """Boolean mask over the rows of an aligned sig_info table."""
         keep = np.ones(len(meta), dtype=bool)
+        if self.pert_types is None and not self.controls and "pert_type" in meta.columns:
+            keep &= ~is_control(meta.pert_type)
         for column, allowed in (("cell_id", self.cell_ids), ("pert_type", self.pert_types), ("pert_time", self.times)):
             if allowed is not None:
                 keep &= _column(meta, column).isin(list(allowed)).to_numpy()
@@ -381,6 +387,11 @@ class SignatureFilter:
             low, high = self.dose_range
             keep &= _column(meta, "pert_dose").between(low, high).to_numpy()
         return keep
+
+
+def is_control(pert_types: pd.Series) -> np.ndarray:
+    """Which perturbagen types are controls (``ctl_vehicle``, ``ctl_untrt``, ``ctl_vector``, ...)."""
+    return pert_types.astype(str).str.startswith("ctl").to_numpy()
 
 
 def _column(meta: pd.DataFrame, column: str) -> pd.Series:
@@ -556,6 +567,8 @@ def score_table(
     selected = None if filters is None or meta is None else filters.mask(meta)
     if selected is not None and not selected.any():
         raise DataError(f"the filters {filters} select none of the {index.n_signatures} signatures")
+    if selected is not None and selected.all():
+        selected = None  # nothing left out: score every signature without a mask
     normalise = method == "wtcs" and meta is not None
     scored = signatures.whole_groups(selected) if normalise and selected is not None else selected
     raw = score_signatures(index, up, down, method, scored, block_size, progress)

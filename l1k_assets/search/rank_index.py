@@ -65,10 +65,11 @@ from numba import njit
 
 from l1k_assets.errors import DataError, FormatError
 from l1k_assets.fileio import atomic_path, file_digest
-from l1k_assets.lincs.gctx import MATRIX, gctx_shape, read_gctx_ids
+from l1k_assets.lincs.gctx import MATRIX, read_gctx_ids
+from l1k_assets.lincs.gctx_set import GctxSet, as_matrix
 
 FORMAT = "l1k-rank-index"
-VERSION = 1
+VERSION = 2  # 2: the header lists every source file (a release may be several per-type files)
 RANK_DTYPE = np.dtype(np.int16)
 MAX_GENES = int(np.iinfo(RANK_DTYPE).max)
 DATASETS = ("ranks", "scores", "extreme_norm", "gene_ids", "sig_ids")
@@ -185,24 +186,31 @@ def signature_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _score_dtype(source: Path) -> np.dtype:
-    """float32 for float32 sources (every LINCS release), float64 otherwise: the source's values, exactly."""
-    with h5py.File(source, "r") as f:
-        stored = f[MATRIX].dtype
-    return np.dtype(np.float32) if stored == np.float32 else np.dtype(np.float64)
+def _score_dtype(sources: Sequence[Path]) -> np.dtype:
+    """float32 when every source is float32 (every LINCS release), float64 otherwise: the sources' values, exactly."""
+    stored = []
+    for source in sources:
+        with h5py.File(source, "r") as f:
+            stored.append(f[MATRIX].dtype)
+    return np.dtype(np.float32) if all(d == np.float32 for d in stored) else np.dtype(np.float64)
 
 
-def _index_genes(source: Path, genes: Sequence[str] | None) -> tuple[list[str], np.ndarray | None]:
-    """The genes to index in the file's row order (so ties break as on the file's rows), and their rows (None: all)."""
-    row_ids = read_gctx_ids(source, "row")
+def _index_genes(matrix: GctxSet, genes: Sequence[str] | None) -> list[str]:
+    """The genes to index in the first file's row order (so ties break as on the file's rows)."""
+    row_ids = matrix.row_ids()
     if genes is None:
-        return row_ids, None
+        return row_ids
     wanted = {str(g) for g in genes}
     missing = sorted(wanted - set(row_ids))
     if missing:
-        raise DataError(f"{source}: {len(missing)} requested genes are not rows of the file: {missing[:10]}")
-    rows = np.flatnonzero([g in wanted for g in row_ids])
-    return [row_ids[r] for r in rows], rows
+        raise DataError(f"{matrix.paths[0]}: {len(missing)} requested genes are not rows of the file: {missing[:10]}")
+    return [g for g in row_ids if g in wanted]
+
+
+def _file_rows(path: Path, gene_ids: list[str]) -> np.ndarray | None:
+    """Positions of ``gene_ids`` among the file's rows; None when they are all its rows in that order (no gather)."""
+    rows = pd.Index(read_gctx_ids(path, "row")).get_indexer(gene_ids)
+    return None if len(rows) == len(read_gctx_ids(path, "row")) and np.array_equal(rows, np.arange(len(rows))) else rows
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
@@ -376,36 +384,72 @@ class _Builder:
 
 
 def _source_chunks(
-    source: Path, chunk: int, rows: np.ndarray | None, dtype: np.dtype, digest: _FollowingDigest
+    matrix: GctxSet, gene_ids: list[str], chunk: int, dtype: np.dtype, digests: list[str]
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(first signature, signatures × indexed genes) for each chunk, read into one reused buffer.
+    """(first signature, signatures × indexed genes) for each chunk, file after file, read into reused buffers.
 
     Each block is valid until the next is read. Reading a slice with ``read_direct`` copies the
     stored rows straight into the buffer (no fancy-index selection, no per-chunk allocation).
+    Each file's sha256 is appended to ``digests`` once it is read to the end.
     """
-    with h5py.File(source, "r") as f:
-        dset = f[MATRIX]
-        n_sigs, source_genes = dset.shape
-        raw = np.empty((chunk, source_genes), dtype=dtype)
-        values = raw if rows is None else np.empty((chunk, len(rows)), dtype=dtype)
-        for start in range(0, n_sigs, chunk):
-            width = min(chunk, n_sigs - start)
-            dset.read_direct(raw, np.s_[start : start + width], np.s_[0:width])
-            if rows is not None:
-                np.take(raw[:width], rows, axis=1, out=values[:width])
-            digest.allow((start + width) / n_sigs)
-            yield start, values[:width]
+    values = np.empty((chunk, len(gene_ids)), dtype=dtype)
+    raw: np.ndarray | None = None
+    offset = 0
+    for path in matrix.paths:
+        rows = _file_rows(path, gene_ids)
+        with h5py.File(path, "r") as f:
+            dset = f[MATRIX]
+            n_sigs, source_genes = dset.shape
+            if rows is not None and (raw is None or raw.shape[1] != source_genes):
+                raw = np.empty((chunk, source_genes), dtype=dtype)
+            lead = 2 * chunk * source_genes * dtype.itemsize  # the digest reads up to a chunk ahead of the build
+            with _FollowingDigest(path, lead) as digest:
+                for start in range(0, n_sigs, chunk):
+                    width = min(chunk, n_sigs - start)
+                    if rows is None:
+                        dset.read_direct(values, np.s_[start : start + width], np.s_[0:width])
+                    else:
+                        assert raw is not None
+                        dset.read_direct(raw, np.s_[start : start + width], np.s_[0:width])
+                        np.take(raw[:width], rows, axis=1, out=values[:width])
+                    digest.allow((start + width) / n_sigs)
+                    yield offset + start, values[:width]
+                digests.append(digest.result())
+        offset += n_sigs
+
+
+def _sources_header(matrix: GctxSet, digests: list[str]) -> dict[str, object]:
+    """What the index records of its sources: each file's name, size, columns and sha256, and one digest of them all.
+
+    For a single file ``source_sha256`` is that file's sha256; for several it is the sha256 of
+    their ``<sha256>  <name>`` lines, so one value still identifies exactly the data indexed.
+    """
+    files = [
+        {"name": path.name, "size": path.stat().st_size, "columns": len(ids), "sha256": digest}
+        for (path, ids), digest in zip(matrix.columns_by_file(), digests, strict=True)
+    ]
+    combined = (
+        digests[0]
+        if len(files) == 1
+        else hashlib.sha256("".join(f"{d}  {f['name']}\n" for f, d in zip(files, digests, strict=True)).encode()).hexdigest()
+    )
+    return {
+        "sources": files,
+        "source_name": ", ".join(f["name"] for f in files),
+        "source_size": sum(int(f["size"]) for f in files),
+        "source_sha256": combined,
+    }
 
 
 def build_rank_index(
-    source: str | Path,
+    source: str | Path | GctxSet,
     dest: str | Path,
     genes: Sequence[str] | None = None,
     extreme_n: int = 100,
     chunk_size: int | None = None,
     memory: int = BUILD_MEMORY,
 ) -> Path:
-    """Build the rank index of a level-5 GCTX at ``dest`` (atomically) and return ``dest``.
+    """Build the rank index of a level-5 matrix (one GCTX, or a release's per-type files) at ``dest`` (atomically).
 
     ``genes`` restricts the index to those rows (for example the 978 landmarks from
     :func:`l1k_assets.lincs.metadata.landmark_gene_ids`); ranks are then ranks among them, as
@@ -413,40 +457,39 @@ def build_rank_index(
     fit ``memory`` bytes of buffers (and at most ``chunk_size``), so memory is bounded whatever
     the size of the release. Ranking and writing run on ``numba.get_num_threads()`` threads.
     """
-    source, dest = Path(source), Path(dest)
+    matrix, dest = as_matrix(source), Path(dest)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, not {chunk_size}")
-    gene_ids, rows = _index_genes(source, genes)
-    sig_ids = read_gctx_ids(source, "col")
+    gene_ids = _index_genes(matrix, genes)
+    sig_ids = matrix.col_ids()
     n_genes, n_sigs = len(gene_ids), len(sig_ids)
+    names = ", ".join(p.name for p in matrix.paths)
     if n_genes < 2 or n_sigs < 1:
-        raise DataError(f"{source}: a rank index needs at least 2 genes and 1 signature, the file has {n_genes} × {n_sigs}")
-    _check_gene_count(n_genes, source)
+        raise DataError(f"{names}: a rank index needs at least 2 genes and 1 signature, the files have {n_genes} × {n_sigs}")
+    _check_gene_count(n_genes, names)
     if not 1 <= extreme_n <= n_genes:
         raise ValueError(f"extreme_n must be between 1 and the {n_genes} indexed genes, not {extreme_n}")
-    score_dtype = _score_dtype(source)
-    source_genes = gctx_shape(source)[0]
-    header = {
+    score_dtype = _score_dtype(matrix.paths)
+    source_genes = len(matrix.row_ids())
+    header: dict[str, object] = {
         "format": FORMAT,
         "version": VERSION,
-        "source_name": source.name,
-        "source_size": source.stat().st_size,
         "source_shape": [source_genes, n_sigs],
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "extreme_n": extreme_n,
         "landmark_restricted": genes is not None,
     }
     plan = _Plan.fit(n_sigs, source_genes, n_genes, score_dtype.itemsize, chunk_size, memory)
-    lead = 2 * plan.chunk * source_genes * score_dtype.itemsize  # the digest reads up to a chunk ahead of the build
+    digests: list[str] = []
     with atomic_path(dest) as tmp:
         offsets = _create_layout(tmp, n_genes, n_sigs, score_dtype, gene_ids, sig_ids)
-        with _FollowingDigest(source, lead) as digest, _Builder(tmp, offsets, plan, n_genes, n_sigs, extreme_n) as builder:
-            for start, values in _source_chunks(source, plan.chunk, rows, score_dtype, digest):
+        with _Builder(tmp, offsets, plan, n_genes, n_sigs, extreme_n) as builder:
+            for start, values in _source_chunks(matrix, gene_ids, plan.chunk, score_dtype, digests):
                 bad = np.flatnonzero(builder.chunk(values, start))
                 if len(bad):
                     named = [sig_ids[start + i] for i in bad[:5]]
-                    raise DataError(f"{source}: signatures {named} have missing or infinite z-scores")
-            header["source_sha256"] = digest.result()
+                    raise DataError(f"{names}: signatures {named} have missing or infinite z-scores")
+        header |= _sources_header(matrix, digests)
         with h5py.File(tmp, "r+") as f:
             f["extreme_norm"][:] = builder.norms
             f.attrs["header"] = json.dumps(header)
@@ -556,15 +599,18 @@ class RankIndex:
             )
         return positions
 
-    def check_source(self, source: str | Path) -> None:
-        """Raise DataError unless ``source`` is the very file the index was built from (size, then sha256)."""
-        source = Path(source)
-        size = source.stat().st_size
-        same = size == self.header["source_size"] and file_digest(source) == self.header["source_sha256"]
+    def check_source(self, source: str | Path | GctxSet) -> None:
+        """Raise DataError unless ``source`` holds the very files the index was built from (sizes, then sha256s)."""
+        files = list(self.header["sources"])  # type: ignore[call-overload]
+        paths = as_matrix(source).paths
+        same = len(paths) == len(files) and all(
+            p.name == f["name"] and p.stat().st_size == f["size"] for p, f in zip(paths, files, strict=True)
+        )
+        same = same and all(file_digest(p) == f["sha256"] for p, f in zip(paths, files, strict=True))
         if not same:
             raise DataError(
                 f"rank index {self.path.name} was built from {self.header['source_name']} "
-                f"(sha256 {str(self.header['source_sha256'])[:12]}…), not from {source}"
+                f"(sha256 {str(self.header['source_sha256'])[:12]}…), not from {', '.join(str(p) for p in paths)}"
             )
 
     # ------------------------------------------------------------ reads

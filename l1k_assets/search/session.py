@@ -26,6 +26,7 @@ from l1k_assets.search.summary import summarize_mechanisms, summarize_perturbage
 from l1k_assets.search.tau import ReferenceNull
 
 MOA_COLUMNS = ("moa", "MOA", "mechanism_of_action")  # where sig_info/pert_info tables keep a compound's mechanism
+COMPOUND = "trt_cp"
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,13 @@ def consensus_genes(queries: pd.DataFrame, cancer_type: str) -> tuple[list[str],
 def compound_connectivity(
     index: RankIndex, sig_info: pd.DataFrame, up: Sequence[str], down: Sequence[str], null: ReferenceNull
 ) -> pd.DataFrame:
-    """Per compound: best and median WTCS, median NCS, τ by the maximum-quantile rule, and its support.
+    """Per compound (``trt_cp`` signatures only): best and median WTCS, median NCS, τ by the maximum-quantile rule,
+    and its support.
 
     What ``out_connectivity_scores`` reports for each cancer type's consensus query.
     """
-    considered = score_table(index, up, down, "wtcs", sig_info, null=null).considered()
+    compounds = SignatureFilter(pert_types=[COMPOUND])
+    considered = score_table(index, up, down, "wtcs", sig_info, compounds, null=null).considered()
     grouped = considered.groupby("pert_id", sort=True)
     per_compound = grouped.agg(
         pert_iname=("pert_iname", "first"),
@@ -131,7 +134,8 @@ def run_query(
     space = GeneSpace(genes, index.gene_ids, options.space)
     resolved = space.resolve(up, down, options.min_genes)
     meta = with_mechanisms(sig_info, moa)
-    scored = score_table(index, resolved.up, resolved.down, options.method, meta, options.filters, null, progress=progress)
+    filters = options.filters or SignatureFilter()  # controls are never listed unless asked for
+    scored = score_table(index, resolved.up, resolved.down, options.method, meta, filters, null, progress=progress)
     table = ranked_signatures(index, scored, options.top, options.direction, options.permutations, options.seed)
     key = scored.key
     considered = scored.considered()

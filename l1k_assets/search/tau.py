@@ -5,7 +5,8 @@ built from the reference signatures themselves (Touchstone) reach: τ = sign(ncs
 fraction of reference NCS values of smaller magnitude. τ = 90 means only a tenth of the
 reference's own connections are stronger, whatever the raw score scale of a cell line.
 
-Here the reference is the release's signatures flagged by ``is_touchstone`` (configurable).
+Here the reference is the release's treatment signatures flagged by ``is_touchstone`` (GEO
+releases) or ``is_exemplar_sig`` (LINCS 2020, the set CLUE's query app uses); configurable.
 Each reference query is one reference signature's top and bottom ``query_size`` genes of the
 query gene space (BING by default), scored against every signature of the index with the
 same WTCS and NCS (cell line × perturbagen type over the whole release) a user's query gets.
@@ -28,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.search.query import SignatureTable, score_signatures
+from l1k_assets.search.query import SignatureTable, is_control, score_signatures
 from l1k_assets.search.rank_index import RankIndex
 
 NULL_COLUMNS = ("pert_type", "abs_ncs")
+MIN_QUERIES_PER_TYPE = 10  # twice the blocking check's default minimum
 
 
 class ReferenceError(DataError):
@@ -39,17 +41,36 @@ class ReferenceError(DataError):
 
 
 def reference_mask(meta: pd.DataFrame, column: str = "is_touchstone") -> np.ndarray:
-    """Signatures flagged by ``column`` (1, 1.0, true, yes); a release without the column has no reference."""
+    """Treatment signatures flagged by ``column`` (1, 1.0, true, yes); a release without the column has no reference.
+
+    Controls are never part of the reference: they are what treatments are compared with, and
+    a query never lists them, so a τ of theirs would mean nothing.
+    """
     if column not in meta.columns:
         raise ReferenceError(
             f"the release's signature metadata has no {column!r} column, so it has no reference set for τ "
-            f"(columns: {sorted(meta.columns)[:12]}…); set another reference column or query without τ"
+            f"(columns: {sorted(meta.columns)[:12]}…); set another reference column or query without τ (--no-tau)"
         )
     text = meta[column].astype(str).str.strip().str.lower()
-    flagged = text.isin(["1", "1.0", "true", "yes"]).to_numpy()
+    flagged = text.isin(["1", "1.0", "true", "yes"]).to_numpy().copy()
+    if "pert_type" in meta.columns:
+        flagged &= ~is_control(meta.pert_type)
     if not flagged.any():
-        raise ReferenceError(f"no signature of the release is flagged by {column!r}: the reference set is empty")
+        raise ReferenceError(f"no treatment signature of the release is flagged by {column!r}: the reference set is empty")
     return flagged
+
+
+def pick_queries(types: np.ndarray, reference_at: np.ndarray, max_queries: int, rng: np.random.Generator) -> np.ndarray:
+    """Reference signatures to use as queries: in proportion to each type's share, but at least
+    ``MIN_QUERIES_PER_TYPE`` of every type (all of a smaller one), so a rare type (shRNAs beside
+    hundreds of thousands of compounds) still gets a null. Returned in index order."""
+    kinds, counts = np.unique(types[reference_at], return_counts=True)
+    picked = []
+    for kind, count in zip(kinds, counts, strict=True):
+        members = reference_at[types[reference_at] == kind]
+        share = round(max_queries * count / len(reference_at))
+        picked.append(rng.permutation(members)[: max(min(count, MIN_QUERIES_PER_TYPE), share)])
+    return np.sort(np.concatenate(picked))
 
 
 def reference_query_genes(ranks: np.ndarray, space_rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,8 +140,8 @@ def build_reference_null(
 
     ``signatures`` is sig_info aligned to the index (:class:`~l1k_assets.search.query.SignatureTable`),
     ``reference`` a boolean mask over its rows, ``space_genes`` the gene ids queries may use.
-    Up to ``max_queries`` reference signatures (seeded, stratified by type in proportion) become
-    queries; ``progress(done, total)`` is called after each.
+    About ``max_queries`` reference signatures (seeded, stratified by type: :func:`pick_queries`)
+    become queries; ``progress(done, total)`` is called after each.
     """
     space_rows = index.gene_positions(space_genes, "gene-space")
     size = min(query_size, len(space_rows) // 4)
@@ -128,8 +149,7 @@ def build_reference_null(
         raise ReferenceError(f"the gene space has {len(space_rows)} indexed genes: too few for reference queries of 10 genes")
     types = signatures.meta["pert_type"].astype(str).to_numpy()
     reference_at = np.flatnonzero(reference)
-    rng = np.random.default_rng(seed)
-    picked = np.sort(rng.permutation(reference_at)[:max_queries])
+    picked = pick_queries(types, reference_at, max_queries, np.random.default_rng(seed))
     ranks, _ = index.read_signatures(picked)
     ups, downs = reference_query_genes(ranks, space_rows, size)
     pooled: dict[str, list[np.ndarray]] = {t: [] for t in np.unique(types[reference_at])}

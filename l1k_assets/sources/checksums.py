@@ -1,4 +1,4 @@
-"""Read published checksum lists (GEO's ``GSExxx_SHA512SUMS.txt.gz``, md5sum-style files).
+"""Read published checksum lists (GEO's ``GSExxx_SHA512SUMS.txt.gz``, md5sum-style files) and tables.
 
 GEO publishes one SHA-512 list per series; verifying every large download against it is the
 only way to know a multi-GB GCTX arrived intact, so the list itself is parsed strictly: a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from l1k_assets.errors import FormatError
@@ -83,3 +84,58 @@ def _parse_line(label: str | Path, number: int, line: str) -> tuple[str, str]:
 def _excerpt(line: str, limit: int = 160) -> str:
     """A line as shown in an error: quoted so odd characters are visible, and cut when long."""
     return repr(line if len(line) <= limit else line[:limit] + "...")
+
+
+TABLE_HEADER = "file,md5"
+
+
+@dataclass(frozen=True)
+class ChecksumTable:
+    """MD5s a publisher lists on a web page rather than in a file (CLUE's download page), kept as a CSV.
+
+    ``provenance`` holds the file's ``#`` lines, which say where and when the values were copied:
+    a hand-copied table can be wrong or out of date, so the asset page shows where it came from.
+    """
+
+    path: Path
+    digests: dict[str, str]
+    provenance: list[str]
+
+
+def read_checksum_table(path: str | Path) -> ChecksumTable:
+    """A ``file,md5`` CSV with ``#`` provenance lines; a malformed line is a FormatError naming it.
+
+    ``file`` is the path below the release folder (``level5/level5_beta_ctl_n58022x12328.gctx``).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, "UTF-8 text", found=f"undecodable byte at offset {exc.start}") from exc
+    digests: dict[str, str] = {}
+    provenance: list[str] = []
+    header_seen = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            provenance.append(line.lstrip("# ").rstrip())
+            continue
+        if not header_seen:
+            if line != TABLE_HEADER:
+                raise FormatError(path, f"the header line {TABLE_HEADER!r}", line=number, found=_excerpt(line))
+            header_seen = True
+            continue
+        name, _, digest = line.partition(",")
+        digest = digest.strip().lower()
+        parts = name.strip().split("/")
+        if not all(p and p not in (".", "..") for p in parts) or not re.fullmatch(r"[0-9a-f]{32}", digest):
+            raise FormatError(
+                path, "'<file path below the release folder>,<32 hex digit md5>'", line=number, found=_excerpt(line)
+            )
+        if digests.setdefault(name.strip(), digest) != digest:
+            raise FormatError(path, f"one md5 per file ({name.strip()!r} is listed twice)", line=number, found=_excerpt(line))
+    if not header_seen:
+        raise FormatError(path, f"the header line {TABLE_HEADER!r}", found="no header")
+    return ChecksumTable(path, digests, provenance)

@@ -16,11 +16,13 @@ from l1k_assets.sources.checksums import parse_checksum_list
 from l1k_assets.sources.download import Downloader, FetchedFile, gunzip_to
 from l1k_assets.sources.listing import list_directory, pick_files
 
-FILE_COLUMNS = ["role", "name", "url", "sha256", "size", "checksum_verified", "fetched_at", "path"]
+FILE_COLUMNS = ["role", "name", "url", "sha256", "size", "checksum_verified", "fetched_at", "path", "part"]
 
 
-def fetched_row(role: str, fetched: FetchedFile, path: Path | None = None, verified: str = "") -> dict[str, object]:
-    """One row of a raw file table."""
+def fetched_row(
+    role: str, fetched: FetchedFile, path: Path | None = None, verified: str = "", part: str = ""
+) -> dict[str, object]:
+    """One row of a raw file table; ``part`` names the perturbagen types a per-type matrix holds (else empty)."""
     return {
         "role": role,
         "name": fetched.url.rsplit("/", 1)[-1],
@@ -30,6 +32,7 @@ def fetched_row(role: str, fetched: FetchedFile, path: Path | None = None, verif
         "checksum_verified": verified,
         "fetched_at": fetched.fetched_at,
         "path": str(path or fetched.path),
+        "part": part,
     }
 
 
@@ -45,11 +48,13 @@ def fetch_directory(
     roles: dict[str, str],
     unpack_dir: Path,
     optional: frozenset[str] = frozenset(),
+    names: list[str] | None = None,
 ) -> pd.DataFrame:
-    """List a directory, pick one file per role, verify each against the directory's checksum list
-    (GEO's ``*_SHA512SUMS.txt.gz``) when there is one, and gunzip ``.gz`` files into ``unpack_dir``."""
+    """List a directory (unless its ``names`` are given), pick one file per role, verify each against the
+    directory's checksum list (GEO's ``*_SHA512SUMS.txt.gz``) when there is one, and gunzip ``.gz`` files
+    into ``unpack_dir``."""
     directory_url = directory_url.rstrip("/")
-    names = list_directory(directory_url)
+    names = list_directory(directory_url) if names is None else names
     chosen = pick_files(names, roles, directory_url, optional)
     published: dict[str, str] = {}
     rows = []

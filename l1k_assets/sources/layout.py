@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import quote
 
 GEO_DEFAULT_BASE = "https://ftp.ncbi.nlm.nih.gov/geo"
 CLUE_DEFAULT_BASE = "https://s3.amazonaws.com/data.clue.io"
+LINCS2020_DEFAULT_BASE = "https://s3.amazonaws.com/macchiato.clue.io/builds/LINCS2020"
+# Where the embedded mirror keeps a CLUE build: the bucket's path below an S3 endpoint, as the real one.
+CLUE_BUILD_MIRROR_PATH = "s3/macchiato.clue.io/builds"
 GDSC_DEFAULT_BASE = "https://cog.sanger.ac.uk/cancerrxgene/GDSC_release8.5"
 STRING_DEFAULT_BASE = "https://stringdb-downloads.org/download"
 MSIGDB_DEFAULT_BASE = "https://data.broadinstitute.org/gsea-msigdb/msigdb/release/2023.2.Hs"
@@ -103,6 +107,17 @@ def clue_repurposing_url(base: str, table: Literal["drugs", "samples"], date: st
     """The Drug Repurposing Hub's drug or sample table; ``date`` names the release (20200324 is the last public one)."""
     _one_of(table, ("drugs", "samples"), "repurposing table")
     return f"{base.rstrip('/')}/repurposing/downloads/repurposing_{table}_{date}.txt"
+
+
+def clue_build_url(base: str, key: str) -> str:
+    """A file of a CLUE build folder by its path below it (``siginfo_beta.txt``, ``level5/level5_beta_...gctx``).
+
+    Keys come from the bucket listing, so one with an empty, ``.`` or ``..`` segment is refused.
+    """
+    parts = key.split("/")
+    if not all(p and p not in (".", "..") for p in parts):
+        raise ValueError(f"not a file path below a build folder: {key!r}")
+    return f"{base.rstrip('/')}/{'/'.join(quote(p) for p in parts)}"
 
 
 def gdsc_url(base: str, filename: str) -> str:

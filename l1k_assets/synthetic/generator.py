@@ -16,6 +16,7 @@ from typing import Any
 
 from l1k_assets.fileio import atomic_write_text, file_digest
 from l1k_assets.geo.catalog import DEFAULT_CATALOG, load_catalog
+from l1k_assets.synthetic.clue_writer import BUILD, write_lincs2020
 from l1k_assets.synthetic.genesets import write_gene_sets
 from l1k_assets.synthetic.geo_writer import write_geo_cohorts
 from l1k_assets.synthetic.inference_writer import write_inference_pairs
@@ -36,11 +37,12 @@ def generate_universe(root: Path, scale: str = "tiny", seed: int = 0, catalog_pa
     truth["geo"] = write_geo_cohorts(universe, root, catalog)
     truth["genesets"] = write_gene_sets(universe, root)
     truth["lincs"] = write_lincs_release(universe, root, release=EMBEDDED_RELEASE)
+    truth["lincs2020"] = write_lincs2020(universe, root)
     truth["inference"] = write_inference_pairs(universe, root)
     truth["response"] = write_response_sources(universe, root)
     truth["singlecell"] = write_singlecell(universe, root)
     files = {str(p.relative_to(root)): file_digest(p) for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
-    manifest = {"scale": scale, "seed": seed, "releases": [EMBEDDED_RELEASE], "files": files, "truth": truth}
+    manifest = {"scale": scale, "seed": seed, "releases": [EMBEDDED_RELEASE, BUILD], "files": files, "truth": truth}
     atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True, default=_jsonable))
     return manifest
 

@@ -24,6 +24,7 @@ import hashlib
 import io
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,13 @@ from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.lincs.levels import level5_from_level4, robust_zscore
 from l1k_assets.sources.layout import clue_repurposing_url, geo_suppl_url
 from l1k_assets.synthetic.chemistry import inchi_key, make_molecules
+from l1k_assets.synthetic.perturbagens import (
+    GENETIC_CONTROLS,
+    GeneticPanel,
+    genetic_design,
+    genetic_panel,
+    genetic_response,
+)
 from l1k_assets.synthetic.universe import CANCER_TYPES, Universe
 
 MISSING = "-666"
@@ -141,6 +149,7 @@ LEVEL3_STEPS_PER_UNIT = 1024
 # Fast deflate for the GCTX files: levels above 1 gain ~5% here at several times the time.
 GCTX_GZIP_LEVEL = 1
 PROMISCUOUS_PROGRAMS = 3
+GEO_GENETIC_TYPES = ("trt_sh", "trt_oe")  # GSE92742 predates CMap's CRISPR screens
 
 
 # ---------------------------------------------------------------- shared file helpers
@@ -227,14 +236,15 @@ def cell_info(n_cell_lines: int) -> pd.DataFrame:
     return table[CELL_INFO_COLUMNS]
 
 
-def pert_info(universe: Universe, rng: np.random.Generator) -> pd.DataFrame:
-    """Compounds (with generated structures) and the DMSO vehicle in GSE92742's pert_info columns."""
+def pert_info(universe: Universe, rng: np.random.Generator, panel: GeneticPanel) -> pd.DataFrame:
+    """Compounds (with generated structures), the DMSO vehicle, then the genetic perturbagens and their controls,
+    in GSE92742's pert_info columns (chemical fields -666 for what is not a chemical)."""
     cp = universe.compounds
     molecules = make_molecules(len(cp), rng)
     smiles = [m.smiles for m in molecules] + [DMSO["smiles"]]
     keys = [inchi_key(s) for s in smiles]
     cids = np.append(distinct_ints(rng, 100_000, 90_000_000, len(cp)), DMSO["pubchem_cid"])
-    return pd.DataFrame(
+    chemical = pd.DataFrame(
         {
             "pert_id": [*cp.pert_id, DMSO["pert_id"]],
             "pert_iname": [*cp.pert_iname, DMSO["pert_iname"]],
@@ -246,6 +256,15 @@ def pert_info(universe: Universe, rng: np.random.Generator) -> pd.DataFrame:
             "pubchem_cid": cids,
         }
     )
+    controls = pd.DataFrame(
+        [
+            {"pert_id": pid, "pert_iname": name, "pert_type": t, "is_touchstone": 0}
+            for t, (pid, name, _) in GENETIC_CONTROLS.items()
+        ]
+    )
+    # every genetic perturbagen is in the reference (CMap's Touchstone holds knock-downs and over-expressions)
+    genetic = panel.perts[["pert_id", "pert_iname", "pert_type"]].assign(is_touchstone=1)
+    return pd.concat([chemical, genetic, controls], ignore_index=True).fillna(MISSING)
 
 
 def instance_design(universe: Universe, cells: list[str], rng: np.random.Generator) -> pd.DataFrame:
@@ -291,13 +310,34 @@ def instance_design(universe: Universe, cells: list[str], rng: np.random.Generat
     return design
 
 
+def with_genetic_wells(compound_design: pd.DataFrame, genetic: pd.DataFrame) -> pd.DataFrame:
+    """Compound plates and genetic plates as one design, every well with its inst_id and a signature id.
+
+    A compound signature is (family, compound, dose); a genetic one (family, perturbagen); a
+    control signature is one well position of a plate family across its replicate plates
+    (CMap's vehicle and vector signatures), named ``<family>:<pert_id>:-666:<well>``.
+    """
+    genetic = genetic.assign(
+        inst_id=genetic.rna_plate + ":" + genetic.rna_well,
+        pert_dose=MISSING,
+        pert_dose_unit=MISSING,
+        pert_time=genetic.time,
+        pert_time_unit=TIME_UNIT,
+        sig_id=genetic.family + ":" + genetic.pert_id + ":" + MISSING,
+    )
+    design = pd.concat([compound_design, genetic], ignore_index=True)
+    control = design.pert_type.str.startswith("ctl").to_numpy()
+    well_sig = design.family + ":" + design.pert_id + ":" + MISSING + ":" + design.rna_well
+    design["sig_id"] = design.sig_id.where(~control, well_sig)
+    return design
+
+
 def signature_info(design: pd.DataFrame) -> pd.DataFrame:
-    """One level-5 signature per (family, compound, dose): its replicate wells joined into ``distil_id``."""
-    wells = design.dropna(subset=["sig_id"])
-    grouped = wells.groupby("sig_id", sort=False)
+    """One level-5 signature per sig_id of the design: its replicate wells joined into ``distil_id``."""
+    grouped = design.groupby("sig_id", sort=False)
     sig = grouped.first().reset_index()
     sig["distil_id"] = grouped.inst_id.agg("|".join).to_numpy()
-    sig["pert_idose"] = sig.dose.map(lambda d: f"{d:g} {DOSE_UNIT}")
+    sig["pert_idose"] = sig.dose.map(lambda d: MISSING if np.isnan(d) else f"{d:g} {DOSE_UNIT}")
     sig["pert_itime"] = sig.time.map(lambda t: f"{t} {TIME_UNIT}")
     return sig[[*SIG_INFO_COLUMNS, "family"]]
 
@@ -342,36 +382,67 @@ def inferred_map(universe: Universe, rng: np.random.Generator) -> np.ndarray:
     return weights
 
 
-def level3_matrix(universe: Universe, design: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Level-3-like log2 expression (all genes × wells, float32): basal + plate + compound effect + noise."""
+@dataclass(frozen=True)
+class CellModel:
+    """What every plate of a release shares: cell lines' basal landmark levels and how inferred genes follow landmarks."""
+
+    cells: pd.Index
+    gene_mean: np.ndarray  # landmarks
+    basal: np.ndarray  # cells × landmarks
+    weights: np.ndarray  # inferred genes × landmarks
+    inferred_mean: np.ndarray  # inferred genes
+
+
+def level3_matrix(universe: Universe, design: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, CellModel]:
+    """Level-3-like log2 expression of the compound plates (all genes × wells, float32): basal + plate + compound
+    effect + noise; and the cell model other plates of the release share."""
     genes = universe.genes
-    is_lm = genes.pr_is_lm.to_numpy() == 1
-    n_lm = int(is_lm.sum())
+    n_lm = int((genes.pr_is_lm.to_numpy() == 1).sum())
     cells = pd.Index(design.cell_id.unique())
     gene_mean = rng.uniform(*GENE_MEAN_RANGE, n_lm)
     basal = gene_mean + rng.normal(0.0, CELL_SD, (len(cells), n_lm))
     sensitivity = rng.uniform(0.5, 1.3, (len(cells), len(universe.compounds)))
     effects, ec50 = compound_effects(universe, rng)
-    plates = pd.Index(design.rna_plate.unique())
-    plate_shift = rng.normal(0.0, PLATE_GENE_SD, (len(plates), n_lm)) + rng.normal(0.0, PLATE_OFFSET_SD, (len(plates), 1))
-
     cell_idx = cells.get_indexer(design.cell_id)
     cp_idx = design.cp.to_numpy()
     is_cp = cp_idx >= 0
     dose = design.dose.fillna(0.0).to_numpy()
     time = design.time.to_numpy(dtype=float)
     response = dose / (dose + ec50[cp_idx]) * sensitivity[cell_idx, cp_idx] * time / (time + 6.0) * is_cp
-    landmark = (
-        basal[cell_idx]
-        + plate_shift[plates.get_indexer(design.rna_plate)]
-        + effects[cp_idx] * response[:, None]
-        + rng.normal(0.0, WELL_NOISE_SD, (len(design), n_lm))
-    )
+    landmark = basal[cell_idx] + _plate_shift(design, n_lm, rng) + effects[cp_idx] * response[:, None]
+    landmark += rng.normal(0.0, WELL_NOISE_SD, (len(design), n_lm))
     weights = inferred_map(universe, rng)
+    model = CellModel(cells, gene_mean, basal, weights, rng.uniform(*GENE_MEAN_RANGE, len(weights)))
+    return _assemble(universe, model, design, landmark, rng), model
+
+
+def shifted_level3(
+    universe: Universe, model: CellModel, design: pd.DataFrame, shift: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Level 3 of further plates of the same release (genetic plates): the model's basal + plate + ``shift`` + noise."""
+    n_lm = len(model.gene_mean)
+    landmark = model.basal[model.cells.get_indexer(design.cell_id)] + _plate_shift(design, n_lm, rng) + shift
+    landmark += rng.normal(0.0, WELL_NOISE_SD, (len(design), n_lm))
+    return _assemble(universe, model, design, landmark, rng)
+
+
+def _plate_shift(design: pd.DataFrame, n_lm: int, rng: np.random.Generator) -> np.ndarray:
+    """Per well, its plate's landmark shift (a per-gene part and a plate-wide offset)."""
+    plates = pd.Index(design.rna_plate.unique())
+    shift = rng.normal(0.0, PLATE_GENE_SD, (len(plates), n_lm)) + rng.normal(0.0, PLATE_OFFSET_SD, (len(plates), 1))
+    return shift[plates.get_indexer(design.rna_plate)]
+
+
+def _assemble(
+    universe: Universe, model: CellModel, design: pd.DataFrame, landmark: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
+    """All genes × wells: the landmarks, inferred genes from them plus noise, clipped and quantised as L1000's level 3."""
+    genes = universe.genes
+    is_lm = genes.pr_is_lm.to_numpy() == 1
     inferred = (
-        rng.uniform(*GENE_MEAN_RANGE, len(weights))
-        + (landmark - gene_mean) @ weights.T
-        + rng.normal(0.0, INFERRED_NOISE_SD, (len(design), len(weights)))
+        model.inferred_mean
+        + (landmark - model.gene_mean) @ model.weights.T
+        + rng.normal(0.0, INFERRED_NOISE_SD, (len(design), len(model.weights)))
     )
     values = np.empty((len(genes), len(design)), dtype=np.float32)
     values[is_lm] = landmark.T
@@ -395,17 +466,52 @@ def level5_matrix(level3: pd.DataFrame, design: pd.DataFrame, sig: pd.DataFrame)
 # ---------------------------------------------------------------- the release
 
 
+@dataclass(frozen=True)
+class SimulatedRelease:
+    """One release's wells, signatures and matrices, before any file layout: GEO's and CLUE's writers share it."""
+
+    design: pd.DataFrame  # every well: inst_info columns, family, cp, sig_id
+    sig: pd.DataFrame  # every signature: SIG_INFO_COLUMNS and family
+    level3: pd.DataFrame  # genes × wells
+    level5: pd.DataFrame  # genes × signatures
+    panel: GeneticPanel
+    perts: pd.DataFrame  # pert_info: compounds, vehicle, genetic perturbagens, their controls
+
+
+def simulate_release(universe: Universe, cells: list[str], genetic_types: tuple[str, ...], stream: str) -> SimulatedRelease:
+    """Compound plates and genetic plates of ``cells`` in one release; ``stream`` names its random streams."""
+    compounds = instance_design(universe, cells, universe.rng(f"{stream}_design"))
+    level3, model = level3_matrix(universe, compounds, universe.rng(f"{stream}_level3"))
+    panel = genetic_panel(universe, genetic_types, universe.rng(f"{stream}_genetic"))
+    genetic = genetic_design(universe, panel, cells, WELLS, universe.rng(f"{stream}_genetic_design"))
+    design = with_genetic_wells(compounds, genetic)
+    plates = design.iloc[len(compounds) :]
+    shift = genetic_response(universe, panel, plates, universe.rng(f"{stream}_genetic_response"))
+    level3 = pd.concat([level3, shifted_level3(universe, model, plates, shift, universe.rng(f"{stream}_genetic_level3"))], axis=1)
+    sig = signature_info(design)
+    perts = pert_info(universe, universe.rng(f"{stream}_structures"), panel)
+    return SimulatedRelease(design, sig, level3, level5_matrix(level3, design, sig), panel, perts)
+
+
+def genetic_truth(release: SimulatedRelease) -> dict[str, Any]:
+    """The planted genetic truth: each hub's cancer type and the knock-downs (shRNA, CRISPR) that reverse it."""
+    perts = release.panel.perts
+    knockdown = perts[(perts.reverses != "") & perts.pert_type.isin(["trt_sh", "trt_xpr"])]
+    return {
+        "hubs": dict(perts.loc[perts.reverses != "", ["reverses", "pert_iname"]].drop_duplicates().to_numpy().tolist()),
+        "reversing_knockdowns": {c: g.pert_id.tolist() for c, g in knockdown.groupby("reverses")},
+        "signatures_per_type": release.sig.pert_type.value_counts().to_dict(),
+    }
+
+
 def write_lincs_release(universe: Universe, root: Path, release: str = "GSE92742") -> dict[str, Any]:
     """Write the release folder and the CLUE MoA tables; return the planted truth for the manifest."""
     folder = geo_suppl_dir(root, release)
     folder.mkdir(parents=True, exist_ok=True)
     prefix = f"{release}_Broad_LINCS_"
     cells = cell_info(universe.scale.n_cell_lines)
-    perts = pert_info(universe, universe.rng("lincs_structures"))
-    design = instance_design(universe, cells.cell_id.tolist(), universe.rng("lincs_design"))
-    sig = signature_info(design)
-    level3 = level3_matrix(universe, design, universe.rng("lincs_level3"))
-    level5 = level5_matrix(level3, design, sig)
+    simulated = simulate_release(universe, cells.cell_id.tolist(), GEO_GENETIC_TYPES, "lincs")
+    design, sig, level3, level5, perts = simulated.design, simulated.sig, simulated.level3, simulated.level5, simulated.perts
 
     row_meta = pd.DataFrame(
         {"pr_gene_symbol": universe.genes.pr_gene_symbol.to_numpy(), "pr_is_lm": universe.genes.pr_is_lm.to_numpy()},
@@ -444,6 +550,7 @@ def write_lincs_release(universe: Universe, root: Path, release: str = "GSE92742
         "promiscuous": cp.loc[cp.promiscuous, "pert_id"].tolist(),
         "cell_lines": cells.cell_id.tolist(),
         "dmso_per_plate": universe.scale.dmso_per_plate,
+        "genetic": genetic_truth(simulated),
     }
 
 
@@ -483,7 +590,7 @@ def write_repurposing_hub(universe: Universe, root: Path, perts: pd.DataFrame, r
             "indication": "",
         }
     )
-    compounds = perts[perts.pert_type == "trt_cp"].reset_index(drop=True)
+    compounds = perts[perts.pert_type == "trt_cp"].reset_index(drop=True).astype({"pubchem_cid": int})
     samples = pd.DataFrame(
         {
             "broad_id": compounds.pert_id + BROAD_SUFFIX,
