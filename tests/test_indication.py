@@ -205,7 +205,11 @@ def test_streamed_scoring_equals_scoring_everything_at_once_and_names_missing_ge
     assert streamed.index.tolist() == matrix.columns.tolist()
     with pytest.raises(DataError, match=r"S9"):
         list(stream_probabilities(path, predict, ["a", "b"], ["S3", "S9", "S5"], genes))
-    imputed = pd.concat(stream_probabilities(path, predict, ["a", "b"], ["S3", "S9", "S5"], genes, imputation="zero"))
+    with pytest.raises(DataError, match=r"only 2 of 3 landmarks \(66\.7%\).*below the required 90%"):
+        list(stream_probabilities(path, predict, ["a", "b"], ["S3", "S9", "S5"], genes, imputation="zero"))
+    imputed = pd.concat(
+        stream_probabilities(path, predict, ["a", "b"], ["S3", "S9", "S5"], genes, imputation="zero", min_share=0.5)
+    )
     expected = predict(np.column_stack([matrix.loc["103"], np.zeros(23), matrix.loc["105"]]))
     np.testing.assert_allclose(imputed.to_numpy(), expected)
 

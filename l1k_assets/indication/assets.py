@@ -42,6 +42,7 @@ from l1k_assets.indication.genes import (
 )
 from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
 from l1k_assets.indication.scoring import stream_probabilities
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
 from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.progress import Progress
@@ -394,6 +395,7 @@ class ScoringSettings(dg.Config):
 
     chunk_size: int = 20_000
     imputation: str = Field("none", description="'none': missing classifier genes are an error; 'zero': score them as z = 0")
+    min_landmark_share: float = Field(DEFAULT_MIN_SHARE, description="with imputation 'zero', the share of genes still needed")
 
 
 @dg.asset(
@@ -430,6 +432,7 @@ def out_signature_class_probabilities(
             config.chunk_size,
             config.imputation,
             progress,
+            check_min_share(config.min_landmark_share),
         )
         table = pd.concat(list(blocks))
         run.log_metrics({"n_signatures": float(len(table)), "seconds": progress.elapsed})

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, landmark_coverage
 from l1k_assets.lincs.gctx_set import GctxSet, as_matrix
 from l1k_assets.progress import Progress
 
@@ -23,13 +24,18 @@ Imputation = Literal["none", "zero"]
 
 
 def classifier_rows(
-    level5: GctxSet, classifier_genes: Sequence[str], genes: pd.DataFrame, imputation: Imputation = "none"
+    level5: GctxSet,
+    classifier_genes: Sequence[str],
+    genes: pd.DataFrame,
+    imputation: Imputation = "none",
+    min_share: float = DEFAULT_MIN_SHARE,
 ) -> tuple[list[str], list[int]]:
     """Map the classifier's gene symbols (in its order) to the file's row ids.
 
     Returns the row ids to read and the positions of the classifier's features they fill. A
     gene absent from the file is an error naming it, unless ``imputation="zero"``: a level-5
-    z-score of 0 means "no change", the least informative value a missing gene can take.
+    z-score of 0 means "no change", the least informative value a missing gene can take. Even
+    then fewer than ``min_share`` of the classifier's genes present is an error (the landmark rule).
     """
     by_symbol = genes.drop_duplicates("gene_symbol").set_index("gene_symbol").gene_id.astype(str)
     in_file = set(level5.row_ids())
@@ -46,6 +52,8 @@ def classifier_rows(
             f"{level5.paths[0].name}: {len(missing)} of the classifier's {len(classifier_genes)} genes are not in the signature "
             f"matrix: {missing[:10]}; set imputation='zero' to score them as unchanged"
         )
+    present = [g for g in classifier_genes if g not in set(missing)]
+    landmark_coverage(present, classifier_genes).require(min_share, f"{level5.paths[0].name} (the classifier's genes)")
     return rows, positions
 
 
@@ -58,13 +66,14 @@ def stream_probabilities(
     chunk_size: int = 20_000,
     imputation: Imputation = "none",
     progress: Progress | None = None,
+    min_share: float = DEFAULT_MIN_SHARE,
 ) -> Iterator[pd.DataFrame]:
     """Yield (signatures × classes) probability blocks, one per chunk of the GCTX.
 
     ``progress`` gets one step per chunk with the signatures scored so far.
     """
     matrix = as_matrix(level5)
-    rows, positions = classifier_rows(matrix, classifier_genes, genes, imputation)
+    rows, positions = classifier_rows(matrix, classifier_genes, genes, imputation, min_share)
     n_features = len(classifier_genes)
     done = 0
     for step, block in enumerate(matrix.iter_columns(chunk_size, rids=rows), start=1):
