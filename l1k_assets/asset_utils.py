@@ -18,13 +18,17 @@ if TYPE_CHECKING:
 
 
 def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
-    """Source URLs and sha256 of every raw file, so lineage reaches the exact bytes fetched."""
-    shown = files[["role", "name", "sha256", "size", "checksum_verified"]]
+    """Source URLs and sha256 of every raw file (keyed ``role`` or ``role:part``), so lineage reaches the exact bytes
+    fetched, with how each was verified and proven complete; files nothing proves complete are listed as unverified."""
+    keys = [f"{r.role}:{r.part}" if getattr(r, "part", "") else r.role for r in files.itertuples()]
+    shown = files[[c for c in ("role", "part", "name", "sha256", "size", "checksum_verified", "completeness") if c in files]]
+    unverified = files.name[files.completeness == "unverified"].tolist() if "completeness" in files else []
     return {
-        "source_urls": dg.MetadataValue.json({r.role: r.url for r in files.itertuples()}),
-        "source_sha256": dg.MetadataValue.json({r.role: r.sha256 for r in files.itertuples()}),
+        "source_urls": dg.MetadataValue.json(dict(zip(keys, files.url, strict=True))),
+        "source_sha256": dg.MetadataValue.json(dict(zip(keys, files.sha256, strict=True))),
         "files": dg.MetadataValue.md(shown.to_markdown(index=False)),
         "total_bytes": dg.MetadataValue.int(int(files["size"].sum())),
+        "unverified_downloads": dg.MetadataValue.json(unverified),
     }
 
 

@@ -18,13 +18,17 @@ from resources.parquet_io import ParquetIOManager
 from resources.profile import RunProfile, check_positive, check_profile_name
 from resources.tracking import MlflowTracking
 
-# DataSource fields set from the environment (base URLs and the LINCS 2020 checksum settings).
+# DataSource fields set from the environment (base URLs, the LINCS 2020 checksum settings, download limits).
 SOURCE_ENV = {
     "geo_base_url": "L1K_GEO_BASE_URL",
     "clue_base_url": "L1K_CLUE_BASE_URL",
     "lincs2020_base_url": "L1K_LINCS2020_BASE_URL",
     "lincs2020_md5_table": "L1K_LINCS2020_MD5_TABLE",
     "lincs2020_verify": "L1K_LINCS2020_VERIFY",
+    "deadline_hours": "L1K_DOWNLOAD_DEADLINE_HOURS",
+    "min_rate_kib": "L1K_DOWNLOAD_MIN_RATE_KIB",
+    "allow_unframed": "L1K_ALLOW_UNFRAMED_DOWNLOADS",
+    "redirect_hosts": "L1K_REDIRECT_HOSTS",
     "gdsc_base_url": "L1K_GDSC_BASE_URL",
     "string_base_url": "L1K_STRING_BASE_URL",
     "genesets_base_url": "L1K_GENESETS_BASE_URL",

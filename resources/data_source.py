@@ -26,7 +26,7 @@ from l1k_assets.lincs.releases import (
     geo_releases,
     release_kind,
 )
-from l1k_assets.sources.download import Downloader, FetchedFile
+from l1k_assets.sources.download import Downloader, FetchedFile, TransferLimits
 from l1k_assets.sources.layout import (
     CLUE_BUILD_MIRROR_PATH,
     CLUE_DEFAULT_BASE,
@@ -75,7 +75,13 @@ class DataSource(dg.ConfigurableResource):
         description="releases the release sensor watches in remote mode: GEO series and CLUE builds (LINCS2020)",
     )
     retries: int = 4
-    timeout_s: float = 60.0
+    timeout_s: float = Field(60.0, description="seconds a single read may wait")
+    deadline_hours: float = Field(36.0, description="longest one file's transfer may take, retries included")
+    min_rate_kib: float = Field(16.0, description="KiB/s a transfer must keep over 5 minutes, else it is cut and resumed")
+    allow_unframed: bool = Field(
+        False, description="keep a body sent without Content-Length or chunking and not covered by a checksum (as unverified)"
+    )
+    redirect_hosts: str = Field("", description="comma-separated hosts a download may be redirected to (other than its own)")
 
     def mirror_root(self) -> Path:
         """The embedded mirror's folder, generated on first use."""
@@ -111,7 +117,15 @@ class DataSource(dg.ConfigurableResource):
 
     def downloader(self) -> Downloader:
         """The cached, retrying, resuming downloader."""
-        return Downloader(home_dir(self.home) / "cache", retries=self.retries, timeout_s=self.timeout_s)
+        limits = TransferLimits(deadline_s=self.deadline_hours * 3600, min_rate_bps=self.min_rate_kib * 1024)
+        return Downloader(
+            home_dir(self.home) / "cache",
+            retries=self.retries,
+            timeout_s=self.timeout_s,
+            limits=limits,
+            allow_unframed=self.allow_unframed,
+            redirect_hosts=tuple(h.strip() for h in self.redirect_hosts.split(",") if h.strip()),
+        )
 
     def checksum_table(self, build: str) -> Path:
         """The MD5 table a CLUE build is verified against: configured, else the mirror's (embedded) or l1k's own."""

@@ -44,6 +44,8 @@ class _Fault:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     n_bytes: int = 0
+    start: int = 0
+    seconds: float = 0.0
 
 
 class _Unsatisfiable(Exception):
@@ -66,6 +68,12 @@ class FileServer:
         self._failures: dict[str, _Fault] = {}
         self._drops: dict[str, _Fault] = {}
         self._corruptions: dict[str, _Fault] = {}
+        self._unframed: dict[str, _Fault] = {}
+        self._range_caps: dict[str, _Fault] = {}
+        self._range_shifts: dict[str, _Fault] = {}
+        self._trickles: dict[str, _Fault] = {}
+        self._redirects: dict[str, _Fault] = {}
+        self._reissues: dict[str, tuple[int, bytes]] = {}
         self._httpd = _HTTPServer(self)
         self._thread: threading.Thread | None = None
         self.s3_page_size = 1000  # S3's own page size; tests lower it to exercise continuation tokens
@@ -106,6 +114,49 @@ class FileServer:
         """Serve ``path`` with every byte flipped, ``times`` times (None: until the server stops)."""
         with self._lock:
             self._corruptions[_key(path)] = _Fault(times)
+
+    def unframed(self, path: str, n_bytes: int | None = None, times: int | None = 1) -> None:
+        """Send ``path`` without Content-Length (or chunking), closing the connection after ``n_bytes`` (None: all)."""
+        with self._lock:
+            self._unframed[_key(path)] = _Fault(times, n_bytes=-1 if n_bytes is None else n_bytes)
+
+    def cap_ranges(self, path: str, n_bytes: int, times: int | None = 1) -> None:
+        """Answer ``path`` with 206 and at most ``n_bytes`` from the requested start (from 0 for a plain GET),
+        with a truthful Content-Range: a server that sends a file piece by piece."""
+        with self._lock:
+            self._range_caps[_key(path)] = _Fault(times, n_bytes=n_bytes)
+
+    def shift_ranges(self, path: str, start: int, times: int | None = 1) -> None:
+        """Answer a range request for ``path`` from byte ``start`` instead of the one asked for (a broken proxy)."""
+        with self._lock:
+            self._range_shifts[_key(path)] = _Fault(times, start=start)
+
+    def trickle(self, path: str, seconds_per_byte: float, times: int | None = 1) -> None:
+        """Send ``path``'s body one byte every ``seconds_per_byte`` seconds."""
+        with self._lock:
+            self._trickles[_key(path)] = _Fault(times, seconds=seconds_per_byte)
+
+    def reissue(self, path: str, data: bytes, after: int = 1) -> None:
+        """Replace ``path``'s content (a re-issued file: new bytes, new ETag and date) once ``after`` requests were served."""
+        with self._lock:
+            self._reissues[_key(path)] = (after, bytes(data))
+
+    def _count_for_reissue(self, path: str) -> None:
+        with self._lock:
+            pending = self._reissues.get(path)
+            if pending is None:
+                return
+            left, data = pending
+            if left > 0:
+                self._reissues[path] = (left - 1, data)
+                return
+            del self._reissues[path]
+            self._files[path] = (data, time.time() + 1)
+
+    def redirect(self, path: str, location: str, status: int = 302, times: int | None = None) -> None:
+        """Answer ``path`` with a redirect to ``location``."""
+        with self._lock:
+            self._redirects[_key(path)] = _Fault(times, status=status, headers={"Location": location})
 
     def _take(self, faults: dict[str, _Fault], path: str) -> _Fault | None:
         """The fault armed for ``path``, counting one use of it."""
@@ -206,6 +257,11 @@ class _Handler(BaseHTTPRequestHandler):
         if failure is not None:
             self._send(path, failure.status, f"injected failure {failure.status}\n".encode(), send_body, failure.headers)
             return
+        owner._count_for_reissue(path)
+        moved = owner._take(owner._redirects, path)
+        if moved is not None:
+            self._send(path, moved.status, b"", send_body, moved.headers)
+            return
         content = owner._file(path)
         if content is None:
             listing = owner._listing(path)
@@ -226,30 +282,75 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if owner._take(owner._corruptions, path) is not None:
             data = bytes(b ^ 0xFF for b in data)
+        if_range = self.headers.get("If-Range")
+        honoured = if_range is None or if_range in (headers["ETag"], headers["Last-Modified"])  # RFC 9110 13.1.5
         try:
-            span = _byte_range(self.headers.get("Range"), len(data))
+            span = _byte_range(self.headers.get("Range"), len(data)) if honoured else None
         except _Unsatisfiable:
             self._send(path, 416, b"", send_body, {**headers, "Content-Range": f"bytes */{len(data)}"})
             return
-        status = 200
+        cap = owner._take(owner._range_caps, path)
+        if cap is not None:
+            first = span[0] if span else 0
+            span = (first, min(len(data), first + cap.n_bytes) - 1)
+        shift = owner._take(owner._range_shifts, path) if span else None
+        status, total = 200, len(data)
         if span is not None:
             status, (start, end) = 206, span
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            start = shift.start if shift else start
+            headers["Content-Range"] = f"bytes {start}-{end}/{total}"
             data = data[start : end + 1]
+        unframed = owner._take(owner._unframed, path)
+        if unframed is not None:
+            self._send_unframed(path, status, data if unframed.n_bytes < 0 else data[: unframed.n_bytes], send_body, headers)
+            return
+        trickle = owner._take(owner._trickles, path)
         drop = owner._take(owner._drops, path)
-        self._send(path, status, data, send_body, headers, cut=drop.n_bytes if drop else None)
+        self._send(
+            path, status, data, send_body, headers, cut=drop.n_bytes if drop else None, pace=trickle.seconds if trickle else 0
+        )
+
+    def _send_unframed(self, path: str, status: int, body: bytes, send_body: bool, headers: dict[str, str]) -> None:
+        """A body without Content-Length, ended by closing the connection: nothing tells a short one from a whole one."""
+        self.server.owner._log(Request(self.command, path, self.headers.get("Range"), status))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
 
     def _send(
-        self, path: str, status: int, body: bytes, send_body: bool, headers: dict[str, str], cut: int | None = None
+        self,
+        path: str,
+        status: int,
+        body: bytes,
+        send_body: bool,
+        headers: dict[str, str],
+        cut: int | None = None,
+        pace: float = 0.0,
     ) -> None:
-        """Status, headers with the full Content-Length, then the body (only ``cut`` bytes of it, then hang up)."""
+        """Status, headers with the full Content-Length, then the body (only ``cut`` bytes of it, then hang up;
+        one byte every ``pace`` seconds when pacing)."""
         self.server.owner._log(Request(self.command, path, self.headers.get("Range"), status))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if send_body:
+        if send_body and pace:
+            try:
+                for i in range(len(body) if cut is None else cut):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(pace)
+            except OSError:  # the client gave up on the trickle
+                self.close_connection = True
+                return
+        elif send_body:
             self.wfile.write(body if cut is None else body[:cut])
         if cut is not None:
             self.wfile.flush()

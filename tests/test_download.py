@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,11 +143,25 @@ def test_dropped_connection_resumes_with_a_range_request(
     assert len(sleeps) == 1
 
 
+def _partial(downloader: Downloader, url: str, data: bytes, etag: str | None) -> Path:
+    """A ``.part`` left by an earlier attempt, with the version it was of (``etag``; None: no record of it)."""
+    part = downloader.cache_path(url).with_name(downloader.cache_path(url).name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(data)
+    if etag is not None:
+        record = {"url": url, "final_url": url, "etag": etag, "last_modified": "", "total": len(BODY)}
+        part.with_name(part.name + ".l1k.json").write_text(json.dumps(record))
+    return part
+
+
+def _etag(server: FileServer, path: str) -> str:
+    return requests.head(f"{server.url}{path}", timeout=10).headers["ETag"]
+
+
 def test_partial_file_longer_than_the_file_restarts_after_416(server: FileServer, downloader: Downloader) -> None:
     url = f"{server.url}/data/body.bin"
-    part = downloader.cache_path(url).with_name("body.bin.part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"x" * (len(BODY) + 10))
+    _partial(downloader, url, b"x" * (len(BODY) + 10), _etag(server, "/data/body.bin"))
+    server.requests.clear()
     assert downloader.fetch(url).path.read_bytes() == BODY
     assert server.requests == [
         Request("GET", "/data/body.bin", f"bytes={len(BODY) + 10}-", 416),
@@ -154,14 +169,21 @@ def test_partial_file_longer_than_the_file_restarts_after_416(server: FileServer
     ]
 
 
-def test_stale_partial_download_is_caught_by_the_checksum_and_replaced(server: FileServer, downloader: Downloader) -> None:
+def test_a_partial_file_of_unknown_version_is_not_resumed(server: FileServer, downloader: Downloader) -> None:
+    """Without the ETag or date of the version it holds, a .part could be of any issue of the file: start over."""
     url = f"{server.url}/data/body.bin"
-    part = downloader.cache_path(url).with_name("body.bin.part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"an older version of the file")
-    assert downloader.fetch(url, sha512=BODY_SHA512).path.read_bytes() == BODY
-    assert [(r.range, r.status) for r in server.requests] == [("bytes=28-", 206), (None, 200)]
+    part = _partial(downloader, url, b"an older version of the file", None)
+    assert downloader.fetch(url).path.read_bytes() == BODY
+    assert server.requests == [Request("GET", "/data/body.bin", None, 200)]
     assert _leftovers(part.with_name("body.bin")) == ["body.bin", "body.bin.l1k.json"]
+
+
+def test_a_stale_partial_file_of_another_version_is_replaced_not_spliced(server: FileServer, downloader: Downloader) -> None:
+    """The .part says which version it is (an old ETag): If-Range makes the server send the new file whole."""
+    url = f"{server.url}/data/body.bin"
+    _partial(downloader, url, b"an older version of the file", '"0ld-version"')
+    assert downloader.fetch(url).path.read_bytes() == BODY  # no checksum given: only If-Range prevents the splice
+    assert [(r.range, r.status) for r in server.requests] == [("bytes=28-", 200)]
 
 
 def test_wrong_sha512_refetches_once_then_fails_leaving_nothing(server: FileServer, downloader: Downloader) -> None:
@@ -417,6 +439,13 @@ def test_fetch_directory_verifies_against_the_published_sha512_list(
         table = fetch_directory(downloader, url, roles, tmp_path / "releases" / "GSE92742")
         assert table.set_index("role").loc["gene_info", "checksum_verified"] == "sha512"
         assert Path(table.set_index("role").loc["gene_info", "path"]).read_bytes() == gene_info
+
+        unpacked = Path(table.set_index("role").loc["gene_info", "path"])
+        stamp = unpacked.stat()
+        unpacked.write_bytes(b"X" + gene_info[1:])  # altered after the verified fetch, its timestamp kept
+        os.utime(unpacked, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        again = fetch_directory(downloader, url, roles, tmp_path / "releases" / "GSE92742")
+        assert Path(again.set_index("role").loc["gene_info", "path"]).read_bytes() == gene_info  # unpacked afresh
 
         srv.set_file(f"{folder}/GSE92742_Broad_LINCS_gene_info.txt.gz", gzip.compress(gene_info + b"extra\n"))
         with pytest.raises(SourceError, match="sha512 mismatch"):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import dagster as dg
 import pandas as pd
@@ -116,9 +117,10 @@ def test_scores_refresh_when_the_model_changes() -> None:
         assert "out_connectivity_scores" not in requested  # it does not use the classifier
 
 
-def test_lineage_reaches_every_raw_file_with_matching_checksums(tiny_home: MaterializedHome) -> None:
+@pytest.mark.parametrize("release", [RELEASE, "LINCS2020"])
+def test_lineage_reaches_every_raw_file_with_matching_checksums(tiny_home: MaterializedHome, release: str) -> None:
     with tiny_home.instance() as instance:
-        root = trace(defs.resolve_asset_graph(), instance, "out_compound_scores", RELEASE)
+        root = trace(defs.resolve_asset_graph(), instance, "out_compound_scores", release)
     assets = [n.asset for n in root.walk()]
     cohorts = {n.partition for n in root.walk() if n.asset == "raw_geo_series_matrix"}
     assert len(cohorts) == len(load_catalog()) and {"raw_lincs_files", "raw_lincs_gene_info", "raw_compounds"} <= set(assets)
@@ -131,8 +133,9 @@ def test_lineage_reaches_every_raw_file_with_matching_checksums(tiny_home: Mater
             continue
         table = tiny_home.table(node.asset, node.partition)
         for row in table.itertuples():
-            # The recorded digest is of the bytes fetched (the compressed file at the URL).
-            assert node.audit["source_sha256"][row.role] == row.sha256 == file_digest(row.url.removeprefix("file://"))
+            # The recorded digest is of the bytes fetched (the compressed file at the URL); per-type files by role:part.
+            key = f"{row.role}:{row.part}" if getattr(row, "part", "") else row.role
+            assert node.audit["source_sha256"][key] == row.sha256 == file_digest(unquote(row.url.removeprefix("file://")))
     assert to_json(root)["nodes"][0]["asset"] == "out_compound_scores"
 
 

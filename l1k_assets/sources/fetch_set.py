@@ -7,16 +7,31 @@ table is what lineage, checks and downstream assets read.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from l1k_assets.errors import SourceError
+from l1k_assets.fileio import atomic_write_text, file_digest
 from l1k_assets.sources.checksums import parse_checksum_list
 from l1k_assets.sources.download import Downloader, FetchedFile, gunzip_to
 from l1k_assets.sources.listing import list_directory, pick_files
 
-FILE_COLUMNS = ["role", "name", "url", "sha256", "size", "checksum_verified", "fetched_at", "path", "part"]
+FILE_COLUMNS = [
+    "role",
+    "name",
+    "url",
+    "sha256",
+    "size",
+    "checksum_verified",
+    "fetched_at",
+    "path",
+    "part",
+    "final_url",
+    "completeness",
+]
+UNPACKED_SUFFIX = ".l1k.json"
 
 
 def fetched_row(
@@ -33,6 +48,8 @@ def fetched_row(
         "fetched_at": fetched.fetched_at,
         "path": str(path or fetched.path),
         "part": part,
+        "final_url": fetched.final_url or fetched.url,
+        "completeness": fetched.completeness,
     }
 
 
@@ -69,16 +86,29 @@ def fetch_directory(
         if published and expected is None:
             raise SourceError(f"{directory_url}/{name}", f"not listed in the published checksum list {chosen['checksums']}")
         fetched = downloader.fetch(f"{directory_url}/{name}", sha512=expected)
-        local = _unpacked(fetched.path, unpack_dir / name[:-3]) if name.endswith(".gz") else fetched.path
+        local = unpacked(fetched, unpack_dir / name[:-3]) if name.endswith(".gz") else fetched.path
         rows.append(fetched_row(role, fetched, local, "sha512" if expected else ""))
     return pd.DataFrame(rows, columns=FILE_COLUMNS)
 
 
-def _unpacked(src: Path, dest: Path) -> Path:
-    """Decompress once: GCTX needs random access, which a gzip stream cannot give.
+def unpacked(fetched: FetchedFile, dest: Path) -> Path:
+    """Decompress a fetched ``.gz`` once: GCTX needs random access, which a gzip stream cannot give.
 
-    An existing copy is reused only when it is newer than the compressed file it came from.
+    A sidecar records the sha256 of the compressed file it came from and of the result. An
+    existing copy is reused only when it came from these very bytes and still hashes to what
+    was written, so an unpacked file altered on disk (even with its timestamp kept) is unpacked
+    again rather than read as verified.
     """
-    if dest.exists() and dest.stat().st_mtime >= src.stat().st_mtime:
+    sidecar = dest.with_name(dest.name + UNPACKED_SUFFIX)
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        record = None
+    same_source = isinstance(record, dict) and record.get("source_sha256") == fetched.sha256 and dest.is_file()
+    if same_source and dest.stat().st_size == record.get("size") and file_digest(dest) == record.get("sha256"):
         return dest
-    return gunzip_to(src, dest)
+    sidecar.unlink(missing_ok=True)
+    gunzip_to(fetched.path, dest)
+    written = {"source_sha256": fetched.sha256, "sha256": file_digest(dest), "size": dest.stat().st_size}
+    atomic_write_text(sidecar, json.dumps(written))
+    return dest
