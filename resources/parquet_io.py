@@ -18,13 +18,13 @@ import pyarrow.parquet as pq
 from l1k_assets.fileio import atomic_path, file_digest
 from resources.home import home_dir
 
-PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.|-]{0,127}$")
+PARTITION_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.|-]{0,127}")
 UNPARTITIONED = "__all__"
 
 
 def safe_partition_key(key: str) -> str:
     """Partition keys become file names: refuse anything that could escape the asset's folder."""
-    if not PARTITION_KEY_RE.match(key) or ".." in key:
+    if not isinstance(key, str) or not PARTITION_KEY_RE.fullmatch(key) or ".." in key:
         raise ValueError(f"partition key {key!r} is not a safe name (letters, digits, '_', '.', '-', '|')")
     return key
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from l1k_assets.errors import FormatError
+from l1k_assets.sources.layout import validate_accession
 
 DEFAULT_CATALOG = Path(__file__).with_name("cohorts.csv")
-ACCESSION_RE = re.compile(r"^(GSE|GPL|GDS|GSM)\d{1,9}$")
 CATALOG_COLUMNS = (
     "cohort",
     "platform",
@@ -56,19 +56,6 @@ class Cohort:
     expected_pairs: int
     unpaired: str = "error"  # "drop": samples without a partner are logged and left out instead of failing
     source: str = "series_matrix"  # the expression file: "series_matrix", "family_soft" (GSE) or "gds" (GDS)
-
-
-def validate_accession(value: str, prefix: str | None = None) -> str:
-    """Return ``value`` if it is a GEO accession (optionally of a given prefix); refuse anything else.
-
-    Accessions become path components and URL segments, so this is the guard against
-    path traversal through a cohort id.
-    """
-    if not isinstance(value, str) or not ACCESSION_RE.match(value):
-        raise ValueError(f"not a GEO accession: {value!r}")
-    if prefix is not None and not value.startswith(prefix):
-        raise ValueError(f"expected a {prefix} accession, got {value!r}")
-    return value
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> list[Cohort]:

@@ -21,6 +21,7 @@ from l1k_assets.asset_utils import (
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
 from l1k_assets.indication.classifier import (
+    CalibratedForest,
     ClassifierConfig,
     estimable_cohorts,
     fit_calibrated_forest,
@@ -50,14 +51,14 @@ from l1k_assets.quality import class_counts, metric_floor, no_missing_values, pr
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.session import compound_connectivity
 from l1k_assets.search.tau import ReferenceNull
-from resources.checkpoints import CheckpointStore
+from resources.checkpoints import CheckpointManifest, CheckpointStore
 from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
 
 GROUP = "indication"
 # Scores follow their inputs: a new classifier or a new/changed release re-scores the release.
 REFRESH = dg.AutomationCondition.eager()
-MODEL_FILE = "classifier.pkl"
+MODEL_FILE = "classifier.skops"
 
 
 class DeltaChecks(dg.Config):
@@ -250,10 +251,17 @@ def model_indication_classifier(
         manifest = checkpoints.save(
             context.asset_key.to_user_string(),
             None,
-            {MODEL_FILE: final},
+            {MODEL_FILE: final.model},
             code_version=context.assets_def.code_versions_by_key[context.asset_key] or "",
             mlflow_run_id=run.run_id,
-            extra={"genes": genes, "classes": final.classes, "params": final.params, "calibration": final.method, **run_record},
+            extra={
+                "genes": genes,
+                "classes": final.classes,
+                "params": final.params,
+                "calibration": final.method,
+                "inner_scores": final.inner_scores,
+                **run_record,
+            },
         )
         asset = context.asset_key.to_user_string()
         model_version = run.register_model(f"l1k.{asset}", checkpoints.directory(asset), asset)
@@ -291,10 +299,13 @@ def model_indication_classifier(
     yield check_result("balanced_accuracy_floor", floor)
 
 
-def load_classifier(checkpoints: CheckpointStore):
-    """The refit calibrated forest and its manifest (verified against its sha256)."""
+def load_classifier(checkpoints: CheckpointStore) -> tuple[CalibratedForest, CheckpointManifest]:
+    """The refit calibrated forest (skops, verified against its sha256) and its manifest."""
     asset = model_indication_classifier.key.to_user_string()
-    return checkpoints.load(asset, None, MODEL_FILE), checkpoints.manifest(asset, None)
+    manifest = checkpoints.manifest(asset, None)
+    extra = manifest.extra
+    model = checkpoints.load(asset, None, MODEL_FILE)
+    return CalibratedForest(model, extra["params"], extra["calibration"], extra.get("inner_scores", {})), manifest
 
 
 class ImportanceSettings(ProfiledConfig):

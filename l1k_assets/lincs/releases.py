@@ -12,6 +12,7 @@ cursor: new releases become partitions, changed ones are re-run, nothing is requ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -21,11 +22,10 @@ from typing import Any, Literal, TypeVar
 
 from l1k_assets.errors import DataError, SourceError
 from l1k_assets.sources.download import Downloader
-from l1k_assets.sources.layout import geo_suppl_url
+from l1k_assets.sources.layout import geo_suppl_url, validate_accession
 from l1k_assets.sources.listing import list_directory, list_tree
 
 CHECKSUM_LIST = re.compile(r"_SHA512SUMS\.txt(\.gz)?$")
-GEO_SERIES = re.compile(r"GSE[1-9]\d{0,8}")
 CLUE_BUILDS = ("LINCS2020",)
 DEFAULT_RELEASES = ("GSE92742", "GSE70138", "LINCS2020")
 ReleaseKind = Literal["geo", "clue"]
@@ -37,7 +37,8 @@ REFERENCE_COLUMNS: dict[ReleaseKind, str] = {"geo": "is_touchstone", "clue": "is
 
 def release_kind(release: object) -> ReleaseKind:
     """``geo`` for a GEO series, ``clue`` for a CLUE build; anything else (it becomes a URL and a folder) is refused."""
-    if isinstance(release, str) and GEO_SERIES.fullmatch(release):
+    with contextlib.suppress(ValueError):
+        validate_accession(release, "GSE")
         return "geo"
     if release in CLUE_BUILDS:
         return "clue"

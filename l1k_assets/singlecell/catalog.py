@@ -20,7 +20,7 @@ DEFAULT_DATASETS = Path(__file__).with_name("datasets.csv")
 DATASET_COLUMNS = ("dataset", "tissue", "format", "path", "metadata", "cell_type_column", "description")
 FORMATS = ("h5ad", "10x")
 TENX_FILES = {"matrix": "matrix.mtx.gz", "features": "features.tsv.gz", "barcodes": "barcodes.tsv.gz"}
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def load_datasets(path: Path = DEFAULT_DATASETS) -> list[Dataset]:
         raise FormatError(path, f"columns {', '.join(DATASET_COLUMNS)}", line=1, found=f"no {', '.join(missing)}")
     datasets = []
     for i, row in enumerate(table.itertuples(index=False), start=2):
-        if not SAFE_ID.match(row.dataset):
+        if not SAFE_ID.fullmatch(row.dataset):
             raise FormatError(
                 path, "a dataset id of letters, digits, '_', '-' or '.'", line=i, field="dataset", found=row.dataset
             )

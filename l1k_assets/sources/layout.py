@@ -34,28 +34,34 @@ DEFAULT_GENE_SET_FILES = (
     "c2.cp.reactome.v2023.2.Hs.symbols.gmt",
 )
 
-_ACCESSION_RE = re.compile(r"^(GSE|GPL|GDS|GSM)(\d+)$")
+ACCESSION_RE = re.compile(r"(GSE|GPL|GDS|GSM)(\d{1,9})")
+
+
+def validate_accession(value: object, prefix: str | None = None) -> str:
+    """Return ``value`` if it is a GEO accession (optionally of a given prefix); refuse anything else.
+
+    Accessions become path components, URL segments and partition keys, so this is the guard
+    against path traversal through an id; the whole value must match (``GSE1\n`` does not).
+    """
+    if not isinstance(value, str) or ACCESSION_RE.fullmatch(value) is None:
+        raise ValueError(f"not a GEO accession (GSE, GPL, GDS or GSM followed by up to 9 digits): {value!r}")
+    if prefix is not None and not value.startswith(prefix):
+        raise ValueError(f"expected a {prefix} accession, got {value!r}")
+    return value
 
 
 def geo_nnn(accession: str) -> str:
     """GEO's bucket folder of an accession: the digits but the last three, then ``nnn``.
 
     GEO groups accessions by thousands (GSE92742 lives in ``GSE92nnn``, GSE123 in ``GSEnnn``).
-    The accession becomes a URL segment, so anything that is not an accession is refused.
     """
-    match = _ACCESSION_RE.match(accession) if isinstance(accession, str) else None
-    if match is None:
-        raise ValueError(f"not a GEO accession (GSE, GPL, GDS or GSM followed by digits): {accession!r}")
-    prefix, digits = match.groups()
+    prefix, digits = ACCESSION_RE.fullmatch(validate_accession(accession)).groups()  # type: ignore[union-attr]
     return f"{prefix}{digits[:-3]}nnn"
 
 
 def _geo_folder(base: str, section: str, accession: str, prefix: str) -> str:
     """``{base}/{section}/{nnn}/{accession}`` after checking the accession is of the right kind."""
-    nnn = geo_nnn(accession)
-    if not accession.startswith(prefix):
-        raise ValueError(f"expected a {prefix} accession, got {accession!r}")
-    return f"{base.rstrip('/')}/{section}/{nnn}/{accession}"
+    return f"{base.rstrip('/')}/{section}/{geo_nnn(validate_accession(accession, prefix))}/{accession}"
 
 
 def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
