@@ -9,18 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from l1k_assets.errors import FormatError
+from l1k_assets.textio import numbered_lines
 
 
 def read_gmt(path: str | Path, min_size: int = 1) -> dict[str, list[str]]:
     """Gene sets of a GMT file; duplicate set names or lines without genes are format errors."""
     path = Path(path)
     sets: dict[str, list[str]] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, "UTF-8 text", found=f"byte {exc.object[exc.start]:#x} at offset {exc.start}") from None
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         fields = line.split("\t")

@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from l1k_assets.errors import FormatError
-from l1k_assets.geo.series_matrix import check_unique_ids, numbered_lines
+from l1k_assets.geo.series_matrix import check_unique_ids
 from l1k_assets.geo.soft import parse_soft, read_table
+from l1k_assets.textio import numbered_lines
 
 # Symbol columns by vendor, in order of preference when a table has several:
 # GEO annotation, Affymetrix, Agilent, Illumina (curated, then probe-design name), Affymetrix Gene ST.
@@ -50,7 +51,7 @@ def parse_platform_table(path: str | Path) -> pd.DataFrame:
 
 def _platform_table(path: Path) -> tuple[int, pd.DataFrame]:
     """The platform's table from a SOFT-like file (``^``/``!`` first) or a plain ``#``-commented table."""
-    lines = numbered_lines(path)
+    lines = numbered_lines(path, errors="replace")
     with contextlib.closing(lines):
         for number, line in lines:
             if not line.strip() or line.startswith("#"):

@@ -14,8 +14,6 @@ with the SOFT reader (``soft.py``) so that both routes produce identical ``Serie
 from __future__ import annotations
 
 import contextlib
-import gzip
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import FormatError
+from l1k_assets.textio import numbered_lines
 
-GZIP_MAGIC = b"\x1f\x8b"
 TABLE_BEGIN = "!series_matrix_table_begin"
 TABLE_END = "!series_matrix_table_end"
 # Cells GEO (and the tools that write series matrices) use for "no value", in the spellings met;
@@ -52,27 +50,6 @@ class SeriesMatrix:
     series: dict[str, list[str]]
     samples: pd.DataFrame
     expression: pd.DataFrame
-
-
-def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line without its end-of-line)`` from a gzip or plain text file.
-
-    The gzip magic is sniffed because cached files need not end in ``.gz``. A truncated or
-    corrupt gzip stream surfaces as ``FormatError`` at the line where reading stopped instead
-    of an ``EOFError`` deep in a parser. Invalid UTF-8 is replaced rather than fatal: old GEO
-    records carry Latin-1 text in free-text fields, which never feeds a number or an id.
-    """
-    with path.open("rb") as raw:
-        compressed = raw.read(2) == GZIP_MAGIC
-    number = 0
-    try:
-        open_text = gzip.open if compressed else open
-        with open_text(path, "rt", encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                yield number, line.rstrip("\r\n")
-    except (EOFError, OSError, zlib.error) as exc:
-        expected = "a complete gzip stream" if compressed else "a readable text file"
-        raise FormatError(path, expected, line=number + 1, found=f"{type(exc).__name__}: {exc}") from None
 
 
 def unquote(cell: str) -> str:
@@ -191,7 +168,7 @@ def expression_frame(values: np.ndarray, probes: pd.Index, gsms: Sequence[str]) 
 def parse_series_matrix(path: str | Path) -> SeriesMatrix:
     """Parse a GEO ``GSExxx_series_matrix.txt(.gz)`` file in one streaming pass."""
     path = Path(path)
-    lines = numbered_lines(path)
+    lines = numbered_lines(path, errors="replace")
     with contextlib.closing(lines):
         header = _read_header(lines, path)
         series, gsms, samples = _header_tables(header, path)

@@ -26,10 +26,10 @@ from l1k_assets.geo.series_matrix import (
     build_samples,
     check_unique_ids,
     expression_frame,
-    numbered_lines,
     parse_values,
     split_characteristic,
 )
+from l1k_assets.textio import numbered_lines
 
 TABLE_BEGIN_RE = re.compile(r"^!(\w+)_table_begin\s*$", re.IGNORECASE)
 ENTITY_RE = re.compile(r"^\^(\w+)\s*(?:=\s*(.*?))?\s*$")
@@ -80,7 +80,7 @@ def parse_soft(path: str | Path, *, until: Collection[str] = ()) -> SoftFile:
     stop_kinds = {kind.upper() for kind in until}
     entities: dict[tuple[str, str], SoftEntity] = {}
     current: SoftEntity | None = None
-    lines = numbered_lines(path)
+    lines = numbered_lines(path, errors="replace")
     with contextlib.closing(lines):
         for number, line in lines:
             if not line.strip():

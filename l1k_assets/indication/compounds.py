@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.stats import trim_mean
 
 from l1k_assets.errors import DataError, FormatError
+from l1k_assets.textio import numbered_lines, open_bounded
 
 AGGREGATES = ("best_shot", "median", "trimmed_mean")
 COMPOUNDS = ("trt_cp",)
@@ -115,13 +116,13 @@ def read_moa_table(path: str | Path) -> pd.DataFrame:
     Only ``pert_iname`` and ``moa`` are required; mechanisms stay '|'-separated as published.
     """
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        header_lines = 0
-        for line in fh:
-            if not line.startswith("!"):
-                break
-            header_lines += 1
-    table = pd.read_csv(path, sep="\t", skiprows=header_lines, dtype=str, keep_default_na=False)
+    header_lines = 0
+    for _, line in numbered_lines(path):
+        if not line.startswith("!"):
+            break
+        header_lines += 1
+    with open_bounded(path) as stream:
+        table = pd.read_csv(stream, sep="\t", skiprows=header_lines, dtype=str, keep_default_na=False, encoding="utf-8")
     missing = [c for c in ("pert_iname", "moa") if c not in table.columns]
     if missing:
         raise FormatError(

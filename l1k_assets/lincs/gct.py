@@ -9,8 +9,6 @@ format gives the same frames. Files are sniffed by content: upstream ships text 
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
 
 import h5py
@@ -20,27 +18,16 @@ import pandas as pd
 from l1k_assets.errors import DataError, FormatError
 from l1k_assets.fileio import atomic_write_text
 from l1k_assets.lincs.gctx import MISSING, Gct, align_meta, matrix_values, meta_series, read_gctx, unique_ids
+from l1k_assets.textio import numbered_lines
 
-GZIP_MAGIC = b"\x1f\x8b"
 MATRIX_SUFFIXES = (".gct", ".gct.gz", ".gctx")
 MISSING_VALUE_TEXT = ("", "NA", "na", "NaN", "nan", "-nan", "#N/A", "N/A", "NULL")
 COLUMN_META_FILLER = "na"  # what CMap tools put in the empty top-left block of a #1.3 file
 
 
 def _text_lines(path: Path) -> list[str]:
-    """The file's lines (plain or gzip, any line ending), trailing blank lines dropped."""
-    raw = path.read_bytes()
-    if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise FormatError(path, "a complete gzip stream", found=str(err)) from err
-    try:
-        text = raw.decode("utf-8-sig")  # tolerate a byte-order mark from spreadsheet exports
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise FormatError(path, "UTF-8 text", line=line, found=f"byte {raw[err.start : err.start + 1]!r}") from err
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """The file's lines (plain or gzip, any line ending, each bounded), trailing blank lines dropped."""
+    lines = [line for _, line in numbered_lines(path)]
     while lines and lines[-1] == "":
         lines.pop()
     return lines

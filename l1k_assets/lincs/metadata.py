@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError, FormatError
+from l1k_assets.textio import open_bounded
 
 Kind = Literal["sig_info", "inst_info", "pert_info", "cell_info"]
 
@@ -64,18 +65,11 @@ def _read_tsv(path: Path) -> pd.DataFrame:
     Blank lines are kept (so row i sits on line i + 2 and errors name the right line) except
     at the end of the file, where they carry nothing.
     """
-    with open(path, "rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
     try:
-        table = pd.read_csv(
-            path,
-            sep="\t",
-            dtype=str,
-            keep_default_na=False,
-            na_values=MISSING_TEXT,
-            skip_blank_lines=False,
-            compression="gzip" if gzipped else None,
-        )
+        with open_bounded(path) as stream:
+            table = pd.read_csv(
+                stream, sep="\t", dtype=str, keep_default_na=False, na_values=MISSING_TEXT, skip_blank_lines=False
+            )
     except pd.errors.EmptyDataError as err:
         raise FormatError(path, "a tab-separated table with a header line", line=HEADER_LINE, found="an empty file") from err
     except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as err:

@@ -18,7 +18,6 @@ naming the file (and the HDF5 key or the line) and what was expected.
 
 from __future__ import annotations
 
-import gzip
 import io
 import zlib
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from l1k_assets.errors import FormatError
+from l1k_assets.textio import open_bounded
 
 CELL_TYPE = "cell_type"  # the column every reader fills when asked for cell-type labels
 GENE_EXPRESSION = "Gene Expression"
@@ -303,7 +303,7 @@ def _find(folder: Path, stems: tuple[str, ...]) -> Path:
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return open_bounded(path)
 
 
 def read_mtx(path: str | Path, *, require_integer: bool = True) -> sp.csr_matrix:

@@ -8,15 +8,13 @@ file, and an empty list is refused because it would turn verification off withou
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from l1k_assets.errors import FormatError
+from l1k_assets.textio import numbered_lines
 
-GZIP_MAGIC = b"\x1f\x8b"
 # md5, sha1, sha224, sha256, sha384, sha512 hex lengths
 DIGEST_LENGTHS = frozenset({32, 40, 56, 64, 96, 128})
 LINE_FORMAT = "'<hex digest>  <file name>'"
@@ -58,17 +56,8 @@ def parse_checksum_list(path_or_text: Path | str) -> dict[str, str]:
 
 
 def _read_text(path: Path) -> str:
-    """The list's text, decompressed when it is gzip; unreadable bytes are a FormatError."""
-    data = path.read_bytes()
-    if data.startswith(GZIP_MAGIC):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FormatError(path, "a complete gzip stream", found=f"{type(exc).__name__}: {exc}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, "UTF-8 text", found=f"undecodable byte at offset {exc.start}") from exc
+    """The list's text (decompressed when gzip, lines bounded); unreadable bytes are a FormatError."""
+    return "\n".join(line for _, line in numbered_lines(path))
 
 
 def _parse_line(label: str | Path, number: int, line: str) -> tuple[str, str]:
