@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,11 +72,15 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     import dagster as dg  # after the environment is set, so definitions read it
 
     from l1k_assets.errors import DataError
+    from l1k_assets.fileio import remove_orphaned_temp_files
     from l1k_jobs.definitions import ALL_ASSETS, defs
     from l1k_jobs.monitor import SETUP_STEP, StepTiming, peak_rss_mb
     from l1k_jobs.releases import register_known_releases
     from l1k_jobs.runner import materialize_all
 
+    removed = remove_orphaned_temp_files(home, skip=(Path(os.environ["DAGSTER_HOME"]).name,))
+    if removed:
+        console.print(f"removed {len(removed)} temporary files left by interrupted runs, e.g. {removed[0]}")
     instance = dg.DagsterInstance.get()
     resources = dict(defs.resources)
     console.print("preparing sources (the embedded mirror is generated on first use) ...")
@@ -161,11 +164,44 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start ``dagster dev`` on 127.0.0.1 with the same home and DAGSTER_HOME as ``materialize``."""
+    """Start ``dagster dev`` on 127.0.0.1 with the same home and DAGSTER_HOME as ``materialize``.
+
+    Ctrl-C or SIGTERM stops the webserver, the daemon and the code server with it (one process
+    group); the command returns once they are all gone, so the port is free again.
+    """
+    from l1k_jobs.processes import supervise
+
     prepare_environment(args.home, args.mode, args.scale)
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
-    return subprocess.call(command)
+    return supervise(command)
+
+
+def expected_failure(exc: BaseException) -> str | None:
+    """One line for a failure a user can cause and fix (bad input, an unusable home or database), else None.
+
+    A failed asset run counts when what failed inside it is one of these: the line names the
+    step and the cause, which the run's log in the UI has in full.
+    """
+    from dagster._core.errors import DagsterExecutionStepExecutionError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from l1k_assets.errors import L1kError
+
+    if isinstance(exc, DagsterExecutionStepExecutionError) and exc.user_exception is not None:
+        inner = expected_failure(exc.user_exception)
+        return None if inner is None else f"step {exc.step_key} failed: {inner}"
+    if isinstance(exc, L1kError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"input is not UTF-8 text: {exc}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} (is the l1k home writable, with space left? set --home or L1K_HOME)"
+    if isinstance(exc, SQLAlchemyError):
+        home = os.environ.get("DAGSTER_HOME", "$DAGSTER_HOME")
+        return f"the Dagster instance in {home} cannot be used: {getattr(exc, 'orig', None) or exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help="l1k home directory (default $L1K_HOME or ./.l1k_home)")
     parser.add_argument("--mode", choices=["embedded", "remote"], help="data sources (default: embedded)")
     parser.add_argument("--scale", choices=["tiny", "default", "large"], help="embedded universe size (default: default)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
     sub = parser.add_subparsers(dest="command", required=True)
     mat = sub.add_parser("materialize", help="materialize every asset")
     mat.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
@@ -196,7 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:
+        message = None if args.debug else expected_failure(exc)
+        if message is None:
+            raise
+        print_error(message)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from l1k_assets.errors import DataError
 from l1k_assets.lincs.assets import release_partitions
 from l1k_jobs.monitor import LAUNCH_TAG, RunMonitor, StepTiming, new_launch_id, peak_rss_mb, reset_peak_rss, step_timings
 
@@ -64,6 +65,22 @@ def partition_keys(
     return list(pdef.get_partition_keys())
 
 
+class SelectionError(DataError):
+    """An asset selection that does not parse, or names no asset."""
+
+
+def resolve_selection(assets: Sequence[dg.AssetsDefinition], resources: dict[str, Any], selection: str) -> set[dg.AssetKey]:
+    """The asset keys a Dagster selection string names; a typo that names nothing is an error, not an empty run."""
+    graph = dg.Definitions(assets=assets, resources=resources).resolve_asset_graph()
+    try:
+        keys = set(dg.AssetSelection.from_string(selection).resolve(graph))
+    except dg.DagsterError as exc:
+        raise SelectionError(f"--select {selection!r} is not a valid asset selection: {exc}") from exc
+    if not keys:
+        raise SelectionError(f"--select {selection!r} matches no asset (asset keys look like key:out_compound_scores)")
+    return keys
+
+
 def materialize_all(
     assets: Sequence[dg.AssetsDefinition],
     resources: dict[str, Any],
@@ -87,10 +104,7 @@ def materialize_all(
     instance, so the UI has the full log.
     """
     results = []
-    only = None
-    if selection:
-        graph = dg.Definitions(assets=assets, resources=resources).resolve_asset_graph()
-        only = set(dg.AssetSelection.from_string(selection).resolve(graph))
+    only = resolve_selection(assets, resources, selection) if selection else None
     for stage in plan_stages(assets, only):
         for key in partition_keys(stage.partitions_def, instance, releases):
             launch = new_launch_id()

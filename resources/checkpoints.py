@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from typing import Any
 import dagster as dg
 
 from l1k_assets.errors import DataError
-from l1k_assets.fileio import file_digest
+from l1k_assets.fileio import file_digest, temporary_folder
 from resources.home import home_dir
 from resources.parquet_io import UNPARTITIONED, safe_partition_key
 
@@ -99,8 +98,7 @@ class CheckpointStore(dg.ConfigurableResource):
         dest = self.directory(asset, partition)
         dest.parent.mkdir(parents=True, exist_ok=True)
         _recover(dest)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
+        with temporary_folder(dest.parent, f".{dest.name}.") as staging:
             digests: dict[str, str] = {}
             for name, obj in objects.items():
                 target = staging / plain_name(name, f"checkpoint {asset}/{partition}")
@@ -123,8 +121,6 @@ class CheckpointStore(dg.ConfigurableResource):
             staging.rename(dest)
             shutil.rmtree(backup, ignore_errors=True)
             return manifest
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     def manifest(self, asset: str, partition: str | None = None) -> CheckpointManifest:
         """Read and check a checkpoint's manifest: JSON of the known fields, plain file names, hex digests."""

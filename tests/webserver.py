@@ -3,10 +3,10 @@
 ``dagster dev`` is a tree of processes: the webserver, the daemon, a code server and one
 worker per launched run. Started in the background it ignores SIGINT and SIGTERM (the shell
 leaves them ignored), and a survivor would keep the port and the SQLite files of the next
-test. So the helper restores the default dispositions with ``env --default-signal``, starts
-the tree in a session of its own so that it is one process group, waits until the
-webserver has loaded every code location, and on exit interrupts that group (so ``dagster dev``
-shuts its children down cleanly), then kills whatever of the group is left.
+test. So the helper starts the tree the way ``l1k ui`` does (``l1k_jobs.processes``: one
+process group, default signal dispositions), waits until the webserver has loaded every code
+location, and on exit interrupts that group (so ``dagster dev`` shuts its children down
+cleanly), then kills whatever of the group is left.
 
 It also reads the kernel's socket table, so a test can check which address the UI listens
 on: the UI runs code on request and must be reachable from this machine only.
@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +26,8 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from l1k_jobs.processes import start_group, stop_group
 
 LOOPBACK = "127.0.0.1"
 _TCP_LISTEN = "0A"  # st column of /proc/net/tcp* for a listening socket
@@ -144,23 +144,6 @@ def wait_until_ready(server: Webserver, timeout: float) -> None:
     )
 
 
-def stop_group(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    """Interrupt the process group led by ``process``, wait ``grace`` seconds, then kill the group.
-
-    SIGINT is what Ctrl-C sends: ``dagster dev`` answers it by shutting down the webserver,
-    the daemon and the code server. The final SIGKILL of the whole group catches any child
-    that outlived its parent (a run worker, say); the group id is this process's own pid.
-    """
-    pgid = process.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    process.wait(timeout=grace)
-
-
 @contextlib.contextmanager
 def dagster_dev(
     project_root: Path,
@@ -177,8 +160,6 @@ def dagster_dev(
     """
     port = free_port(host)
     command = [
-        "env",
-        "--default-signal=INT,TERM",
         sys.executable,
         "-m",
         "dagster",
@@ -192,9 +173,7 @@ def dagster_dev(
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=project_root, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = start_group(command, env, cwd=project_root, stdout=log, stderr=subprocess.STDOUT)
     server = Webserver(process, host, port, log_path)
     try:
         wait_until_ready(server, ready_timeout)

@@ -330,13 +330,15 @@ def _check(report: pd.DataFrame, min_genes: int, space: str) -> None:
 # ---------------------------------------------------------------- the report for a terminal
 
 
-def format_report(report: pd.DataFrame) -> str:
-    """Counts per side and status, then every name not used and every invalid name with its gene and reason."""
+def format_report(report: pd.DataFrame, shown: int = LISTED) -> str:
+    """Counts per side and status, then the first ``shown`` names not used and invalid (each with its gene and
+    reason) and how many more: the report on a terminal stays a screen, the JSON output has every name."""
     lines = []
     for side in SIDES:
         counts = report.status[report.side == side].value_counts()
         lines.append(f"{side + ':':<5} " + ", ".join(f"{int(counts.get(status, 0))} {status}" for status in STATUSES))
-    listed = report[report.status != "valid"]
+    listed = report[report.status != "valid"].groupby("status", sort=False, group_keys=False).head(shown)
+    hidden = (report.status[report.status != "valid"].value_counts() - listed.status.value_counts()).to_dict()
     names = [repr(str(name)) for name in listed.input]
     genes = [f"{r.gene_symbol} ({r.gene_id})" if pd.notna(r.gene_id) else "-" for r in listed.itertuples()]
     name_width, gene_width = (max(map(len, texts), default=0) for texts in (names, genes))
@@ -347,4 +349,6 @@ def format_report(report: pd.DataFrame) -> str:
         lines += [
             f"  {listed.side.iloc[i]:<4} {names[i]:<{name_width}}  {genes[i]:<{gene_width}}  {listed.reason.iloc[i]}" for i in at
         ]
+        if hidden.get(status, 0) > 0:
+            lines.append(f"  ... and {int(hidden[status])} more (--json lists every name)")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from l1k_assets.errors import DataError
+from l1k_assets.errors import DataError, FormatError
 from l1k_assets.search.genespace import GeneSpace, Space
 from l1k_assets.search.query import Direction, Method, SignatureFilter, ranked_signatures, score_table
 from l1k_assets.search.rank_index import RankIndex
@@ -27,6 +27,8 @@ from l1k_assets.search.tau import ReferenceNull
 
 MOA_COLUMNS = ("moa", "MOA", "mechanism_of_action")  # where sig_info/pert_info tables keep a compound's mechanism
 COMPOUND = "trt_cp"
+MAX_GENE_FILE_BYTES = 4 * 2**20  # ~30 times the longest name list a query can use
+MAX_GENES = 20_000  # more than every gene of a release
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,29 @@ class QueryResult:
     description: dict[str, object] = field(default_factory=dict)
 
 
-def read_gene_list(path: str | Path) -> list[str]:
-    """Genes of a query file: tokens separated by newlines, commas, tabs or spaces; ``#`` comments."""
+def read_gene_list(path: str | Path, max_bytes: int = MAX_GENE_FILE_BYTES, max_genes: int = MAX_GENES) -> list[str]:
+    """Genes of a query file: tokens separated by newlines, commas, tabs or spaces; ``#`` comments.
+
+    A gene file is small (every LINCS gene is 12,328 names), so one larger than ``max_bytes``
+    or with more than ``max_genes`` names is refused before it is read further: a wrong file
+    (a matrix, a binary, ``/dev/zero``) fails at once with its reason, not after minutes.
+    """
     path = Path(path)
-    text = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DataError(f"{path}: a gene file of at most {max_bytes} bytes is expected; this one is larger")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FormatError(path, "UTF-8 text (one gene name per line)", line=line, found="undecodable bytes") from None
+    text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     genes = [g for g in re.split(r"[\s,]+", text) if g]
     if not genes:
         raise DataError(f"{path}: no gene names found (expected one symbol or LINCS gene id per line)")
+    if len(genes) > max_genes:
+        raise DataError(f"{path}: {len(genes)} names; a query side takes at most {max_genes}")
     return list(dict.fromkeys(genes))
 
 

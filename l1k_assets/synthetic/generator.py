@@ -10,11 +10,10 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from l1k_assets.fileio import atomic_write_text, file_digest
+from l1k_assets.fileio import atomic_write_text, file_digest, temporary_folder
 from l1k_assets.geo.catalog import DEFAULT_CATALOG, load_catalog
 from l1k_assets.synthetic.clue_writer import BUILD, write_lincs2020
 from l1k_assets.synthetic.genesets import write_gene_sets
@@ -62,12 +61,9 @@ def ensure_mirror(root: Path, scale: str = "tiny", seed: int = 0) -> dict[str, A
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (root / MANIFEST).exists():
             return json.loads((root / MANIFEST).read_text())
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-        try:
+        with temporary_folder(root.parent, f".{root.name}.") as staging:
             generate_universe(staging, scale, seed)
             if root.exists():  # an incomplete earlier attempt
                 shutil.rmtree(root)
             staging.rename(root)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         return json.loads((root / MANIFEST).read_text())
