@@ -42,6 +42,7 @@ SKOPS_SUFFIX = ".skops"
 TRUSTED_TYPES = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.tree._tree.Tree",
 )
 

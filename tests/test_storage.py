@@ -85,9 +85,12 @@ def _forest() -> object:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
 
+    from sklearn.model_selection import StratifiedKFold
+
     x = np.random.default_rng(0).normal(size=(60, 4))
     y = np.repeat(["a", "b", "c"], 20)
-    return CalibratedClassifierCV(RandomForestClassifier(n_estimators=4, random_state=0), method="sigmoid", cv=3).fit(x, y)
+    forest = RandomForestClassifier(n_estimators=4, random_state=0)
+    return CalibratedClassifierCV(forest, method="sigmoid", cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(x, y)
 
 
 def test_checkpoint_roundtrip_and_tamper_detection(tmp_path: Path) -> None:
