@@ -32,6 +32,12 @@ def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     }
 
 
+def record_files(context: dg.AssetExecutionContext, files: pd.DataFrame, **facts: Any) -> pd.DataFrame:
+    """The one way a raw asset records what it fetched: every file's URL, sha256 and proof on the page, plus ``facts``."""
+    context.add_output_metadata({**files_metadata(files), **json_metadata(**facts)})
+    return files
+
+
 def json_metadata(**values: Any) -> dict[str, dg.MetadataValue]:
     """Plain values as metadata: numbers stay numbers (so the UI can plot them), the rest JSON."""
     out: dict[str, dg.MetadataValue] = {}

@@ -9,20 +9,18 @@ they were (the others go on), so the next tick retries and nothing is lost.
 """
 
 import json
-from typing import Any
 
 import dagster as dg
 
 from l1k_assets.errors import SourceError
-from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.releases import plan_updates
+from l1k_assets.partitions import release_partitions
+from l1k_jobs.jobs import lincs_release_job, release_check_job, retrain_models_job
 from resources.data_source import DataSource
-
-RELEASE_JOB = "lincs_release_job"
 
 
 @dg.sensor(
-    job_name=RELEASE_JOB,
+    job=lincs_release_job,
     minimum_interval_seconds=6 * 3600,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a partition and runs the release job for every new or re-issued LINCS release.",
@@ -52,28 +50,12 @@ def lincs_release_sensor(context: dg.SensorEvaluationContext, data_source: DataS
     )
 
 
-release_check_job = dg.define_asset_job(
-    "release_check_job",
-    selection=dg.AssetSelection.keys("out_release_catalog"),
-    description="Record what the LINCS sources publish.",
-)
 weekly_release_check = dg.ScheduleDefinition(
     name="weekly_release_check", job=release_check_job, cron_schedule="0 6 * * 1", default_status=dg.DefaultScheduleStatus.RUNNING
 )
-
-
-def model_selection(assets: list[dg.AssetsDefinition]) -> dg.AssetSelection:
-    """Every unpartitioned ``model_*`` asset: what the monthly schedule retrains."""
-    keys = [k for a in assets if a.partitions_def is None for k in a.keys if k.to_user_string().startswith("model_")]
-    return dg.AssetSelection.assets(*keys)
-
-
-def retrain_schedule(assets: list[dg.AssetsDefinition]) -> tuple[Any, dg.ScheduleDefinition]:
-    """The monthly retraining job and its schedule; downstream scores follow by automation."""
-    job = dg.define_asset_job("retrain_models_job", selection=model_selection(assets), description="Retrain every model.")
-    return job, dg.ScheduleDefinition(
-        name="monthly_retrain", job=job, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.RUNNING
-    )
+monthly_retrain = dg.ScheduleDefinition(
+    name="monthly_retrain", job=retrain_models_job, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.RUNNING
+)
 
 
 score_refresh_sensor = dg.AutomationConditionSensorDefinition(

@@ -5,7 +5,7 @@ Dask cluster, so the choice is read from ``L1K_EXECUTOR`` when the definitions l
 into a ``.configured(...)`` executor definition. A typo fails loudly at load time, naming the
 variable and what it accepts, instead of silently falling back to a different executor.
 
-GPU-bound training assets carry ``resources.compute.GPU_TAGS`` and ``pool=GPU_POOL`` so that one GPU is never
+GPU-bound training assets carry ``l1k_assets.partitions.GPU_TAGS`` and ``pool=GPU_POOL`` so that one GPU is never
 shared by two trainings (Dagster's concurrency pool, limit 1) and so that dagster-k8s schedules
 their step pods on a node with a GPU.
 """

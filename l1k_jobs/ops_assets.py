@@ -7,7 +7,7 @@ import pandas as pd
 
 from l1k_assets.asset_utils import json_metadata
 from l1k_assets.fileio import atomic_write_text
-from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.partitions import release_partitions
 from l1k_jobs.lineage import raw_files, to_json, to_markdown, trace
 from resources.data_source import DataSource
 from resources.home import home_dir
@@ -28,9 +28,7 @@ def out_lineage_report(context: dg.AssetExecutionContext, data_source: DataSourc
 
     Returns one row per raw file the scores rest on (asset, partition, role, URL, sha256).
     """
-    from l1k_jobs.definitions import defs  # the one Definitions; imported here, where it is complete
-
-    graph = defs.resolve_asset_graph()
+    graph = context.repository_def.asset_graph
     folder = home_dir(data_source.home) / "reports" / "lineage"
     rows, paths = [], {}
     for asset in AUDITED:

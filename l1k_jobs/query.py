@@ -17,10 +17,10 @@ import pandas as pd
 
 from l1k_assets.asset_utils import file_path
 from l1k_assets.errors import DataError
-from l1k_assets.indication.compounds import read_moa_table
+from l1k_assets.lincs.metadata import read_moa_table
 from l1k_assets.search.rank_index import RankIndex
+from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
 from l1k_assets.search.session import QueryOptions, QueryResult, consensus_genes, run_query
-from l1k_assets.search.tau import ReferenceError, ReferenceNull
 from resources.parquet_io import ParquetIOManager
 
 
@@ -56,7 +56,7 @@ class SignatureSearch:
     def reference_null(self, release: str) -> ReferenceNull:
         """The release's τ null; a release that has none is named with the asset that builds it."""
         if release not in self.tables.partitions("core_reference_null"):
-            raise ReferenceError(
+            raise ReferenceSetError(
                 f"release {release!r} has no reference null for τ: materialize core_reference_null[{release}] "
                 "(it needs reference signatures: is_touchstone, or is_exemplar_sig on LINCS 2020) or query without τ (--no-tau)"
             )

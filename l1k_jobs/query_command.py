@@ -17,6 +17,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from l1k_jobs.environment import prepare_environment
 from l1k_jobs.terminal import error_console, print_error
 
 SIGNATURE_COLUMNS = ("rank", "sig_id", "pert_iname", "pert_id", "pert_type", "cell_id", "pert_dose", "pert_time")
@@ -60,8 +61,6 @@ def _table(frame: pd.DataFrame, title: str, text: list[str], numbers: list[str])
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run one query on a built release and print, save or emit its results."""
-    from l1k_jobs.cli import prepare_environment
-
     home = prepare_environment(args.home, args.mode, args.scale)
     from rich.progress import BarColumn, Progress, TimeElapsedColumn
 

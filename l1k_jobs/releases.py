@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.releases import release_kind
+from l1k_assets.partitions import release_partitions
 from resources.data_source import DataSource
 
 

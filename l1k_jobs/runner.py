@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from l1k_assets.errors import DataError
-from l1k_assets.lincs.assets import release_partitions
+from l1k_assets.partitions import release_partitions
 from l1k_jobs.monitor import LAUNCH_TAG, RunMonitor, StepTiming, new_launch_id, peak_rss_mb, reset_peak_rss, step_timings
 
 

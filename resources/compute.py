@@ -27,25 +27,6 @@ if TYPE_CHECKING:
 Precision = Literal["float32", "float64", "bfloat16"]
 
 
-# GPU-bound training assets carry these op tags and pool so that one GPU is never shared by two
-# trainings (Dagster's concurrency pool, limit 1) and dagster-k8s schedules their pods on a GPU node.
-GPU_POOL = "gpu"
-GPU_TAGS: dict[str, Any] = {
-    "l1k/gpu": "1",
-    # The pre-pool spelling of the same limit; Dagster requires it to equal the pool name.
-    "dagster/concurrency_key": GPU_POOL,
-    # dagster-k8s reads this tag (JSON-encoded by Dagster) into the step pod's container spec.
-    "dagster-k8s/config": {
-        "container_config": {
-            "resources": {
-                "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
-                "limits": {"nvidia.com/gpu": "1"},
-            }
-        }
-    },
-}
-
-
 class DeviceUnavailableError(L1kError):
     """The configured device does not exist on this machine."""
 

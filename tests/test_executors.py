@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l1k_assets.partitions import GPU_POOL, GPU_TAGS
 from l1k_jobs.executors import executor_from_env
-from resources.compute import GPU_POOL, GPU_TAGS
 from resources.parquet_io import ParquetIOManager
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

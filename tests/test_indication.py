@@ -6,17 +6,19 @@ import pytest
 from scipy.stats import hypergeom
 
 from l1k_assets.errors import DataError
+from l1k_assets.genesets.enrichment import benjamini_hochberg, enrich
 from l1k_assets.indication.classifier import ClassifierConfig, calibrate, nested_cv
-from l1k_assets.indication.compounds import compound_scores, moa_scores, perturbagen_scores, read_moa_table, shortlist
-from l1k_assets.indication.connectivity import consensus_query, normalized_scores, weighted_es, wtcs
-from l1k_assets.indication.deltas import tumor_normal_deltas
+from l1k_assets.indication.compounds import compound_scores, moa_scores, perturbagen_scores, shortlist
+from l1k_assets.indication.deltas import consensus_query, tumor_normal_deltas
 from l1k_assets.indication.exploration import cluster_scores, k_medians
-from l1k_assets.indication.genes import benjamini_hochberg, enrich, permutation_importances
+from l1k_assets.indication.genes import permutation_importances
 from l1k_assets.indication.metrics import expected_calibration_error, multiclass_brier
 from l1k_assets.indication.scoring import stream_probabilities
 from l1k_assets.lincs.gct import read_gct
 from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.lincs.levels import robust_zscore
+from l1k_assets.lincs.metadata import read_moa_table
+from tests.oracles import normalized_scores, weighted_es, wtcs
 
 FAST = ClassifierConfig(n_estimators=(30,), max_depth=(None,), min_samples_split=(2,), min_samples_leaf=(1, 2), outer_folds=3)
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from l1k_assets.errors import DataError
-from l1k_assets.indication.connectivity import wtcs
 from l1k_assets.lincs.gct import read_gct
 from l1k_assets.lincs.gctx import read_gctx
 from l1k_assets.search.genespace import NoUsableGenesError
@@ -18,6 +17,7 @@ from l1k_assets.search.session import QueryOptions, read_gene_list
 from l1k_assets.search.summary import max_quantile
 from l1k_jobs.query import Query, SignatureSearch
 from tests.conftest import PROJECT_ROOT, MaterializedHome
+from tests.oracles import wtcs
 
 RELEASE = "GSE92742"
 

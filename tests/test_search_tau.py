@@ -12,19 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from l1k_assets.indication.connectivity import normalized_scores, wtcs
 from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.search.query import SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
+from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
 from l1k_assets.search.summary import max_quantile, summarize_mechanisms, summarize_perturbagens
-from l1k_assets.search.tau import (
-    MIN_QUERIES_PER_TYPE,
-    ReferenceError,
-    ReferenceNull,
-    build_reference_null,
-    pick_queries,
-    reference_mask,
-)
+from l1k_assets.search.tau import MIN_QUERIES_PER_TYPE, build_reference_null, pick_queries, reference_mask
+from tests.oracles import normalized_scores, wtcs
 from tests.test_search import generated_info, generated_matrix
 
 # ---------------------------------------------------------------- maximum quantile
@@ -145,9 +139,9 @@ def test_query_picking_keeps_every_type_even_a_rare_one() -> None:
 def test_controls_are_never_reference_signatures() -> None:
     meta = pd.DataFrame({"pert_type": ["trt_cp", "ctl_vehicle", "trt_sh", "ctl_untrt"], "is_exemplar_sig": ["1", "1", "1", "1"]})
     assert reference_mask(meta, "is_exemplar_sig").tolist() == [True, False, True, False]
-    with pytest.raises(ReferenceError, match=r"no 'is_exemplar_sig' column.*--no-tau"):
+    with pytest.raises(ReferenceSetError, match=r"no 'is_exemplar_sig' column.*--no-tau"):
         reference_mask(meta.drop(columns="is_exemplar_sig"), "is_exemplar_sig")
-    with pytest.raises(ReferenceError, match="no treatment signature"):
+    with pytest.raises(ReferenceSetError, match="no treatment signature"):
         reference_mask(meta.iloc[[1, 3]], "is_exemplar_sig")
 
 
@@ -164,14 +158,14 @@ def test_a_large_null_keeps_an_even_quantile_grid(small_release: tuple[RankIndex
 
 def test_a_release_without_a_reference_is_refused(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:
     meta = small_release[1].meta
-    with pytest.raises(ReferenceError, match="no 'is_touchstone' column"):
+    with pytest.raises(ReferenceSetError, match="no 'is_touchstone' column"):
         reference_mask(meta.drop(columns="is_touchstone"))
-    with pytest.raises(ReferenceError, match="reference set is empty"):
+    with pytest.raises(ReferenceSetError, match="reference set is empty"):
         reference_mask(meta.assign(is_touchstone="0"))
 
 
 def test_too_small_a_gene_space_is_refused(small_release: tuple[RankIndex, SignatureTable, pd.DataFrame]) -> None:
     index, signatures, matrix = small_release
     meta = signatures.meta
-    with pytest.raises(ReferenceError, match="too few"):
+    with pytest.raises(ReferenceSetError, match="too few"):
         build_reference_null(index, signatures, reference_mask(meta), list(matrix.index[:30]))

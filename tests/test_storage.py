@@ -84,7 +84,6 @@ def _forest() -> object:
     import numpy as np
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
-
     from sklearn.model_selection import StratifiedKFold
 
     x = np.random.default_rng(0).normal(size=(60, 4))

@@ -39,8 +39,9 @@ from l1k_assets.sources.layout import (
 )
 from l1k_assets.sources.listing import GTEX_PAIR_ROLES, LINCS_GEO_ROLES, pick_files
 from l1k_assets.synthetic.chemistry import SCAFFOLDS, make_molecules, make_smiles
+from l1k_assets.synthetic.gzipped import write_gz_text
 from l1k_assets.synthetic.inference_writer import write_inference_pairs
-from l1k_assets.synthetic.lincs_writer import geo_suppl_dir, gzip_bytes, write_lincs_release
+from l1k_assets.synthetic.lincs_writer import geo_suppl_dir, write_lincs_release
 from l1k_assets.synthetic.response_writer import write_response_sources
 from l1k_assets.synthetic.universe import Universe, build_universe
 
@@ -136,8 +137,9 @@ def test_sha512sums_list_and_verify_every_other_file(mirror: tuple[Path, Univers
         assert hashlib.sha512((folder / name).read_bytes()).hexdigest() == digest
 
 
-def test_gzip_header_is_fixed_and_names_the_inner_file() -> None:
-    data = gzip_bytes(b"a\tb\n", "x.txt")
+def test_gzip_header_is_fixed_and_names_the_inner_file(tmp_path: Path) -> None:
+    write_gz_text(tmp_path / "x.txt.gz", "a\tb\n")
+    data = (tmp_path / "x.txt.gz").read_bytes()
     assert data[4:8] == b"\0\0\0\0"  # mtime 0
     assert data[3] & 0x08 and data[10:16] == b"x.txt\0"  # FNAME flag and field
     assert gzip.decompress(data) == b"a\tb\n"

@@ -12,9 +12,8 @@ import pytest
 from l1k_assets.errors import FormatError
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.geo.series_matrix import parse_series_matrix
-from l1k_assets.indication.compounds import read_moa_table
 from l1k_assets.lincs.gct import read_gct
-from l1k_assets.lincs.metadata import read_lincs_table
+from l1k_assets.lincs.metadata import read_lincs_table, read_moa_table
 from l1k_assets.sources.checksums import parse_checksum_list
 from l1k_assets.textio import LINE_LIMIT_ENV, numbered_lines
 

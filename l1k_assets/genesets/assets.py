@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from l1k_assets.asset_utils import files_metadata, json_metadata
+from l1k_assets.asset_utils import record_files
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import DEFAULT_GENE_SET_FILES, msigdb_url
@@ -33,5 +33,4 @@ def raw_gene_sets(context: dg.AssetExecutionContext, config: GeneSetConfig, data
         data_source.downloader(), {lib.rsplit("/", 1)[-1]: library_url(data_source, lib) for lib in config.libraries}
     )
     sizes = {row.role: len(read_gmt(row.path)) for row in files.itertuples()}
-    context.add_output_metadata({**files_metadata(files), **json_metadata(gene_sets_per_library=sizes)})
-    return files
+    return record_files(context, files, gene_sets_per_library=sizes)

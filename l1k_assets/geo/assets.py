@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from l1k_assets.asset_utils import check_result, file_path, files_metadata, json_metadata, markdown_table
+from l1k_assets.asset_utils import check_result, file_path, json_metadata, markdown_table, record_files
 from l1k_assets.errors import DataError
 from l1k_assets.geo.catalog import Cohort, load_catalog
 from l1k_assets.geo.cohort import SAMPLE_COLUMNS, clean_cohort, combine_cohorts
@@ -35,10 +35,7 @@ def raw_geo_series_matrix(context: dg.AssetExecutionContext, data_source: DataSo
     cohort = _cohort(context.partition_key)
     url = geo_cohort_expression_url(data_source.base_url("geo"), cohort.cohort, cohort.source)
     files = fetch_urls(data_source.downloader(), {cohort.source: url})
-    context.add_output_metadata(
-        {**files_metadata(files), **json_metadata(cohort=cohort.cohort, source=cohort.source, mode=data_source.mode)}
-    )
-    return files
+    return record_files(context, files, cohort=cohort.cohort, source=cohort.source, mode=data_source.mode)
 
 
 @dg.asset(partitions_def=cohort_partitions, group_name="geo", code_version="1", kinds={"geo"})
@@ -46,9 +43,7 @@ def raw_geo_platform(context: dg.AssetExecutionContext, data_source: DataSource)
     """The cohort platform's annotation (``.annot.gz``) or family SOFT table, as fetched."""
     cohort = _cohort(context.partition_key)
     url = geo_platform_url(data_source.base_url("geo"), cohort.platform, cohort.platform_file)
-    files = fetch_urls(data_source.downloader(), {"platform": url})
-    context.add_output_metadata({**files_metadata(files), **json_metadata(platform=cohort.platform)})
-    return files
+    return record_files(context, fetch_urls(data_source.downloader(), {"platform": url}), platform=cohort.platform)
 
 
 @dg.asset(

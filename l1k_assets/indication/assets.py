@@ -18,6 +18,7 @@ from l1k_assets.asset_utils import (
     markdown_table,
     progress_sink,
 )
+from l1k_assets.genesets.enrichment import enrich
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
 from l1k_assets.indication.classifier import (
@@ -30,13 +31,11 @@ from l1k_assets.indication.classifier import (
     oof_accuracy_by_cohort,
     pooled_accuracy,
 )
-from l1k_assets.indication.connectivity import consensus_query
-from l1k_assets.indication.deltas import consensus_deltas, gene_columns, tumor_normal_deltas
+from l1k_assets.indication.deltas import consensus_deltas, consensus_query, gene_columns, tumor_normal_deltas
 from l1k_assets.indication.exploration import explore
 from l1k_assets.indication.genes import (
     PERMUTATION_BATCH,
     class_contrast,
-    enrich,
     impurity_importance,
     permutation_importances,
     top_genes_per_class,
@@ -44,13 +43,14 @@ from l1k_assets.indication.genes import (
 from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
 from l1k_assets.indication.scoring import stream_probabilities
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
-from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.gctx_set import GctxSet
+from l1k_assets.lincs.metadata import read_moa_table
+from l1k_assets.partitions import release_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.quality import class_counts, metric_floor, no_missing_values, probability_rows
 from l1k_assets.search.rank_index import RankIndex
+from l1k_assets.search.reference_null import ReferenceNull
 from l1k_assets.search.session import compound_connectivity
-from l1k_assets.search.tau import ReferenceNull
 from resources.checkpoints import CheckpointManifest, CheckpointStore
 from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
@@ -487,7 +487,7 @@ def out_compound_scores(
     scores = cmp.perturbagen_scores(out_signature_class_probabilities, core_lincs_signatures, classes, config.pert_types)
     for aggregate in cmp.AGGREGATES:
         scores[f"rank_{aggregate}"] = cmp.rank_within_type(scores, aggregate)
-    moa = cmp.moa_scores(scores, cmp.read_moa_table(file_path(raw_compounds, "drugs")))
+    moa = cmp.moa_scores(scores, read_moa_table(file_path(raw_compounds, "drugs")))
     bars = plots.bar_panels(
         cmp.top_compounds_matrix(scores, "median"), "Top 5 compounds per cancer type (median rule)", "probability"
     )
@@ -543,6 +543,33 @@ def out_genetic_scores(
         }
     )
     return scores
+
+
+class ConsensusSettings(dg.Config):
+    """Genes per direction in each cancer type's consensus query (as in out_connectivity_scores)."""
+
+    n_query_genes: int = 50
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"pandas"})
+def out_consensus_queries(
+    context: dg.AssetExecutionContext, config: ConsensusSettings, core_tumor_normal_deltas: pd.DataFrame
+) -> pd.DataFrame:
+    """Each cancer type's disease signature by name: up = genes higher in tumor than normal, down = lower.
+
+    Queried the CMap way, compounds whose signatures anti-correlate with it (negative WTCS,
+    ``direction="reverse"``) are candidate reversers; ``out_connectivity_scores`` reads the same
+    consensus with the opposite sign (normal − tumor), where reversers score positive.
+    """
+    consensus = consensus_deltas(core_tumor_normal_deltas)
+    rows = []
+    for cancer_type in consensus.index:
+        down, up = consensus_query(consensus.loc[cancer_type], config.n_query_genes)  # deltas are normal − tumor
+        rows += [{"cancer_type": cancer_type, "direction": "up", "rank": i + 1, "gene_symbol": g} for i, g in enumerate(up)]
+        rows += [{"cancer_type": cancer_type, "direction": "down", "rank": i + 1, "gene_symbol": g} for i, g in enumerate(down)]
+    table = pd.DataFrame(rows)
+    context.add_output_metadata(json_metadata(cancer_types=consensus.index.tolist(), genes_per_direction=config.n_query_genes))
+    return table
 
 
 class ConnectivitySettings(dg.Config):

@@ -10,13 +10,11 @@ own per-target-gene scores, and controls are never ranked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 from scipy.stats import trim_mean
 
-from l1k_assets.errors import DataError, FormatError
-from l1k_assets.textio import numbered_lines, open_bounded
+from l1k_assets.errors import DataError
 
 AGGREGATES = ("best_shot", "median", "trimmed_mean")
 COMPOUNDS = ("trt_cp",)
@@ -108,24 +106,3 @@ def shortlist(scores: pd.DataFrame, by: str, n: int = 10) -> pd.DataFrame:
 def top_compounds_matrix(scores: pd.DataFrame, by: str, n: int = 5) -> dict[str, pd.Series]:
     """Per cancer type, the n best compounds' scores (for the Figure-8 bar charts)."""
     return {ctype: group.nlargest(n, by).set_index("pert_iname")[by] for ctype, group in scores.groupby("cancer_type")}
-
-
-def read_moa_table(path: str | Path) -> pd.DataFrame:
-    """The Drug Repurposing Hub's drug table: '!'-prefixed comment lines, then tab-separated columns.
-
-    Only ``pert_iname`` and ``moa`` are required; mechanisms stay '|'-separated as published.
-    """
-    path = Path(path)
-    header_lines = 0
-    for _, line in numbered_lines(path):
-        if not line.startswith("!"):
-            break
-        header_lines += 1
-    with open_bounded(path) as stream:
-        table = pd.read_csv(stream, sep="\t", skiprows=header_lines, dtype=str, keep_default_na=False, encoding="utf-8")
-    missing = [c for c in ("pert_iname", "moa") if c not in table.columns]
-    if missing:
-        raise FormatError(
-            path, "Repurposing Hub columns pert_iname and moa", line=header_lines + 1, found=f"columns {list(table.columns)[:8]}"
-        )
-    return table.replace("", pd.NA)

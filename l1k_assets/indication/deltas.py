@@ -60,3 +60,10 @@ def tumor_normal_deltas(samples: pd.DataFrame) -> pd.DataFrame:
 def consensus_deltas(deltas: pd.DataFrame) -> pd.DataFrame:
     """Mean delta per cancer type (types × genes): the reversal direction each compound is compared with."""
     return deltas.groupby("cancer_type")[gene_columns(deltas)].mean()
+
+
+def consensus_query(consensus: pd.Series, n: int) -> tuple[list[str], list[str]]:
+    """Up/down sets of a consensus delta: its n highest and n lowest genes."""
+    ordered = consensus.sort_values(kind="stable")
+    n = min(n, len(ordered) // 2)
+    return ordered.index[::-1][:n].tolist(), ordered.index[:n].tolist()

@@ -10,21 +10,22 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata, progress_sink
+from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, progress_sink, record_files
 from l1k_assets.errors import DataError
 from l1k_assets.inference.benchmark import benchmark_table, evaluate, truth_vs_prediction_heatmap
 from l1k_assets.inference.data import InferenceData, inference_arrays
 from l1k_assets.inference.graph import build_gene_graph, graph_stats
 from l1k_assets.inference.metrics import sample_scc
-from l1k_assets.inference.models import MODEL_KINDS, StandardizedModel, make_model
+from l1k_assets.inference.models import StandardizedModel, make_model
 from l1k_assets.inference.pairs import RNASEQ_PREFIX, TISSUE_COLUMN, load_inference_pairs, sample_tissues
 from l1k_assets.inference.split import split_samples
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
+from l1k_assets.partitions import GPU_POOL, GPU_TAGS, model_partitions, selection_partitions
 from l1k_assets.sources.fetch_set import fetch_directory
 from l1k_assets.sources.layout import geo_suppl_url
 from l1k_assets.sources.listing import GTEX_PAIR_ROLES
 from resources.checkpoints import CheckpointStore
-from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
+from resources.compute import ComputeResource
 from resources.data_source import DataSource
 from resources.home import home_dir
 from resources.profile import ProfiledConfig, RunProfile
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from l1k_assets.progress import Progress
 
 PAIRED_SERIES = "GSE92743"
-model_partitions = dg.StaticPartitionsDefinition(list(MODEL_KINDS))
-selection_partitions = dg.StaticPartitionsDefinition(["lasso", "greedy", "group_lasso", "random"])
 
 
 @dg.asset(group_name="inference", code_version="1", kinds={"geo"})
@@ -48,8 +47,7 @@ def raw_inference_pairs(context: dg.AssetExecutionContext, data_source: DataSour
         GTEX_PAIR_ROLES,
         home_dir(data_source.home) / "releases" / PAIRED_SERIES,
     )
-    context.add_output_metadata(files_metadata(files))
-    return files
+    return record_files(context, files)
 
 
 class PairSettings(dg.Config):

@@ -12,18 +12,18 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from l1k_assets.asset_utils import file_path, files_metadata, json_metadata, markdown_table
+from l1k_assets.asset_utils import file_path, json_metadata, markdown_table, record_files
 from l1k_assets.fileio import file_digest
 from l1k_assets.lincs.derive import MatrixCheck, derive_level5, validate_matrix
 from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.lincs.metadata import join_signature_metadata, read_gene_info, read_lincs_table
 from l1k_assets.lincs.release_files import Level, fetch_release, matrix_paths
 from l1k_assets.lincs.releases import release_kind
+from l1k_assets.partitions import release_partitions
 from l1k_assets.sources.fetch_set import fetch_directory
 from l1k_assets.sources.listing import LINCS_GEO_ROLES
 from resources.data_source import DataSource
 
-release_partitions = dg.DynamicPartitionsDefinition(name="lincs_release")
 REFERENCE_RELEASE = "GSE92742"  # its gene table defines the 978 landmarks used everywhere
 
 
@@ -39,17 +39,10 @@ class ReleaseFileSettings(dg.Config):
 def _release_files(context: dg.AssetExecutionContext, data_source: DataSource, level: Level, parts: list[str]) -> pd.DataFrame:
     location = data_source.release_location(context.partition_key)
     files = fetch_release(data_source.downloader(), location, level, parts, warn=context.log.warning)
-    unverified = files.loc[(files.checksum_verified == "") & (files.role != "checksums"), "name"].tolist()
-    context.add_output_metadata(
-        {
-            **files_metadata(files),
-            **json_metadata(
-                release=location.release, kind=location.kind, mode=data_source.mode, parts=sorted(set(files.part) - {""})
-            ),
-            **json_metadata(unverified_files=unverified, verify=location.verify),
-        }
-    )
-    return files
+    unchecked = files.loc[(files.checksum_verified == "") & (files.role != "checksums"), "name"].tolist()
+    parts_kept = sorted(set(files.part) - {""})
+    facts = {"release": location.release, "kind": location.kind, "mode": data_source.mode, "parts": parts_kept}
+    return record_files(context, files, **facts, files_without_published_checksum=unchecked, verify=location.verify)
 
 
 @dg.asset(group_name="lincs", code_version="1", kinds={"geo"})
@@ -58,8 +51,7 @@ def raw_lincs_gene_info(context: dg.AssetExecutionContext, data_source: DataSour
     location = data_source.release_location(REFERENCE_RELEASE)
     roles = {k: LINCS_GEO_ROLES[k] for k in ("gene_info", "checksums")}
     files = fetch_directory(data_source.downloader(), location.url, roles, location.unpack_dir, frozenset({"checksums"}))
-    context.add_output_metadata({**files_metadata(files), **json_metadata(release=REFERENCE_RELEASE, mode=data_source.mode)})
-    return files
+    return record_files(context, files, release=REFERENCE_RELEASE, mode=data_source.mode)
 
 
 @dg.asset(group_name="lincs", code_version="1", kinds={"pandas", "parquet"})

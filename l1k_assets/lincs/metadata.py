@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError, FormatError
-from l1k_assets.textio import open_bounded
+from l1k_assets.textio import numbered_lines, open_bounded
 
 Kind = Literal["sig_info", "inst_info", "pert_info", "cell_info"]
 
@@ -250,3 +250,24 @@ def join_signature_metadata(sig: pd.DataFrame, pert: pd.DataFrame, cell: pd.Data
     """
     with_pert = _annotate(sig, pert, "pert_id", "pert_info")
     return _annotate(with_pert, cell, "cell_id", "cell_info")
+
+
+def read_moa_table(path: str | Path) -> pd.DataFrame:
+    """The Drug Repurposing Hub's drug table: '!'-prefixed comment lines, then tab-separated columns.
+
+    Only ``pert_iname`` and ``moa`` are required; mechanisms stay '|'-separated as published.
+    """
+    path = Path(path)
+    header_lines = 0
+    for _, line in numbered_lines(path):
+        if not line.startswith("!"):
+            break
+        header_lines += 1
+    with open_bounded(path) as stream:
+        table = pd.read_csv(stream, sep="\t", skiprows=header_lines, dtype=str, keep_default_na=False, encoding="utf-8")
+    missing = [c for c in ("pert_iname", "moa") if c not in table.columns]
+    if missing:
+        raise FormatError(
+            path, "Repurposing Hub columns pert_iname and moa", line=header_lines + 1, found=f"columns {list(table.columns)[:8]}"
+        )
+    return table.replace("", pd.NA)

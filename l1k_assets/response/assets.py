@@ -11,10 +11,10 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata, progress_sink
+from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, progress_sink, record_files
 from l1k_assets.errors import DataError
-from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.gctx_set import GctxSet
+from l1k_assets.partitions import GPU_POOL, GPU_TAGS, release_partitions, scheme_partitions
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -26,16 +26,14 @@ from l1k_assets.sources.layout import (
     string_url,
 )
 from resources.checkpoints import CheckpointStore
-from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
+from resources.compute import ComputeResource
 from resources.data_source import DataSource
 from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
 
 
 def _fetched(context: dg.AssetExecutionContext, data_source: DataSource, urls: dict[str, str]) -> pd.DataFrame:
-    files = fetch_urls(data_source.downloader(), urls)
-    context.add_output_metadata(files_metadata(files))
-    return files
+    return record_files(context, fetch_urls(data_source.downloader(), urls))
 
 
 @dg.asset(group_name="response", code_version="1", kinds={"csv"})
@@ -302,9 +300,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
-
-
-scheme_partitions = dg.StaticPartitionsDefinition(["mixed", "cell_blind", "drug_blind", "disjoint"])
 
 
 def _all_models() -> list[str]:

@@ -18,19 +18,18 @@ from l1k_assets.asset_utils import (
     markdown_table,
     progress_sink,
 )
-from l1k_assets.indication.compounds import read_moa_table
-from l1k_assets.indication.connectivity import consensus_query
-from l1k_assets.indication.deltas import consensus_deltas
-from l1k_assets.lincs.assets import release_partitions
 from l1k_assets.lincs.gctx_set import GctxSet
+from l1k_assets.lincs.metadata import read_moa_table
 from l1k_assets.lincs.releases import REFERENCE_COLUMNS, release_kind
+from l1k_assets.partitions import release_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.quality import reference_size
 from l1k_assets.search.genespace import GeneSpace, format_report, index_space_genes
 from l1k_assets.search.query import SignatureFilter, SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
+from l1k_assets.search.reference_null import ReferenceNull
 from l1k_assets.search.session import QueryOptions, consensus_genes, read_gene_list, run_query
-from l1k_assets.search.tau import ReferenceNull, build_reference_null, reference_mask
+from l1k_assets.search.tau import build_reference_null, reference_mask
 from resources.data_source import DataSource
 from resources.home import home_dir
 
@@ -167,33 +166,6 @@ def core_reference_null(
     }
     yield dg.Output(table, metadata=metadata)
     yield check_result("reference_size", reference_size(summary, config.min_signatures, config.min_queries))
-
-
-class ConsensusSettings(dg.Config):
-    """Genes per direction in each cancer type's consensus query (as in out_connectivity_scores)."""
-
-    n_query_genes: int = 50
-
-
-@dg.asset(group_name=GROUP, code_version="1", kinds={"pandas"})
-def out_consensus_queries(
-    context: dg.AssetExecutionContext, config: ConsensusSettings, core_tumor_normal_deltas: pd.DataFrame
-) -> pd.DataFrame:
-    """Each cancer type's disease signature by name: up = genes higher in tumor than normal, down = lower.
-
-    Queried the CMap way, compounds whose signatures anti-correlate with it (negative WTCS,
-    ``direction="reverse"``) are candidate reversers; ``out_connectivity_scores`` reads the same
-    consensus with the opposite sign (normal − tumor), where reversers score positive.
-    """
-    consensus = consensus_deltas(core_tumor_normal_deltas)
-    rows = []
-    for cancer_type in consensus.index:
-        down, up = consensus_query(consensus.loc[cancer_type], config.n_query_genes)  # deltas are normal − tumor
-        rows += [{"cancer_type": cancer_type, "direction": "up", "rank": i + 1, "gene_symbol": g} for i, g in enumerate(up)]
-        rows += [{"cancer_type": cancer_type, "direction": "down", "rank": i + 1, "gene_symbol": g} for i, g in enumerate(down)]
-    table = pd.DataFrame(rows)
-    context.add_output_metadata(json_metadata(cancer_types=consensus.index.tolist(), genes_per_direction=config.n_query_genes))
-    return table
 
 
 class QuerySettings(dg.Config):

@@ -16,10 +16,10 @@ and p_j − j misses before hit j:
 
 and ES = the larger in magnitude of max_j peak_j and min_j trough_j (the earlier position on an
 exact tie, as ``argmax`` of |running sum| picks). Sorting n hits replaces the G-long running sum;
-the result equals :func:`l1k_assets.indication.connectivity.weighted_es` (hit weights all 0
+the result equals the plain NumPy transcription of ``tests/oracles.py`` (hit weights all 0
 give equal steps there and here). WTCS = (ES_up − ES_down) / 2 when the two differ in sign,
 else 0; NCS divides by the mean positive (negative) WTCS of the signature's cell line ×
-perturbagen type, :func:`~l1k_assets.indication.connectivity.normalized_scores` itself.
+perturbagen type, that oracle.
 
 RGES (Chen et al. 2017) is the unweighted KS of CMap 1: with t sorted hit ranks V(j),
 a = max_j j/t − V(j)/G, b = max_j V(j)/G − (j−1)/t, KS = a if a > b else −b (0 for t ≤ 1;
@@ -47,11 +47,11 @@ from numba import njit, prange, uintp
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from l1k_assets.errors import DataError
-from l1k_assets.indication.connectivity import group_codes, ncs_by_group
+from l1k_assets.search.ncs import group_codes, ncs_by_group
 from l1k_assets.search.rank_index import RankIndex
 
 if TYPE_CHECKING:
-    from l1k_assets.search.tau import ReferenceNull
+    from l1k_assets.search.reference_null import ReferenceNull
 
 Method = Literal["wtcs", "rges", "xsum", "xcos"]
 Direction = Literal["reverse", "mimic"]

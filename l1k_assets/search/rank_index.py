@@ -9,7 +9,7 @@ and z-score in every signature, so a query with a few hundred genes reads a few 
 Layout (one HDF5 file, written under a temporary name and renamed):
 
 * ``ranks``  genes × signatures int16, rank 1 = highest z; ties broken by gene order (a stable
-  sort of the descending scores, CMap's convention and that of :func:`weighted_es`).
+  sort of the descending scores, CMap's convention and that of the weighted enrichment score).
 * ``scores`` genes × signatures, the z-scores in the source's own precision: float32 for every
   LINCS release (6 bytes per entry with the ranks), float64 only for a float64 source. Storing
   anything coarser would make the weighted statistics inexact: float16 |z| carries a relative
@@ -177,7 +177,7 @@ def _check_gene_count(n_genes: int, what: object) -> None:
 def signature_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks of the genes (columns) within each signature (row) of ``values``: 1 = highest score.
 
-    Ties keep gene order (stable sort of the negated scores), exactly how :func:`weighted_es`
+    Ties keep gene order (stable sort of the negated scores), exactly how the weighted enrichment score
     orders genes, so a statistic computed from these ranks equals one computed from the scores.
     """
     _check_gene_count(values.shape[1], "signature_ranks")

@@ -22,8 +22,8 @@ from l1k_assets.errors import DataError, FormatError
 from l1k_assets.search.genespace import GeneSpace, Space
 from l1k_assets.search.query import Direction, Method, SignatureFilter, ranked_signatures, score_table
 from l1k_assets.search.rank_index import RankIndex
+from l1k_assets.search.reference_null import ReferenceNull
 from l1k_assets.search.summary import summarize_mechanisms, summarize_perturbagens
-from l1k_assets.search.tau import ReferenceNull
 
 MOA_COLUMNS = ("moa", "MOA", "mechanism_of_action")  # where sig_info/pert_info tables keep a compound's mechanism
 COMPOUND = "trt_cp"

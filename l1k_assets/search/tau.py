@@ -23,21 +23,15 @@ sorted null (a quantile grid), so τ is then exact to 100 / max_values.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from l1k_assets.errors import DataError
 from l1k_assets.search.query import SignatureTable, is_control, score_signatures
 from l1k_assets.search.rank_index import RankIndex
+from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
 
-NULL_COLUMNS = ("pert_type", "abs_ncs")
 MIN_QUERIES_PER_TYPE = 10  # twice the blocking check's default minimum
-
-
-class ReferenceError(DataError):
-    """A release has no usable reference set (no flag column, no flagged signature, or too few)."""
 
 
 def reference_mask(meta: pd.DataFrame, column: str = "is_touchstone") -> np.ndarray:
@@ -47,7 +41,7 @@ def reference_mask(meta: pd.DataFrame, column: str = "is_touchstone") -> np.ndar
     a query never lists them, so a τ of theirs would mean nothing.
     """
     if column not in meta.columns:
-        raise ReferenceError(
+        raise ReferenceSetError(
             f"the release's signature metadata has no {column!r} column, so it has no reference set for τ "
             f"(columns: {sorted(meta.columns)[:12]}…); set another reference column or query without τ (--no-tau)"
         )
@@ -56,7 +50,7 @@ def reference_mask(meta: pd.DataFrame, column: str = "is_touchstone") -> np.ndar
     if "pert_type" in meta.columns:
         flagged &= ~is_control(meta.pert_type)
     if not flagged.any():
-        raise ReferenceError(f"no treatment signature of the release is flagged by {column!r}: the reference set is empty")
+        raise ReferenceSetError(f"no treatment signature of the release is flagged by {column!r}: the reference set is empty")
     return flagged
 
 
@@ -81,40 +75,6 @@ def reference_query_genes(ranks: np.ndarray, space_rows: np.ndarray, size: int) 
     """
     order = space_rows[np.argsort(ranks[space_rows], axis=0, kind="stable")]  # space genes, most up first
     return order[:size].T, order[::-1][:size].T
-
-
-@dataclass(frozen=True)
-class ReferenceNull:
-    """Sorted |NCS| of the reference queries against the reference signatures, per perturbagen type."""
-
-    values: dict[str, np.ndarray]
-
-    @classmethod
-    def from_table(cls, table: pd.DataFrame) -> ReferenceNull:
-        """The null from its stored table (columns pert_type, abs_ncs)."""
-        missing = [c for c in NULL_COLUMNS if c not in table.columns]
-        if missing:
-            raise DataError(f"a reference null table needs columns {list(NULL_COLUMNS)}, it lacks {missing}")
-        return cls({str(t): np.sort(g.abs_ncs.to_numpy(np.float64)) for t, g in table.groupby("pert_type", observed=True)})
-
-    def to_table(self) -> pd.DataFrame:
-        """One row per null value, sorted within each perturbagen type."""
-        frames = [pd.DataFrame({"pert_type": t, "abs_ncs": v}) for t, v in sorted(self.values.items())]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(NULL_COLUMNS))
-
-    def tau(self, ncs: np.ndarray, pert_types: np.ndarray) -> np.ndarray:
-        """τ of each NCS against its perturbagen type's null; NaN where the type has none (or NCS is NaN).
-
-        τ = sign(ncs) · 100 · #{null values with |value| < |ncs|} / #null, CLUE's definition.
-        """
-        ncs = np.asarray(ncs, dtype=np.float64)
-        types = np.asarray(pert_types).astype(str)
-        out = np.full(len(ncs), np.nan)
-        for pert_type, null in self.values.items():
-            at = np.flatnonzero((types == pert_type) & ~np.isnan(ncs))
-            below = np.searchsorted(null, np.abs(ncs[at]), side="left")
-            out[at] = np.sign(ncs[at]) * 100.0 * below / len(null)
-        return out
 
 
 def _quantile_grid(values: np.ndarray, size: int) -> np.ndarray:
@@ -146,7 +106,7 @@ def build_reference_null(
     space_rows = index.gene_positions(space_genes, "gene-space")
     size = min(query_size, len(space_rows) // 4)
     if size < 10:
-        raise ReferenceError(f"the gene space has {len(space_rows)} indexed genes: too few for reference queries of 10 genes")
+        raise ReferenceSetError(f"the gene space has {len(space_rows)} indexed genes: too few for reference queries of 10 genes")
     types = signatures.meta["pert_type"].astype(str).to_numpy()
     reference_at = np.flatnonzero(reference)
     picked = pick_queries(types, reference_at, max_queries, np.random.default_rng(seed))

@@ -9,12 +9,13 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, files_metadata, image_metadata, json_metadata, progress_sink
+from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, progress_sink, record_files
 from l1k_assets.errors import DataError
+from l1k_assets.genesets.enrichment import enrich
 from l1k_assets.genesets.gmt import read_gmt
-from l1k_assets.indication.genes import enrich
 from l1k_assets.inference.split import split_samples
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
+from l1k_assets.partitions import GPU_POOL, GPU_TAGS
 from l1k_assets.progress import Progress
 from l1k_assets.singlecell.catalog import Dataset, load_datasets
 from l1k_assets.singlecell.discovery import (
@@ -26,7 +27,7 @@ from l1k_assets.singlecell.discovery import (
 from l1k_assets.singlecell.qc import QCConfig, run_qc
 from l1k_assets.singlecell.readers import CountMatrix, read_10x, read_h5ad
 from l1k_assets.sources.fetch_set import fetch_urls
-from resources.compute import GPU_POOL, GPU_TAGS, ComputeResource
+from resources.compute import ComputeResource
 from resources.data_source import DataSource
 from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
@@ -42,10 +43,7 @@ def raw_singlecell_counts(context: dg.AssetExecutionContext, data_source: DataSo
     dataset = DATASETS[context.partition_key]
     base = data_source.base_url("singlecell")
     files = fetch_urls(data_source.downloader(), {role: f"{base}/{path}" for role, path in dataset.files().items()})
-    context.add_output_metadata(
-        files_metadata(files) | json_metadata(format=dataset.format, tissue=dataset.tissue, description=dataset.description)
-    )
-    return files
+    return record_files(context, files, format=dataset.format, tissue=dataset.tissue, description=dataset.description)
 
 
 def read_counts(dataset: Dataset, files: pd.DataFrame) -> CountMatrix:

@@ -11,7 +11,6 @@ which landmark genes one platform lacks, and the tumor programs the normal−tum
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.fileio import atomic_write_bytes
 from l1k_assets.geo.catalog import Cohort
 from l1k_assets.sources.layout import geo_cohort_expression_url, geo_platform_url, geo_series_matrix_url
+from l1k_assets.synthetic.gzipped import write_gz_text
 from l1k_assets.synthetic.soft_writer import PUBLIC_DATE, add_unpaired_normal, family_soft_text, gds_soft_text
 from l1k_assets.synthetic.universe import Universe
 
@@ -225,7 +224,7 @@ def write_geo_cohorts(universe: Universe, root: Path, catalog: Sequence[Cohort])
     platforms = {gpl: _build_platform(universe, gpl, missing.get(gpl, [])) for gpl in gpls}
     for gpl, kind in sorted({(c.platform, c.platform_file) for c in catalog}):
         text = _annot_text(platforms[gpl]) if kind == "annot" else _soft_text(platforms[gpl])
-        _write_gz(platform_path(root, gpl, kind), text)
+        write_gz_text(platform_path(root, gpl, kind), text)
 
     baseline = pd.Series(universe.rng("geo-baseline").uniform(*BASELINE_RANGE, len(universe.genes)))
     baseline.index = universe.genes.pr_gene_symbol.to_numpy()
@@ -246,7 +245,7 @@ def write_geo_cohorts(universe: Universe, root: Path, catalog: Sequence[Cohort])
             patient_key = cohort.patient_field.split(":", 1)[1]
             samples, values, gsm = add_unpaired_normal(samples, values, patient_key, rng)
             unpaired.append(gsm)
-        _write_gz(expression_path(root, cohort), _expression_text(cohort, platform, samples, values, raw))
+        write_gz_text(expression_path(root, cohort), _expression_text(cohort, platform, samples, values, raw))
         cohorts[cohort.cohort] = {
             "cancer_type": cohort.cancer_type,
             "platform": cohort.platform,
@@ -696,8 +695,3 @@ def _with_table(header: list[str], probes: pd.DataFrame, columns: Sequence[tuple
     table = pd.DataFrame({name: probes[field] if field else "" for name, field, _ in columns})
     body = table.to_csv(sep="\t", index=False, lineterminator="\n")
     return "\n".join([*header, *notes, "!platform_table_begin"]) + "\n" + body + "!platform_table_end\n"
-
-
-def _write_gz(path: Path, text: str) -> None:
-    """Gzip with mtime 0 so the same seed gives byte-identical files, written atomically."""
-    atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0))

@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from l1k_assets.synthetic.gzipped import write_gz_text
 from l1k_assets.synthetic.lincs_writer import (
     L1000_LOG2_RANGE,
     geo_suppl_dir,
     table_text,
     write_gctx_gz,
-    write_gz_text,
     write_sha512sums,
 )
 from l1k_assets.synthetic.universe import Universe

@@ -19,9 +19,7 @@ The helpers for deterministic gzip, GCTX and checksum files are shared with the 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -31,11 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from l1k_assets.fileio import atomic_path, atomic_write_bytes, atomic_write_text
+from l1k_assets.fileio import atomic_write_text
 from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.lincs.levels import level5_from_level4, robust_zscore
 from l1k_assets.sources.layout import clue_repurposing_url, geo_suppl_url
 from l1k_assets.synthetic.chemistry import inchi_key, make_molecules
+from l1k_assets.synthetic.gzipped import BULK_LEVEL, gz_stream, write_gz_text
 from l1k_assets.synthetic.perturbagens import (
     GENETIC_CONTROLS,
     GeneticPanel,
@@ -146,8 +145,6 @@ L1000_LOG2_RANGE = (3.0, 15.0)
 # Level 3 is stored in steps of 2^-10 log2 units, far below the well noise: the low mantissa bits
 # become zero, which lets gzip shrink the file by ~40% instead of ~12%.
 LEVEL3_STEPS_PER_UNIT = 1024
-# Fast deflate for the GCTX files: levels above 1 gain ~5% here at several times the time.
-GCTX_GZIP_LEVEL = 1
 PROMISCUOUS_PROGRAMS = 3
 GEO_GENETIC_TYPES = ("trt_sh", "trt_oe")  # GSE92742 predates CMap's CRISPR screens
 
@@ -166,19 +163,6 @@ def geo_suppl_dir(root: Path, accession: str) -> Path:
     return Path(geo_suppl_url(str(Path(root) / "geo"), accession, ""))
 
 
-def gzip_bytes(data: bytes, inner_name: str) -> bytes:
-    """Gzip with a fixed header (mtime 0, the inner file name), so the same content gives the same bytes."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename=inner_name, mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as gz:
-        gz.write(data)
-    return buffer.getvalue()
-
-
-def write_gz_text(dest: Path, text: str) -> None:
-    """A gzipped UTF-8 text file, written atomically and deterministically."""
-    atomic_write_bytes(dest, gzip_bytes(text.encode("utf-8"), dest.name.removesuffix(".gz")))
-
-
 def table_text(frame: pd.DataFrame, sep: str = "\t") -> str:
     """A table as the LINCS/GEO text files spell it: header line, ``\\n`` endings, no index."""
     return frame.to_csv(sep=sep, index=False, lineterminator="\n")
@@ -189,12 +173,7 @@ def write_gctx_gz(dest: Path, data: pd.DataFrame, row_meta: pd.DataFrame, col_me
     since the outer gzip compresses it and consumers decompress it once for random access."""
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".gctx.") as tmp:
         plain = write_gctx(Path(tmp) / dest.name.removesuffix(".gz"), data, row_meta, col_meta, compression=None)
-        with (
-            open(plain, "rb") as src,
-            atomic_path(dest) as out_path,
-            open(out_path, "wb") as raw,
-            gzip.GzipFile(filename=plain.name, mode="wb", fileobj=raw, mtime=0, compresslevel=GCTX_GZIP_LEVEL) as gz,
-        ):
+        with open(plain, "rb") as src, gz_stream(dest, BULK_LEVEL) as gz:
             shutil.copyfileobj(src, gz, 1 << 20)
 
 

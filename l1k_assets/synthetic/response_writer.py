@@ -58,7 +58,8 @@ from l1k_assets.sources.layout import (
     string_url,
 )
 from l1k_assets.synthetic.chemistry import SCAFFOLDS, make_molecules
-from l1k_assets.synthetic.lincs_writer import distinct_ints, table_text, write_gz_text
+from l1k_assets.synthetic.gzipped import write_gz_text
+from l1k_assets.synthetic.lincs_writer import distinct_ints, table_text
 from l1k_assets.synthetic.universe import Universe
 
 RESPONSE_COLUMNS = [

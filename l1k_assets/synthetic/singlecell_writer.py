@@ -43,9 +43,7 @@ after ``cellranger aggr``, so the two tissues can be stacked.
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +56,7 @@ import scipy.sparse as sp
 from l1k_assets.fileio import atomic_path
 from l1k_assets.singlecell.qc import QCConfig
 from l1k_assets.singlecell.readers import CELL_TYPE, GENE_EXPRESSION, CountMatrix
+from l1k_assets.synthetic.gzipped import BULK_LEVEL, gz_stream, write_gz_text
 from l1k_assets.synthetic.lincs_writer import distinct_ints
 from l1k_assets.synthetic.universe import Universe
 
@@ -118,30 +117,9 @@ RARE_GENE_MEAN = 0.004  # reads per cell: a few scattered single reads, never 3 
 ANTIBODIES = ("CD3", "CD19", "EPCAM")
 ANTIBODY_MEAN = 30.0
 CELLS_PER_BLOCK = 1024  # cells simulated (and written to the mtx) at a time, so the large scale stays within memory
-# Deflate level 1: the count matrices are the bulk of the mirror and level 6 triples their write time.
-GZIP_LEVEL = 1
 
 
 # ---------------------------------------------------------------- file writers
-
-
-@contextmanager
-def gz_writer(dest: Path) -> Iterator[gzip.GzipFile]:
-    """A gzip stream onto ``dest``, renamed into place when the block succeeds; the fixed header
-    (mtime 0, inner name) makes equal content give equal bytes."""
-    name = dest.name.removesuffix(".gz")
-    with (
-        atomic_path(dest) as tmp,
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(filename=name, mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as gz,
-    ):
-        yield gz
-
-
-def write_gz(dest: Path, text: str) -> None:
-    """Gzipped UTF-8 text, written atomically and deterministically."""
-    with gz_writer(dest) as gz:
-        gz.write(text.encode("utf-8"))
 
 
 def write_10x(folder: Path, counts: sp.csr_matrix, features: pd.DataFrame, barcodes: Sequence[str]) -> None:
@@ -153,7 +131,7 @@ def write_10x(folder: Path, counts: sp.csr_matrix, features: pd.DataFrame, barco
     """
     folder.mkdir(parents=True, exist_ok=True)
     counts = sp.csr_matrix(counts)
-    with gz_writer(folder / "matrix.mtx.gz") as gz:
+    with gz_stream(folder / "matrix.mtx.gz", BULK_LEVEL) as gz:
         gz.write(
             (
                 "%%MatrixMarket matrix coordinate integer general\n"
@@ -165,10 +143,10 @@ def write_10x(folder: Path, counts: sp.csr_matrix, features: pd.DataFrame, barco
             block = counts[start : start + CELLS_PER_BLOCK].tocoo()
             entries = np.column_stack([block.col + 1, block.row + start + 1, np.rint(block.data)]).astype(np.int64)
             gz.write((("%d %d %d\n" * len(entries)) % tuple(entries.ravel().tolist())).encode())
-    write_gz(
+    write_gz_text(
         folder / "features.tsv.gz", features[["gene_id", "symbol", "feature_type"]].to_csv(sep="\t", header=False, index=False)
     )
-    write_gz(folder / "barcodes.tsv.gz", "".join(f"{b}\n" for b in barcodes))
+    write_gz_text(folder / "barcodes.tsv.gz", "".join(f"{b}\n" for b in barcodes))
 
 
 def write_h5ad(path: Path, matrix: CountMatrix, sparse_format: Literal["csr", "csc"] = "csr") -> None:
@@ -368,7 +346,7 @@ def write_tissue(root: Path, name: str, matrix: CountMatrix, rng: np.random.Gene
     adt = sp.csr_matrix(rng.poisson(ANTIBODY_MEAN, (matrix.shape[0], len(ANTIBODIES))).astype(np.float32))
     write_10x(folder / "10x", sp.hstack([matrix.counts, adt], format="csr"), features, matrix.cells.index)
     metadata = matrix.cells[[CELL_TYPE]].reset_index()
-    write_gz(folder / "cell_metadata.tsv.gz", metadata.to_csv(sep="\t", index=False, lineterminator="\n"))
+    write_gz_text(folder / "cell_metadata.tsv.gz", metadata.to_csv(sep="\t", index=False, lineterminator="\n"))
     relative = {"h5ad": f"{name}.h5ad", "10x": "10x", "cell_metadata": "cell_metadata.tsv.gz"}
     return {kind: str((folder / path).relative_to(root)) for kind, path in relative.items()}
 

@@ -1,10 +1,11 @@
-"""CMap connectivity: the weighted Kolmogorov–Smirnov enrichment score and WTCS, vectorised.
+"""Plain NumPy transcriptions of CMap's statistics: the oracles the compiled search kernels are tested against.
 
 For a signature ranked by score (descending) and a query gene set, hits step up by
 |score| / Σ|score of hits| and misses step down by 1 / (N − N_hits); the enrichment score is
 the signed extreme of that running sum. WTCS = (ES_up − ES_down) / 2 when the two have
 opposite signs, else 0. NCS divides each WTCS by the mean positive (or negative) WTCS of its
-cell line × perturbagen type, as CMap does. All signatures of a chunk are scored at once.
+cell line × perturbagen type. They live with the tests: the platform scores through
+``l1k_assets.search`` only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
+from l1k_assets.search.ncs import group_codes, ncs_by_group
 
 Ranking = tuple[np.ndarray, np.ndarray]  # rank_signatures: gene order per row, and the scores in that order
 
@@ -61,13 +63,6 @@ def wtcs(scores: np.ndarray, up: np.ndarray, down: np.ndarray, ranking: Ranking 
     return np.where(np.sign(es_up) != np.sign(es_down), (es_up - es_down) / 2.0, 0.0)
 
 
-def consensus_query(consensus: pd.Series, n: int) -> tuple[list[str], list[str]]:
-    """Up/down sets of a consensus delta: its n highest and n lowest genes."""
-    ordered = consensus.sort_values(kind="stable")
-    n = min(n, len(ordered) // 2)
-    return ordered.index[::-1][:n].tolist(), ordered.index[:n].tolist()
-
-
 def normalized_scores(table: pd.DataFrame, score: str = "wtcs", by: Sequence[str] = ("cell_id", "pert_type")) -> pd.Series:
     """NCS: WTCS divided by the mean positive (or negative) WTCS of its group.
 
@@ -78,32 +73,3 @@ def normalized_scores(table: pd.DataFrame, score: str = "wtcs", by: Sequence[str
     codes, n_groups = group_codes(table, by)
     ncs = ncs_by_group(table[score].to_numpy(dtype=np.float64), codes, n_groups)
     return pd.Series(ncs, index=table.index)
-
-
-def group_codes(table: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, int]:
-    """A dense integer code per row for its combination of the ``by`` columns, and the number of codes.
-
-    Computed once per table, the codes let every later query normalise without touching strings.
-    """
-    codes = np.zeros(len(table), dtype=np.int64)
-    for column in by:  # mixed-radix combination of per-column codes, then renumbered densely
-        column_codes, uniques = pd.factorize(table[column], use_na_sentinel=False)
-        codes = codes * len(uniques) + column_codes
-    codes, groups = pd.factorize(codes)
-    return codes, len(groups)
-
-
-def ncs_by_group(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """NCS of ``values`` whose groups are ``codes`` (0..n_groups − 1); a group may be absent."""
-
-    def side_mean(mask: np.ndarray) -> np.ndarray:
-        total = np.bincount(codes[mask], weights=values[mask], minlength=n_groups)
-        count = np.bincount(codes[mask], minlength=n_groups)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.abs(total / count)
-
-    positive, negative = values > 0, values < 0
-    scale = np.where(positive, side_mean(positive)[codes], side_mean(negative)[codes])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ncs = np.where(positive | negative, values / scale, 0.0)
-    return np.nan_to_num(ncs, nan=0.0)
