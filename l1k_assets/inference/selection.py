@@ -27,6 +27,8 @@ from l1k_assets.inference.baselines import check_training_data
 from l1k_assets.inference.dnn import DNNInference
 from l1k_assets.progress import Progress
 
+SELECTORS = ("lasso", "greedy", "group_lasso", "random")  # the selection partitions, by name
+
 
 @dataclass
 class Selection:
