@@ -26,7 +26,7 @@ def test_the_import_layers_hold() -> None:
     assert "0 broken" in done.stdout
 
 
-def test_the_asset_graph_matches_its_reviewed_snapshot(snapshot) -> None:  # noqa: ANN001 (syrupy's fixture)
+def test_the_asset_graph_matches_its_reviewed_snapshot(snapshot) -> None:
     """Keys, groups, deps, partitions, code versions, checks, automation, pools, kinds and tags of every asset.
 
     A change here is a change of the graph: review it and update with ``pytest --snapshot-update``.
