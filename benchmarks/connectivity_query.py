@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 from l1k_assets.lincs.gctx import GctxAppender, read_gctx  # noqa: E402
-from l1k_assets.search.query import METHODS, SignatureTable, search  # noqa: E402
+from l1k_assets.search.connectivity import METHODS, SignatureTable, search  # noqa: E402
 from l1k_assets.search.rank_index import RankIndex, build_rank_index  # noqa: E402
 
 N_GENES = 978

@@ -53,7 +53,7 @@ from l1k_assets.errors import L1kError  # noqa: E402
 from l1k_assets.lincs.gctx import GctxAppender  # noqa: E402
 from l1k_assets.lincs.gctx_set import GctxSet  # noqa: E402
 from l1k_assets.lincs.metadata import landmark_gene_ids, read_gene_info  # noqa: E402
-from l1k_assets.search.query import SignatureFilter, SignatureTable, search  # noqa: E402
+from l1k_assets.search.connectivity import SignatureFilter, SignatureTable, search  # noqa: E402
 from l1k_assets.search.rank_index import RANK_DTYPE, RankIndex, build_rank_index  # noqa: E402
 
 GENE_INFO = ROOT.parent / "shared" / "data" / "l1000" / "GSE92742_Broad_LINCS_gene_info.txt"

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from l1k_jobs.environment import prepare_environment
-from l1k_jobs.query_command import add_query_command
+from l1k_jobs.query_cli import add_query_command
 from l1k_jobs.terminal import print_error
 
 if TYPE_CHECKING:

@@ -78,7 +78,7 @@ def test_gene_files_that_are_not_gene_lists_fail_fast(tiny_home: MaterializedHom
 
 
 def test_the_gene_report_on_a_terminal_is_counts_and_the_first_names(tiny_home: MaterializedHome, tmp_path: Path) -> None:
-    from l1k_jobs.query import SignatureSearch
+    from l1k_jobs.signature_search import SignatureSearch
 
     up, down = SignatureSearch(str(tiny_home.home)).consensus("LUAD")
     (tmp_path / "up.txt").write_text("\n".join(up + [f"NOT_A_GENE_{i}" for i in range(500)]))

@@ -27,16 +27,16 @@ from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.lincs.gctx_set import GctxSet, check_named_shape
 from l1k_assets.lincs.metadata import read_gene_info, read_lincs_table
 from l1k_assets.lincs.releases import clue_releases
+from l1k_assets.search.connectivity import SignatureFilter
 from l1k_assets.search.genespace import index_space_genes
-from l1k_assets.search.query import SignatureFilter
 from l1k_assets.search.session import QueryOptions
 from l1k_assets.sources.checksums import read_checksum_table
 from l1k_assets.sources.listing import ListedFile, list_tree
 from l1k_assets.synthetic.clue_writer import BUILD, build_folder, write_lincs2020
 from l1k_assets.synthetic.universe import Universe, build_universe
 from l1k_jobs.definitions import ALL_ASSETS
-from l1k_jobs.query import Query, SignatureSearch
 from l1k_jobs.resources_config import build_resources
+from l1k_jobs.signature_search import Query, SignatureSearch
 from tests.conftest import PROJECT_ROOT
 from tests.httpserver import FileServer, serve_directory
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from l1k_assets.errors import DataError, FormatError
 from l1k_assets.fileio import file_digest
 from l1k_assets.lincs.gctx import read_gctx, write_gctx
-from l1k_assets.search.query import Rows, SignatureFilter, SignatureTable, score_rows, score_signatures, search
+from l1k_assets.search.connectivity import Rows, SignatureFilter, SignatureTable, score_rows, score_signatures, search
 from l1k_assets.search.rank_index import RankIndex, build_rank_index, signature_ranks
 from tests.oracles import normalized_scores, wtcs
 

@@ -11,11 +11,11 @@ import pytest
 from l1k_assets.errors import DataError
 from l1k_assets.lincs.gct import read_gct
 from l1k_assets.lincs.gctx import read_gctx
+from l1k_assets.search.connectivity import SignatureFilter
 from l1k_assets.search.genespace import NoUsableGenesError
-from l1k_assets.search.query import SignatureFilter
 from l1k_assets.search.session import QueryOptions, read_gene_list
 from l1k_assets.search.summary import max_quantile
-from l1k_jobs.query import Query, SignatureSearch
+from l1k_jobs.signature_search import Query, SignatureSearch
 from tests.conftest import PROJECT_ROOT, MaterializedHome
 from tests.oracles import wtcs
 

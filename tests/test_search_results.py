@@ -21,8 +21,8 @@ from l1k_assets.errors import DataError
 from l1k_assets.lincs.gct import read_gct
 from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.lincs.metadata import read_gene_info
+from l1k_assets.search.connectivity import SignatureFilter, search
 from l1k_assets.search.genespace import GeneSpace, ResolvedQuery
-from l1k_assets.search.query import SignatureFilter, search
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.results import SUFFIXES, OutputPathError, results_json, score_columns, write_results
 

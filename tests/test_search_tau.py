@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from l1k_assets.lincs.gctx import write_gctx
-from l1k_assets.search.query import SignatureTable
+from l1k_assets.search.connectivity import SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
 from l1k_assets.search.summary import max_quantile, summarize_mechanisms, summarize_perturbagens

@@ -24,8 +24,8 @@ from l1k_assets.lincs.releases import REFERENCE_COLUMNS, release_kind
 from l1k_assets.partitions import release_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.quality import reference_size
+from l1k_assets.search.connectivity import SignatureFilter, SignatureTable
 from l1k_assets.search.genespace import GeneSpace, format_report, index_space_genes
-from l1k_assets.search.query import SignatureFilter, SignatureTable
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.reference_null import ReferenceNull
 from l1k_assets.search.session import QueryOptions, consensus_genes, read_gene_list, run_query

@@ -1,6 +1,6 @@
 """Search results people can keep: TSV, Parquet or GCT files, and one JSON document.
 
-A result table (from :func:`l1k_assets.search.query.search`) has one row per signature: its
+A result table (from :func:`l1k_assets.search.connectivity.search`) has one row per signature: its
 rank, ``sig_id``, score columns and sig_info annotations. TSV is for spreadsheets, Parquet
 keeps types, GCT 1.3 opens in CMap tools (Morpheus, cmapPy): its rows are the scores, its
 columns the signatures, the annotations (rank included) its column metadata.
@@ -28,7 +28,7 @@ from l1k_assets.errors import DataError
 from l1k_assets.fileio import atomic_path, atomic_write_text
 from l1k_assets.lincs.gct import write_gct
 from l1k_assets.lincs.gctx import Gct
-from l1k_assets.search.query import METHODS
+from l1k_assets.search.connectivity import METHODS
 
 SCORE_COLUMNS: tuple[str, ...] = (*METHODS, "ncs", "tau", "p_value", "fdr_q")  # what a result's scores may be called
 SUFFIXES = (".tsv", ".parquet", ".gct")

@@ -1,6 +1,6 @@
 """One CLUE-style query run: gene space, scores with τ, perturbagen and mechanism summaries.
 
-This is what ``l1k query``, the Python API (:class:`l1k_jobs.query.SignatureSearch`) and the
+This is what ``l1k query``, the Python API (:class:`l1k_jobs.signature_search.SignatureSearch`) and the
 ``out_signature_query`` asset all call, so the three give the same table for the same query:
 the query's genes are resolved in the release's gene space (:mod:`~l1k_assets.search.genespace`),
 every considered signature is scored (WTCS → NCS → τ against the release's reference null),
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError, FormatError
+from l1k_assets.search.connectivity import Direction, Method, SignatureFilter, ranked_signatures, score_table
 from l1k_assets.search.genespace import GeneSpace, Space
-from l1k_assets.search.query import Direction, Method, SignatureFilter, ranked_signatures, score_table
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.reference_null import ReferenceNull
 from l1k_assets.search.summary import summarize_mechanisms, summarize_perturbagens

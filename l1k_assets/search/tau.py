@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from l1k_assets.search.query import SignatureTable, is_control, score_signatures
+from l1k_assets.search.connectivity import SignatureTable, is_control, score_signatures
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
 
@@ -98,7 +98,7 @@ def build_reference_null(
 ) -> tuple[ReferenceNull, pd.DataFrame]:
     """The pooled null of every reference perturbagen type, and a per-type summary of its size.
 
-    ``signatures`` is sig_info aligned to the index (:class:`~l1k_assets.search.query.SignatureTable`),
+    ``signatures`` is sig_info aligned to the index (:class:`~l1k_assets.search.connectivity.SignatureTable`),
     ``reference`` a boolean mask over its rows, ``space_genes`` the gene ids queries may use.
     About ``max_queries`` reference signatures (seeded, stratified by type: :func:`pick_queries`)
     become queries; ``progress(done, total)`` is called after each.

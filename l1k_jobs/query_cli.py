@@ -65,11 +65,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
     from l1k_assets.errors import L1kError
+    from l1k_assets.search.connectivity import SignatureFilter
     from l1k_assets.search.genespace import format_report
-    from l1k_assets.search.query import SignatureFilter
     from l1k_assets.search.results import check_output_path, results_json, write_results
     from l1k_assets.search.session import QueryOptions, read_gene_list
-    from l1k_jobs.query import Query, SignatureSearch
+    from l1k_jobs.signature_search import Query, SignatureSearch
 
     console, errors = Console(), error_console()
     if bool(args.cancer_type) == bool(args.up or args.down):
