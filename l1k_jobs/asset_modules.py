@@ -1,4 +1,8 @@
-"""Every asset of l1k, loaded from the domain packages' ``assets.py`` modules (and the operations assets)."""
+"""The domain assets of l1k, loaded from each domain package's ``assets.py``.
+
+The operations assets (``ops_assets``) audit these, so they import this module and are added
+to the full list in ``definitions``; keeping them out of here keeps the import graph acyclic.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from l1k_assets.lincs import assets as lincs_assets
 from l1k_assets.response import assets as response_assets
 from l1k_assets.search import assets as search_assets
 from l1k_assets.singlecell import assets as singlecell_assets
-from l1k_jobs import ops_assets
 
 DOMAIN_MODULES = [
     geo_assets,
@@ -23,6 +26,5 @@ DOMAIN_MODULES = [
     geneset_assets,
     indication_assets,
     search_assets,
-    ops_assets,
 ]
-ALL_ASSETS = dg.load_assets_from_modules(DOMAIN_MODULES)
+DOMAIN_ASSETS = dg.load_assets_from_modules(DOMAIN_MODULES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from l1k_jobs.asset_modules import ALL_ASSETS
+from l1k_jobs.asset_modules import DOMAIN_ASSETS
 
 geo_cohort_job = dg.define_asset_job(
     "geo_cohort_job",
@@ -38,7 +38,7 @@ def model_selection(assets: list[dg.AssetsDefinition]) -> dg.AssetSelection:
 
 
 retrain_models_job = dg.define_asset_job(
-    "retrain_models_job", selection=model_selection(ALL_ASSETS), description="Retrain every model."
+    "retrain_models_job", selection=model_selection(DOMAIN_ASSETS), description="Retrain every model."
 )
 
 JOBS = [geo_cohort_job, lincs_release_job, indication_job, release_check_job, retrain_models_job]

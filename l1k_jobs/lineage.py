@@ -90,8 +90,8 @@ def _parent_partitions(
 def trace(graph: Any, instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> LineageNode:
     """The lineage tree of the latest materialization of ``asset`` (``partition``).
 
-    ``graph`` is the asset graph: ``Definitions.resolve_asset_graph()`` from the CLI, the
-    repository's ``asset_graph`` inside an asset.
+    ``graph`` is the asset graph, ``Definitions.resolve_asset_graph()``: the whole graph, never
+    a run's job graph, which holds only the assets that run selected.
     """
     key = dg.AssetKey.from_user_string(asset)
     if not graph.has(key):

@@ -8,7 +8,9 @@ import pandas as pd
 from l1k_assets.asset_utils import json_metadata
 from l1k_assets.fileio import atomic_write_text
 from l1k_assets.partitions import release_partitions
+from l1k_jobs import asset_modules  # the module, not its list: load_assets_from_modules would collect the list
 from l1k_jobs.lineage import raw_files, to_json, to_markdown, trace
+from l1k_jobs.resources_config import build_resources
 from resources.data_source import DataSource
 from resources.home import home_dir
 
@@ -28,7 +30,8 @@ def out_lineage_report(context: dg.AssetExecutionContext, data_source: DataSourc
 
     Returns one row per raw file the scores rest on (asset, partition, role, URL, sha256).
     """
-    graph = context.repository_def.asset_graph
+    # The domain graph, built here: a run's own job graph holds only the assets it selected.
+    graph = dg.Definitions(assets=asset_modules.DOMAIN_ASSETS, resources=build_resources()).resolve_asset_graph()
     folder = home_dir(data_source.home) / "reports" / "lineage"
     rows, paths = [], {}
     for asset in AUDITED:
