@@ -54,3 +54,12 @@ class FormatError(L1kError):
 
 class DataError(L1kError):
     """Well-formed input whose content cannot be used: unpaired samples, missing genes, one class."""
+
+
+class EstimatorInputError(DataError, ValueError):
+    """Arrays an l1k estimator cannot take: wrong shape, unpaired rows, non-finite or complex values, sparse input.
+
+    A ``ValueError`` too, because scikit-learn's estimator contract (``clone``, pipelines,
+    ``cross_val_score``, ``check_estimator``) expects one for bad input; the message names the
+    array (``x``, ``y``, ``x_val``, ``y_val``) and what was expected of it.
+    """

@@ -12,14 +12,13 @@ every non-training run) must not pay torch's import time.
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
-import numpy as np
 from pydantic import Field
 
 from l1k_assets.errors import L1kError
+from l1k_assets.torch_setup import TorchSetup
 
 if TYPE_CHECKING:
     import torch
@@ -60,20 +59,18 @@ class ComputeResource(dg.ConfigurableResource):
 
         return {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}[self.precision]
 
+    def setup(self) -> TorchSetup:
+        """The resolved device with this resource's dtype, seed and threads: what training protocols take."""
+        return TorchSetup(str(self.torch_device()), self.precision, self.seed, self.threads)
+
     def configure(self) -> torch.device:
         """Apply the thread count, seed torch, numpy and random, and return the device.
 
         Call it at the start of each training so that a rerun with the same inputs and
         settings starts from the same random state.
         """
-        import torch
-
         device = self.torch_device()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        torch.manual_seed(self.seed)
-        np.random.seed(self.seed)
-        random.seed(self.seed)
+        TorchSetup(str(device), self.precision, self.seed, self.threads).configure()
         return device
 
     def describe(self) -> dict[str, Any]:

@@ -353,8 +353,8 @@ def test_learning_rate_grid_keeps_the_best_rate(fitted):
 def test_regressor_input_errors(fitted):
     _, x, y, edges, landmarks = fitted
     make = lambda **kw: GNNRegressor(kw.pop("edges", edges), 60, landmarks, **{**SMALL, "max_epochs": 1}, **kw)  # noqa: E731
-    with pytest.raises(DataError, match="validation"):
-        make().fit(x[TRAIN], y[TRAIN])
+    with pytest.raises(DataError, match="validation_fraction must be between 0 and 1"):
+        make(validation_fraction=1.5).fit(x[TRAIN], y[TRAIN])
     with pytest.raises(DataError, match="10 landmarks"):
         make().fit(x[TRAIN, :9], y[TRAIN], x[VALID, :9], y[VALID])
     with pytest.raises(DataError, match="59 target genes"):

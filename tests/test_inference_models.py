@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.neighbors import KNeighborsRegressor
 
@@ -122,8 +123,8 @@ def test_knn_scc_criterion_takes_the_best_scoring_k() -> None:
 
 
 def test_knn_input_errors() -> None:
-    with pytest.raises(DataError, match="validation"):
-        KNNInference().fit(np.tile(X_TINY, (3, 1)), np.tile(Y_TINY, (3, 1)))  # four ks need validation data
+    with pytest.raises(DataError, match="validation_fraction must be between 0 and 1"):
+        KNNInference(validation_fraction=0.0).fit(np.tile(X_TINY, (3, 1)), np.tile(Y_TINY, (3, 1)))
     with pytest.raises(DataError, match="too few"):
         KNNInference(k_grid=(5,)).fit(X_TINY, Y_TINY)
     with pytest.raises(DataError, match="positive"):
@@ -323,13 +324,22 @@ def test_bad_inputs_raise_data_error(model) -> None:
         model.fit(x[:1], y[:1], x_val, y_val)
 
 
-@pytest.mark.parametrize("model", [MLPInference(hidden=4), DNNInference(hidden=(4,))], ids=["mlp", "dnn"])
-def test_torch_models_require_validation_data(model) -> None:
+def test_knn_without_validation_data_chooses_k_on_a_held_out_share() -> None:
+    x, y = nonlinear_set(80, 5)
+    model = KNNInference(validation_fraction=0.25).fit(x, y)
+    assert set(model.grid_scores_) == {3, 5, 7, 9} and len(model.x_train_) == 60
+
+
+@pytest.mark.parametrize(
+    "model", [MLPInference(hidden=4, max_epochs=5), DNNInference(hidden=(4,), max_epochs=5)], ids=["mlp", "dnn"]
+)
+def test_torch_models_without_validation_data_stop_on_a_held_out_share(model) -> None:
+    """``fit(X, y)`` (what clone and cross_val_score call) holds out validation_fraction of the rows, seeded."""
     x, y = nonlinear_set(20, 70)
-    with pytest.raises(DataError, match="validation data"):
-        model.fit(x, y + 5)
-    with pytest.raises(DataError, match="2 target genes"):
-        model.fit(x, y[:, :1] + 5, x, y[:, :1] + 5)
+    fitted = model.fit(x, y + 5)
+    assert fitted.history_ and "val_scc" in fitted.history_[0]
+    single = clone(model).fit(x, y[:, 0] + 5)  # one target: nothing to rank across, so validation MSE decides
+    assert "val_neg_mse" in single.history_[0] and single.predict(x).shape == (len(x),)
 
 
 def test_paper_profile_applies_the_seeds_settings_and_demo_keeps_the_cpu_sizes() -> None:
@@ -351,11 +361,12 @@ def test_paper_profile_applies_the_seeds_settings_and_demo_keeps_the_cpu_sizes()
 
 
 def test_the_gnn_takes_its_own_batch_size_and_paper_uses_the_shared_one() -> None:
-    from l1k_assets.inference.assets import ModelSettings, model_params
-    from resources.compute import ComputeResource
+    from l1k_assets.inference.assets import ModelSettings
+    from l1k_assets.inference.training import model_params
+    from l1k_assets.torch_setup import TorchSetup
     from resources.profile import RunProfile
 
-    compute = ComputeResource()
+    compute = TorchSetup()
     demo = ModelSettings()
     assert model_params("gnn", demo, compute)["batch_size"] == demo.gnn_batch_size != demo.batch_size
     assert model_params("mlp", demo, compute)["batch_size"] == demo.batch_size

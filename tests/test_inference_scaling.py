@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from l1k_assets.inference.assets import ModelSettings, model_params
+from l1k_assets.inference.assets import ModelSettings
 from l1k_assets.inference.graph import build_gene_graph
 from l1k_assets.inference.metrics import sample_errors
 from l1k_assets.inference.models import MODEL_KINDS, StandardizedModel, make_model
+from l1k_assets.inference.training import model_params
 from l1k_assets.scaling import Scaler
-from resources.compute import ComputeResource
+from l1k_assets.torch_setup import TorchSetup
 
 N_LANDMARKS, N_OTHER, CONSTANT = 24, 16, [3, 7, 11, 19]
 
@@ -53,11 +54,11 @@ def test_scaler_marks_constant_columns_and_feeds_them_as_their_mean() -> None:
 def test_every_model_stays_near_the_constant_predictor_when_training_constant_inputs_vary(kind: str, one_torch_thread) -> None:
     data = floored_set()
     (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["validation"], data["test"]
-    params = model_params(kind, ModelSettings(max_epochs=30, time_budget_seconds=None), ComputeResource(device="cpu"))
+    params = model_params(kind, ModelSettings(max_epochs=30, time_budget_seconds=None), TorchSetup())
     landmarks = list(range(N_LANDMARKS))
     graph = build_gene_graph(y, landmarks, k=4) if kind == "gnn" else None
     model = StandardizedModel(kind, make_model(kind, params, graph, y.shape[1], landmarks)).fit(x, y, x_val, y_val)
-    assert model.x_scaler is not None and np.flatnonzero(model.x_scaler.constant).tolist() == CONSTANT
+    assert np.flatnonzero(model.x_scaler_.constant).tolist() == CONSTANT
     error = float(sample_errors(y_test, model.predict(x_test)).mean())
     constant_predictor = float(sample_errors(y_test, np.broadcast_to(y.mean(axis=0), y_test.shape)).mean())
     assert np.isfinite(error) and error < 1.5 * constant_predictor, (kind, error, constant_predictor)

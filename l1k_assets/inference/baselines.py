@@ -7,8 +7,6 @@ yardsticks the GNN must beat. Every model follows the inference estimator contra
 
 * ``fit_with_lr_grid``: the one "try each learning rate, keep the best by validation SCC" rule
   (seed 002 picks the rate from {1e-3, 5e-4, 1e-4}), used by the MLP, the DNN and the GNN;
-* ``check_training_data``: the input checks every model applies, with messages naming the
-  array and the problem;
 * ``TorchInference``: fit / predict / checkpoint for feed-forward torch models, so the MLP
   here and seed 001's DNN differ only in their network and loss.
 
@@ -32,7 +30,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from l1k_assets.errors import DataError
-from l1k_assets.inference.metrics import sample_errors, sample_scc
+from l1k_assets.estimators import InferenceRegressor, check_prediction_input, check_training_data
+from l1k_assets.inference.metrics import sample_errors, validation_score
 from l1k_assets.inference.torch_training import TrainingHyperparameters, load_state, predict, state_bytes, torch_dtype, train
 from l1k_assets.progress import Progress
 
@@ -58,11 +57,6 @@ class _Estimator(Protocol):
 E = TypeVar("E", bound=_Estimator)
 
 
-def validation_scc(y_val: np.ndarray, prediction: np.ndarray) -> float:
-    """Overall validation SCC (mean over samples of the across-gene Spearman): the model-selection score."""
-    return float(np.nanmean(sample_scc(y_val, prediction)))
-
-
 def fit_with_lr_grid(
     make: Callable[[float], E],
     x: np.ndarray,
@@ -72,7 +66,7 @@ def fit_with_lr_grid(
     grid: Sequence[float],
     progress: Progress | None = None,
 ) -> tuple[E, dict[float, float]]:
-    """Fit one estimator per learning rate and keep the one with the best validation SCC.
+    """Fit one estimator per learning rate and keep the one with the best validation score (SCC for profiles).
 
     Seed 002 picks the learning rate from {1e-3, 5e-4, 1e-4} by validation performance; this is
     that rule, shared so every torch model applies it the same way. ``make(lr)`` builds an
@@ -92,71 +86,11 @@ def fit_with_lr_grid(
         if progress is not None:
             child = progress.child(f"lr {lr:g}", progress.total, progress.budget_left() / (len(grid) - position))
         estimator.fit(x, y, x_val, y_val, progress=child)
-        scores[lr] = validation_scc(y_val, estimator.predict(x_val))
+        scores[lr] = validation_score(y_val, estimator.predict(x_val))[1]
         if best is None or scores[lr] > best_score:
             best, best_score = estimator, scores[lr]
     assert best is not None  # the grid is not empty
     return best, scores
-
-
-# ---------------------------------------------------------------------------------------------
-# Input checks
-
-
-def as_matrix(values: Any, name: str) -> np.ndarray:
-    """``values`` as a finite 2-D float64 array, or a DataError naming ``name`` and the first bad cell."""
-    matrix = np.asarray(values, dtype=np.float64)
-    if matrix.ndim != 2:
-        raise DataError(f"{name} must be a 2-D samples × features array, got shape {matrix.shape}")
-    bad = ~np.isfinite(matrix)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise DataError(f"{name} has {int(bad.sum())} NaN or infinite values (first at row {row}, column {column})")
-    return matrix
-
-
-def check_training_data(
-    x: Any,
-    y: Any,
-    x_val: Any = None,
-    y_val: Any = None,
-    *,
-    need_validation: bool,
-    min_samples: int = 2,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """The checks every inference model applies before fitting; returns float64 arrays.
-
-    Inputs and targets must be finite 2-D arrays with one row per sample and at least
-    ``min_samples`` rows; validation data comes as a pair with the training data's columns.
-    """
-    x, y = as_matrix(x, "x"), as_matrix(y, "y")
-    if len(x) != len(y):
-        raise DataError(f"x has {len(x)} samples but y has {len(y)}: inputs and targets must be paired row by row")
-    if len(x) < min_samples:
-        raise DataError(f"{len(x)} training samples are too few: this model needs at least {min_samples}")
-    if (x_val is None) != (y_val is None):
-        raise DataError("give both x_val and y_val, or neither")
-    if x_val is None:
-        if need_validation:
-            raise DataError("this model needs validation data (x_val, y_val) for model selection / early stopping")
-        return x, y, None, None
-    x_val, y_val = as_matrix(x_val, "x_val"), as_matrix(y_val, "y_val")
-    if len(x_val) != len(y_val) or len(x_val) == 0:
-        raise DataError(f"x_val has {len(x_val)} samples and y_val {len(y_val)}: need the same number, at least one")
-    if x_val.shape[1] != x.shape[1] or y_val.shape[1] != y.shape[1]:
-        raise DataError(
-            f"validation columns ({x_val.shape[1]} inputs, {y_val.shape[1]} targets) differ from training "
-            f"({x.shape[1]} inputs, {y.shape[1]} targets)"
-        )
-    return x, y, x_val, y_val
-
-
-def check_prediction_input(x: Any, n_inputs: int) -> np.ndarray:
-    """Inputs to ``predict``: finite, 2-D, with as many columns as the model was fitted on."""
-    matrix = as_matrix(x, "x")
-    if matrix.shape[1] != n_inputs:
-        raise DataError(f"x has {matrix.shape[1]} input columns but the model was fitted on {n_inputs}")
-    return matrix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +132,7 @@ def _read_npz(files: Mapping[str, bytes]) -> dict[str, np.ndarray]:
 # Linear regression
 
 
-class LinearRegressionInference(BaseEstimator):
+class LinearRegressionInference(InferenceRegressor, BaseEstimator):
     """Ordinary least squares with an intercept, every target at once (seed 002's LR baseline).
 
     Centring inputs and targets removes the intercept from the solve; one ``lstsq`` (SVD) then
@@ -211,7 +145,9 @@ class LinearRegressionInference(BaseEstimator):
     """
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
+        shape = y
         x, y, _, _ = check_training_data(x, y, x_val, y_val, need_validation=False)
+        self._remember_shapes(x, shape)
         x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
         # The pseudo-inverse from one thin SVD, with lstsq's cutoff for rank: lstsq's solution, 3× faster for
         # thousands of targets (gelsd works through every right-hand side; here they share one Uᵀ product).
@@ -227,11 +163,11 @@ class LinearRegressionInference(BaseEstimator):
 
     def predict(self, x: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        return check_prediction_input(x, len(self.coef_)) @ self.coef_ + self.intercept_
+        return self._shaped(check_prediction_input(x, len(self.coef_), type(self).__name__) @ self.coef_ + self.intercept_)
 
     def checkpoint_files(self) -> dict[str, bytes]:
         check_is_fitted(self, "coef_")
-        fitted = {"condition_number": self.condition_number_}
+        fitted = {"condition_number": self.condition_number_, "single_output": self.single_output_}
         return {PARAMS_FILE: _params_bytes(self, fitted), ARRAYS_FILE: _npz_bytes(coef=self.coef_, intercept=self.intercept_)}
 
     @classmethod
@@ -241,6 +177,7 @@ class LinearRegressionInference(BaseEstimator):
         estimator = cls(**params)
         estimator.coef_, estimator.intercept_ = arrays["coef"], arrays["intercept"]
         estimator.condition_number_ = float(fitted.get("condition_number", float("nan")))
+        estimator._set_shapes(len(estimator.coef_), fitted.get("single_output", False))
         return estimator
 
 
@@ -261,7 +198,7 @@ def inverse_distance_weights(distances: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-class KNNInference(BaseEstimator):
+class KNNInference(InferenceRegressor, BaseEstimator):
     """k-nearest-neighbour regression: Manhattan distance, inverse-distance weights (seed 002's KNN).
 
     The profile of a query is the weighted mean of its k nearest training profiles. k comes
@@ -269,14 +206,24 @@ class KNNInference(BaseEstimator):
     overall error; ties go to the k listed first); ``grid_scores_`` keeps both metrics for
     every k. Distances are computed brute force in blocks of about ``block_elements`` distances
     so memory stays bounded however many samples there are; neighbours are ordered by
-    distance with ties broken by training order, so results are deterministic. Validation
-    data is required only when the grid has more than one k.
+    distance with ties broken by training order, so results are deterministic. With more
+    than one k and no ``x_val``/``y_val``, a seeded ``validation_fraction`` of the rows chooses
+    k. With a single target "scc" ranks k by validation MSE (there is nothing to rank across).
     """
 
-    def __init__(self, k_grid: Sequence[int] = (3, 5, 7, 9), criterion: str = "scc", block_elements: int = 1 << 24) -> None:
+    def __init__(
+        self,
+        k_grid: Sequence[int] = (3, 5, 7, 9),
+        criterion: str = "scc",
+        block_elements: int = 1 << 24,
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> None:
         self.k_grid = k_grid
         self.criterion = criterion
         self.block_elements = block_elements
+        self.validation_fraction = validation_fraction
+        self.seed = seed
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
         """Keep the training set and choose k on validation; each k's scores go to ``progress``."""
@@ -285,7 +232,18 @@ class KNNInference(BaseEstimator):
             raise DataError(f"k_grid must hold positive neighbour counts, got {list(self.k_grid)}")
         if self.criterion not in ("scc", "error"):
             raise DataError(f"criterion must be 'scc' or 'error', got {self.criterion!r}")
-        x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=len(grid) > 1, min_samples=max(grid))
+        shape = y
+        x, y, x_val, y_val = check_training_data(
+            x,
+            y,
+            x_val,
+            y_val,
+            need_validation=len(grid) > 1,
+            min_samples=max(grid),
+            validation_fraction=self.validation_fraction,
+            seed=self.seed,
+        )
+        self._remember_shapes(x, shape)
         self.x_train_, self.y_train_ = x, y
         self.grid_scores_: dict[int, dict[str, float]] = {}
         if x_val is None or y_val is None:
@@ -295,7 +253,7 @@ class KNNInference(BaseEstimator):
         for step, k in enumerate(grid, start=1):
             prediction = self._weighted_mean(indices[:, :k], distances[:, :k])
             self.grid_scores_[k] = {
-                "scc": validation_scc(y_val, prediction),
+                "scc": validation_score(y_val, prediction)[1],
                 "error": float(np.mean(sample_errors(y_val, prediction))),
             }
             if progress is not None:
@@ -306,8 +264,8 @@ class KNNInference(BaseEstimator):
 
     def predict(self, x: Any) -> np.ndarray:
         check_is_fitted(self, "k_")
-        indices, distances = self._neighbours(check_prediction_input(x, self.x_train_.shape[1]), self.k_)
-        return self._weighted_mean(indices, distances)
+        indices, distances = self._neighbours(check_prediction_input(x, self.x_train_.shape[1], type(self).__name__), self.k_)
+        return self._shaped(self._weighted_mean(indices, distances))
 
     def _neighbours(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest training rows of every query (positions, Manhattan distances), nearest first."""
@@ -333,7 +291,11 @@ class KNNInference(BaseEstimator):
 
     def checkpoint_files(self) -> dict[str, bytes]:
         check_is_fitted(self, "k_")
-        fitted = {"k": self.k_, "grid_scores": {str(k): v for k, v in self.grid_scores_.items()}}
+        fitted = {
+            "k": self.k_,
+            "grid_scores": {str(k): v for k, v in self.grid_scores_.items()},
+            "single_output": self.single_output_,
+        }
         return {PARAMS_FILE: _params_bytes(self, fitted), ARRAYS_FILE: _npz_bytes(x_train=self.x_train_, y_train=self.y_train_)}
 
     @classmethod
@@ -344,6 +306,7 @@ class KNNInference(BaseEstimator):
         estimator.x_train_, estimator.y_train_ = arrays["x_train"], arrays["y_train"]
         estimator.k_ = int(fitted["k"])
         estimator.grid_scores_ = {int(k): v for k, v in fitted["grid_scores"].items()}
+        estimator._set_shapes(estimator.x_train_.shape[1], fitted.get("single_output", False))
         return estimator
 
 
@@ -369,21 +332,24 @@ def feedforward(n_inputs: int, hidden: Sequence[int], n_outputs: int, dropout: f
     return torch.nn.Sequential(*layers)
 
 
-class TorchInference(TrainingHyperparameters, ABC):
+class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
     """Fit, predict and checkpoint for torch models trained by ``torch_training.train``.
 
     Subclasses supply the network (``_network``) and the loss (``_loss``), and may refuse
-    targets their loss cannot use (``_check_targets``). Validation data is required: training
-    stops early on validation SCC. With ``lr_grid`` set, one model per learning rate is trained
+    targets their loss cannot use (``_check_targets``). Training stops early on the validation
+    score (SCC across targets; negated MSE for one target) of ``x_val``/``y_val``, or, fitted
+    without them (``clone``, ``cross_val_score``), of a seeded ``validation_fraction`` of the
+    rows held out. With ``lr_grid`` set, one model per learning rate is trained
     and the best by validation SCC is kept (``lr_`` is the chosen rate, ``lr_scores_`` every
     rate's score; ``history_``, ``training_seconds_`` and ``stopped_by_budget_`` are the chosen
     run's). Epochs report to ``fit``'s ``progress``, whose budget bounds the whole fit.
     Subclass constructors list these shared arguments so ``get_params`` sees them.
     """
 
-    def __init__(self, *, lr_grid: Sequence[float] | None, **training: Any) -> None:
+    def __init__(self, *, lr_grid: Sequence[float] | None, validation_fraction: float, **training: Any) -> None:
         super().__init__(**training)
         self.lr_grid = lr_grid
+        self.validation_fraction = validation_fraction
 
     @abstractmethod
     def _network(self, n_inputs: int, n_outputs: int) -> torch.nn.Module:
@@ -397,10 +363,11 @@ class TorchInference(TrainingHyperparameters, ABC):
         """Refuse targets the loss cannot use; any finite values are fine by default."""
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
-        x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)
+        shape = y
+        x, y, x_val, y_val = check_training_data(
+            x, y, x_val, y_val, need_validation=True, validation_fraction=self.validation_fraction, seed=self.seed
+        )
         assert x_val is not None and y_val is not None  # need_validation=True guarantees both
-        if y.shape[1] < 2:
-            raise DataError("early stopping scores the across-gene SCC of each sample: y needs at least 2 target genes")
         self._check_targets(y, y_val)
         if self.lr_grid:
             best, scores = fit_with_lr_grid(
@@ -408,6 +375,7 @@ class TorchInference(TrainingHyperparameters, ABC):
             )
             vars(self).update({name: value for name, value in vars(best).items() if name.endswith("_")})
             self.lr_scores_ = scores
+            self._remember_shapes(x, shape)
             return self
         torch.manual_seed(self.seed)  # the initial weights depend on the seed only
         self.module_ = self._network(x.shape[1], y.shape[1])
@@ -419,11 +387,13 @@ class TorchInference(TrainingHyperparameters, ABC):
         self.best_epoch_ = result.best_epoch
         self.training_seconds_ = result.seconds
         self.stopped_by_budget_ = result.stopped_by_budget
+        self._remember_shapes(x, shape)
         return self
 
     def predict(self, x: Any) -> np.ndarray:
         check_is_fitted(self, "module_")
-        return predict(self.module_, check_prediction_input(x, self.n_inputs_), self.settings())
+        x = check_prediction_input(x, self.n_inputs_, type(self).__name__)
+        return self._shaped(predict(self.module_, x, self.settings()))
 
     def checkpoint_files(self) -> dict[str, bytes]:
         check_is_fitted(self, "module_")
@@ -436,6 +406,7 @@ class TorchInference(TrainingHyperparameters, ABC):
             "training_seconds": self.training_seconds_,
             "stopped_by_budget": self.stopped_by_budget_,
             "history": self.history_,
+            "single_output": self.single_output_,
         }
         return {PARAMS_FILE: _params_bytes(self, fitted), WEIGHTS_FILE: state_bytes(self.module_)}
 
@@ -459,6 +430,7 @@ class TorchInference(TrainingHyperparameters, ABC):
         self.training_seconds_ = fitted["training_seconds"]
         self.stopped_by_budget_ = bool(fitted.get("stopped_by_budget", False))
         self.history_ = fitted["history"]
+        self._set_shapes(self.n_inputs_, fitted.get("single_output", False))
         return self
 
 
@@ -477,6 +449,7 @@ class MLPInference(TorchInference):
         *,
         lr: float = 1e-3,
         lr_grid: Sequence[float] | None = None,
+        validation_fraction: float = 0.1,
         weight_decay: float = 1e-6,
         batch_size: int = 64,
         max_epochs: int = 200,
@@ -489,6 +462,7 @@ class MLPInference(TorchInference):
         super().__init__(
             lr=lr,
             lr_grid=lr_grid,
+            validation_fraction=validation_fraction,
             weight_decay=weight_decay,
             batch_size=batch_size,
             max_epochs=max_epochs,

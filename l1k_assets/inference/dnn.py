@@ -62,6 +62,7 @@ class DNNInference(TorchInference):
         *,
         lr: float = 1e-2,
         lr_grid: Sequence[float] | None = None,
+        validation_fraction: float = 0.1,
         weight_decay: float = 0.0,
         batch_size: int = 64,
         max_epochs: int = 100,
@@ -77,6 +78,7 @@ class DNNInference(TorchInference):
         super().__init__(
             lr=lr,
             lr_grid=lr_grid,
+            validation_fraction=validation_fraction,
             weight_decay=weight_decay,
             batch_size=batch_size,
             max_epochs=max_epochs,

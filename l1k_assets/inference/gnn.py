@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from l1k_assets.errors import DataError
+from l1k_assets.errors import DataError, EstimatorInputError
 from l1k_assets.inference.baselines import WEIGHTS_FILE, TorchInference, _checkpoint_file, _read_params
 from l1k_assets.inference.graph import KINDS, landmark_array
 from l1k_assets.inference.torch_training import load_state, torch_dtype
@@ -300,6 +300,7 @@ class GNNRegressor(TorchInference):
         *,
         lr: float = 1e-3,
         lr_grid: Sequence[float] | None = None,
+        validation_fraction: float = 0.1,
         weight_decay: float = 1e-6,
         batch_size: int = 64,
         max_epochs: int = 200,
@@ -319,6 +320,7 @@ class GNNRegressor(TorchInference):
         super().__init__(
             lr=lr,
             lr_grid=lr_grid,
+            validation_fraction=validation_fraction,
             weight_decay=weight_decay,
             batch_size=batch_size,
             max_epochs=max_epochs,
@@ -331,11 +333,11 @@ class GNNRegressor(TorchInference):
     def _network(self, n_inputs: int, n_outputs: int) -> torch.nn.Module:
         n_landmarks = len(self.landmark_positions)
         if n_inputs != n_landmarks + self.n_covariates:
-            raise DataError(
+            raise EstimatorInputError(
                 f"x has {n_inputs} columns but the GNN expects {n_landmarks} landmarks + {self.n_covariates} covariates"
             )
         if n_outputs != self.n_genes:
-            raise DataError(f"y has {n_outputs} target genes but the graph has {self.n_genes}")
+            raise EstimatorInputError(f"y has {n_outputs} target genes but the graph has {self.n_genes}")
         if self.layers < 1 or self.hidden < 1 or not 0.0 <= self.dropout < 1.0:
             raise DataError(f"need layers ≥ 1, hidden ≥ 1 and 0 ≤ dropout < 1; got {self.layers}, {self.hidden}, {self.dropout}")
         sparse = _sparse_edges(self.edges)

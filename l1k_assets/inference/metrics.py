@@ -35,6 +35,19 @@ def sample_scc(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return _rowwise_pearson(rankdata(y_true, axis=1), rankdata(y_pred, axis=1))
 
 
+def validation_score(y_val: np.ndarray, prediction: np.ndarray) -> tuple[str, float]:
+    """The model-selection and early-stopping score, higher better, with its name.
+
+    Seed 002's overall validation SCC (mean over samples of the across-gene Spearman) when
+    there are at least two targets; a single target has nothing to rank across, so it is
+    scored by its negated mean squared error (``val_neg_mse``).
+    """
+    y_val, prediction = np.asarray(y_val, float).reshape(len(y_val), -1), np.asarray(prediction, float).reshape(len(y_val), -1)
+    if y_val.shape[1] < 2:
+        return "val_neg_mse", -float(np.mean((y_val - prediction) ** 2))
+    return "val_scc", float(np.nanmean(sample_scc(y_val, prediction)))
+
+
 def overall_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Mean and sd over samples of error, SCC and PCC (NaN correlations of constant profiles are skipped)."""
     out: dict[str, float] = {}

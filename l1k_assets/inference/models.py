@@ -15,8 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
 
 from l1k_assets.errors import DataError
+from l1k_assets.estimators import InferenceRegressor, check_prediction_input, check_training_data
 from l1k_assets.progress import Progress
 from l1k_assets.scaling import Scaler
 
@@ -60,62 +63,67 @@ def make_model(
     return cls(**params)
 
 
-class StandardizedModel:
-    """A model fitted and applied on z-scored data, predicting on the original scale.
+class StandardizedModel(InferenceRegressor, BaseEstimator):
+    """A model fitted and applied on z-scored data, predicting on the original scale: a scikit-learn meta-estimator.
 
-    ``scale_targets=False`` z-scores the inputs only: seed 001's weighted loss needs targets on
-    their own non-negative scale (normalised log counts), where z-scores would turn weights negative.
+    ``model`` is an unfitted l1k estimator; ``fit`` clones it and fits the clone (``model_``) on
+    the training rows' z-scores, so ``clone`` and ``cross_val_score`` treat it as any other
+    estimator. ``scale_targets=False`` z-scores the inputs only: seed 001's weighted loss needs
+    targets on their own non-negative scale (normalised log counts), where z-scores would
+    turn weights negative. ``kind`` names the model in checkpoints (lr, knn, mlp, gnn, dnn).
     """
 
-    def __init__(
-        self,
-        kind: str,
-        model: Any,
-        x_scaler: Scaler | None = None,
-        y_scaler: Scaler | None = None,
-        *,
-        scale_targets: bool = True,
-    ) -> None:
-        self.kind, self.model = kind, model
-        self.x_scaler, self.y_scaler = x_scaler, y_scaler
+    def __init__(self, kind: str, model: Any, *, scale_targets: bool = True) -> None:
+        self.kind = kind
+        self.model = model
         self.scale_targets = scale_targets
 
-    def fit(
-        self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, progress: Progress | None = None
-    ) -> StandardizedModel:
-        """Fit the scalers on the training rows, then the model on z-scores (its loop reports to ``progress``)."""
-        self.x_scaler = Scaler.fit(x)
-        self.y_scaler = Scaler.fit(y) if self.scale_targets else Scaler.identity(y.shape[1])
-        xs, ys = self.x_scaler.forward(x), self.y_scaler.forward(y)
-        self.model.fit(xs, ys, self.x_scaler.forward(x_val), self.y_scaler.forward(y_val), progress=progress)
+    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> StandardizedModel:
+        """Fit the scalers on the training rows, then a clone of the model on z-scores (reporting to ``progress``).
+
+        Without ``x_val``/``y_val`` the model holds out its own validation rows, if it needs any.
+        """
+        shape = y
+        x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=False, min_samples=1)
+        self.x_scaler_ = Scaler.fit(x)
+        self.y_scaler_ = Scaler.fit(y) if self.scale_targets else Scaler.identity(y.shape[1])
+        validation = (None, None) if x_val is None else (self.x_scaler_.forward(x_val), self.y_scaler_.forward(y_val))
+        self.model_ = clone(self.model).fit(self.x_scaler_.forward(x), self.y_scaler_.forward(y), *validation, progress=progress)
+        self._remember_shapes(x, shape)
         return self
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        if self.x_scaler is None or self.y_scaler is None:
-            raise DataError("the model is not fitted")
-        return self.y_scaler.inverse(self.model.predict(self.x_scaler.forward(x)))
+    def predict(self, x: Any) -> np.ndarray:
+        """Predictions on the targets' own scale (1-D when fitted on a 1-D ``y``)."""
+        check_is_fitted(self, "model_")
+        x = check_prediction_input(x, self.n_features_in_, type(self).__name__)
+        unit = np.asarray(self.model_.predict(self.x_scaler_.forward(x))).reshape(len(x), -1)
+        return self._shaped(self.y_scaler_.inverse(unit))
 
     def checkpoint_files(self) -> dict[str, bytes]:
         """The model's files under ``model.``, the scaler arrays and the kind."""
-        assert self.x_scaler is not None and self.y_scaler is not None
         buffer = io.BytesIO()
         np.savez(
             buffer,
-            x_mean=self.x_scaler.mean,
-            x_sd=self.x_scaler.sd,
-            x_constant=self.x_scaler.constant,
-            y_mean=self.y_scaler.mean,
-            y_sd=self.y_scaler.sd,
-            y_constant=self.y_scaler.constant,
+            x_mean=self.x_scaler_.mean,
+            x_sd=self.x_scaler_.sd,
+            x_constant=self.x_scaler_.constant,
+            y_mean=self.y_scaler_.mean,
+            y_sd=self.y_scaler_.sd,
+            y_constant=self.y_scaler_.constant,
         )
-        files = {f"{MODEL_PREFIX}{name}": data for name, data in self.model.checkpoint_files().items()}
-        return {**files, SCALER_FILE: buffer.getvalue(), KIND_FILE: json.dumps({"kind": self.kind}).encode()}
+        files = {f"{MODEL_PREFIX}{name}": data for name, data in self.model_.checkpoint_files().items()}
+        shape = {"kind": self.kind, "scale_targets": self.scale_targets, "single_output": self.single_output_}
+        return {**files, SCALER_FILE: buffer.getvalue(), KIND_FILE: json.dumps(shape).encode()}
 
     @classmethod
     def from_checkpoint(cls, files: Mapping[str, bytes]) -> StandardizedModel:
-        kind = json.loads(files[KIND_FILE])["kind"]
+        shape = json.loads(files[KIND_FILE])
         arrays = np.load(io.BytesIO(files[SCALER_FILE]))
         own = {name[len(MODEL_PREFIX) :]: data for name, data in files.items() if name.startswith(MODEL_PREFIX)}
-        model = _model_class(kind).from_checkpoint(own)
-        x_scaler = Scaler(arrays["x_mean"], arrays["x_sd"], arrays["x_constant"])
-        return cls(kind, model, x_scaler, Scaler(arrays["y_mean"], arrays["y_sd"], arrays["y_constant"]))
+        model = _model_class(shape["kind"]).from_checkpoint(own)
+        estimator = cls(shape["kind"], model, scale_targets=shape.get("scale_targets", True))
+        estimator.model_ = model
+        estimator.x_scaler_ = Scaler(arrays["x_mean"], arrays["x_sd"], arrays["x_constant"])
+        estimator.y_scaler_ = Scaler(arrays["y_mean"], arrays["y_sd"], arrays["y_constant"])
+        estimator._set_shapes(len(estimator.x_scaler_.mean), shape.get("single_output", False))
+        return estimator

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from l1k_assets.inference.metrics import sample_scc
+from l1k_assets.inference.metrics import validation_score
 from l1k_assets.progress import Progress
 
 log = logging.getLogger("l1k.inference")
@@ -68,7 +68,7 @@ class TrainingResult:
     """What a training run did, epoch by epoch."""
 
     best_epoch: int = -1
-    best_val_scc: float = float("-inf")
+    best_score: float = float("-inf")  # the validation score of the best epoch (see ``metrics.validation_score``)
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     stopped_by_budget: bool = False
@@ -89,7 +89,7 @@ def train(
     settings: TrainingSettings,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Adam on mini-batches; after each epoch score validation SCC; stop after ``patience`` epochs without gain.
+    """Adam on mini-batches; after each epoch score validation (SCC); stop after ``patience`` epochs without gain.
 
     ``loss_fn(pred, target, model)`` may add penalties that depend on the model (group lasso).
     Every epoch goes to ``progress`` (epoch, train loss, validation SCC; it adds elapsed and
@@ -123,16 +123,16 @@ def train(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
-        val_scc = float(np.nanmean(sample_scc(y_val, predict(model, x_val, settings))))
-        record = {"epoch": epoch, "train_loss": total / len(xt), "val_scc": val_scc}
+        name, score = validation_score(y_val, predict(model, x_val, settings))
+        record = {"epoch": epoch, "train_loss": total / len(xt), name: score}
         result.history.append(record)
-        if val_scc > result.best_val_scc + 1e-6:
-            result.best_val_scc, result.best_epoch, stale = val_scc, epoch, 0
+        if score > result.best_score + 1e-6:
+            result.best_score, result.best_epoch, stale = score, epoch, 0
             best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
         else:
             stale += 1
         last = stale >= settings.patience or epoch + 1 == settings.max_epochs
-        progress.update(epoch + 1, force=last, train_loss=record["train_loss"], val_scc=val_scc)
+        progress.update(epoch + 1, force=last, train_loss=record["train_loss"], **{name: score})
         if last:
             break
         if progress.exhausted():
@@ -142,7 +142,7 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - started
-    log.info("trained %s: best epoch %d, val SCC %.4f", type(model).__name__, result.best_epoch, result.best_val_scc)
+    log.info("trained %s: best epoch %d, validation score %.4f", type(model).__name__, result.best_epoch, result.best_score)
     return result
 
 

@@ -41,10 +41,12 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
-from l1k_assets.errors import DataError
-from l1k_assets.inference.baselines import PARAMS_FILE, WEIGHTS_FILE, check_prediction_input, check_training_data
+from l1k_assets.errors import DataError, EstimatorInputError
+from l1k_assets.estimators import InferenceRegressor, check_prediction_input, check_training_data, one_target
+from l1k_assets.inference.baselines import PARAMS_FILE, WEIGHTS_FILE
 from l1k_assets.inference.torch_training import (
     TrainingHyperparameters,
     TrainingSettings,
@@ -311,14 +313,17 @@ def fit_module(
 # Estimators
 
 
-class _CSG2AEstimator(TrainingHyperparameters):
+class _CSG2AEstimator(InferenceRegressor, TrainingHyperparameters):
     """Optimisation settings, checkpoint layout and training bookkeeping shared by both stages.
 
     A checkpoint is ``params.json`` (constructor parameters that are plain values, the network
     shape and fitted statistics) and ``weights.pt`` (a state dict, loaded with weights_only).
+    Fitted without ``x_val``/``y_val`` (``clone``, ``cross_val_score``), both stages stop early
+    on a seeded ``validation_fraction`` of the training rows.
     """
 
     NOT_JSON_PARAMS: tuple[str, ...] = ()
+    CONDITION_COLUMNS = 0  # dose and time columns at the end of x (the pretraining stage has them)
 
     def _train(
         self,
@@ -345,6 +350,7 @@ class _CSG2AEstimator(TrainingHyperparameters):
             "training_seconds": self.training_seconds_,
             "stopped_by_budget": self.stopped_by_budget_,
         }
+        info["single_output"] = self.single_output_
         payload = {"class": type(self).__name__, "params": params, "fitted": {**fitted, **info}}
         return {PARAMS_FILE: json.dumps(payload).encode(), WEIGHTS_FILE: state_bytes(module)}
 
@@ -365,6 +371,9 @@ class _CSG2AEstimator(TrainingHyperparameters):
             fitted["training_seconds"],
         )
         self.stopped_by_budget_ = bool(fitted.get("stopped_by_budget", False))  # older checkpoints did not record it
+        config = NetworkConfig(**fitted["config"])
+        n_inputs = config.n_genes + config.n_structure + self.CONDITION_COLUMNS
+        self._set_shapes(n_inputs, fitted.get("single_output", self.CONDITION_COLUMNS == 0))  # older: the regressor's 1-D
 
     def _place(self, module: torch.nn.Module) -> torch.nn.Module:
         return module.to(device=torch.device(self.device), dtype=torch_dtype(self.dtype))
@@ -381,6 +390,8 @@ class CSG2APretrainer(_CSG2AEstimator):
     the unit scale GDSC's robust z-scores also have; ``predict`` returns profiles on the input scale.
     """
 
+    CONDITION_COLUMNS = N_CONDITIONS
+
     def __init__(
         self,
         embed_dim: int = 16,
@@ -389,6 +400,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         output_rank: int | None = None,
         *,
         lr: float = 1e-3,
+        validation_fraction: float = 0.1,
         weight_decay: float = 1e-6,
         batch_size: int = 64,
         max_epochs: int = 100,
@@ -401,6 +413,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         self.encoder_hidden = encoder_hidden
         self.dropout = dropout
         self.output_rank = output_rank
+        self.validation_fraction = validation_fraction
         super().__init__(
             lr=lr,
             weight_decay=weight_decay,
@@ -422,10 +435,17 @@ class CSG2APretrainer(_CSG2AEstimator):
         ppi: np.ndarray | None = None,
         progress: Progress | None = None,
     ) -> Self:
-        x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=True)
+        shape = y
+        x, y, x_val, y_val = check_training_data(
+            x, y, x_val, y_val, need_validation=True, validation_fraction=self.validation_fraction, seed=self.seed
+        )
         n_genes = y.shape[1]
         if x.shape[1] <= n_genes + N_CONDITIONS:
-            raise DataError(f"x has {x.shape[1]} columns: expected {n_genes} basal genes, structure features, dose and time")
+            raise EstimatorInputError(
+                f"x has n_features={x.shape[1]}: expected {n_genes} basal genes (one per target of y), "
+                "then structure features, dose and time"
+            )
+        self._remember_shapes(x, shape)
         self.scaler_ = Scaler.fit(x[:, :n_genes])
         self.config_ = NetworkConfig(
             n_genes, x.shape[1] - n_genes - N_CONDITIONS, self.embed_dim, self.encoder_hidden, self.dropout, self.output_rank
@@ -446,8 +466,8 @@ class CSG2APretrainer(_CSG2AEstimator):
     def predict(self, x: Any) -> np.ndarray:
         """Predicted perturbed profiles (samples × genes) on the scale of the training profiles."""
         check_is_fitted(self, "module_")
-        x = check_prediction_input(x, self.config_.n_genes + self.config_.n_structure + N_CONDITIONS)
-        return self.scaler_.inverse(predict(self.module_, self._standardise(x), self.settings()))
+        x = check_prediction_input(x, self.config_.n_genes + self.config_.n_structure + N_CONDITIONS, type(self).__name__)
+        return self._shaped(self.scaler_.inverse(predict(self.module_, self._standardise(x), self.settings())))
 
     @property
     def network_(self) -> CSG2ANetwork:
@@ -506,6 +526,7 @@ class CSG2ARegressor(_CSG2AEstimator):
         time_h: float = GDSC_TIME_H,
         *,
         lr: float = 1e-3,
+        validation_fraction: float = 0.1,
         weight_decay: float = 1e-6,
         batch_size: int = 64,
         max_epochs: int = 100,
@@ -525,6 +546,7 @@ class CSG2ARegressor(_CSG2AEstimator):
         self.output_rank = output_rank
         self.dose_um = dose_um
         self.time_h = time_h
+        self.validation_fraction = validation_fraction
         super().__init__(
             lr=lr,
             weight_decay=weight_decay,
@@ -549,13 +571,18 @@ class CSG2ARegressor(_CSG2AEstimator):
                 raise DataError("without a pretrained network, n_genes must say how many of x's columns are genes")
             if self.use_ppi and ppi is None:
                 raise DataError("use_ppi=True without a pretrained network needs a ppi adjacency in fit")
+            if n_columns <= self.n_genes:
+                raise EstimatorInputError(
+                    f"x has n_features={n_columns}: expected the n_genes={self.n_genes} expression columns, "
+                    "then structure features"
+                )
             config = NetworkConfig(
                 self.n_genes, n_columns - self.n_genes, self.embed_dim, self.encoder_hidden, self.dropout, self.output_rank
             )
             network = CSG2ANetwork(config, ppi)
         config = network.config
         if n_columns != config.n_genes + config.n_structure:
-            raise DataError(
+            raise EstimatorInputError(
                 f"x has {n_columns} columns but the network takes "
                 f"{config.n_genes} genes + {config.n_structure} structure features"
             )
@@ -573,9 +600,12 @@ class CSG2ARegressor(_CSG2AEstimator):
         ppi: np.ndarray | None = None,
         progress: Progress | None = None,
     ) -> Self:
-        y2 = None if y is None else np.asarray(y, dtype=np.float64).reshape(-1, 1)
-        y2_val = None if y_val is None else np.asarray(y_val, dtype=np.float64).reshape(-1, 1)
-        x, y2, x_val, y2_val = check_training_data(x, y2, x_val, y2_val, need_validation=True)
+        owner = type(self).__name__
+        y, y_val = one_target(y, owner), None if y_val is None else one_target(y_val, owner)
+        x, y2, x_val, y2_val = check_training_data(
+            x, y, x_val, y_val, need_validation=True, validation_fraction=self.validation_fraction, seed=self.seed
+        )
+        self._remember_shapes(x, y)
         torch.manual_seed(self.seed)
         network = self._network(x.shape[1], ppi)
         self.target_mean_, sd = float(y2.mean()), float(y2.std())
@@ -592,11 +622,17 @@ class CSG2ARegressor(_CSG2AEstimator):
     def _inputs(self, x: Any) -> np.ndarray:
         check_is_fitted(self, "module_")
         config = self.module_.network.config
-        return check_prediction_input(x, config.n_genes + config.n_structure)
+        return check_prediction_input(x, config.n_genes + config.n_structure, type(self).__name__)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False  # one log IC50 per row
+        return tags
 
     def predict(self, x: Any) -> np.ndarray:
         """Predicted log IC50, one per row."""
-        return predict(self.module_, self._inputs(x), self.settings()).ravel() * self.target_scale_ + self.target_mean_
+        x = self._inputs(x)  # checks it is fitted first
+        return predict(self.module_, x, self.settings()).ravel() * self.target_scale_ + self.target_mean_
 
     @torch.no_grad()
     def mean_attention(self, x: Any, batch_size: int = 64) -> np.ndarray:
