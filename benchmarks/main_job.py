@@ -107,7 +107,7 @@ def mlflow_table(home: Path, run_id: str, name: str) -> pd.DataFrame:
 def indication_checks(home: Path) -> list[Check]:
     """Seed 000: balanced accuracy 0.9396 ± 0.0147, ESCC confused with lung, STAD with COAD; LOCO below nested CV."""
     meta = metadata(home, "model_indication_classifier")
-    balanced, loco = meta["balanced_accuracy"], meta["loco_accuracy"]
+    balanced, loco = meta["balanced_accuracy_mean"], meta["loco_accuracy"]
     accuracy = meta["loco_nested_cv_accuracy"]  # nested CV on the same (estimable-cohort) pairs LOCO scores
     counts = mlflow_table(home, meta["mlflow_run_id"], "confusion_counts")
     off = counts.where(~np.eye(len(counts), dtype=bool)).fillna(0)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
 
 from l1k_assets.errors import DataError
+from l1k_assets.model_record import ModelRecord, Recordable
 from l1k_assets.progress import PROGRESS_PREFIX, ProgressReport, Sink
 
 if TYPE_CHECKING:
-    from resources.tracking import TrackedRun
+    from pydantic import BaseModel
+
+    from resources.checkpoints import CheckpointManifest, CheckpointStore
+    from resources.compute import ComputeResource
+    from resources.profile import RunProfile
+    from resources.tracking import MlflowTracking, TrackedRun
 
 
 def files_metadata(files: pd.DataFrame) -> dict[str, dg.MetadataValue]:
@@ -64,9 +71,10 @@ def file_path(files: pd.DataFrame, role: str) -> str:
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, Any]] | pd.DataFrame) -> dg.MetadataValue:
-    """A small table shown as Markdown on the asset page."""
+    """A small table shown as Markdown on the asset page (a default RangeIndex is left out)."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows).T
-    return dg.MetadataValue.md(frame.to_markdown())
+    plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+    return dg.MetadataValue.md(frame.to_markdown(index=not plain_index, floatfmt=".4g"))
 
 
 def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
@@ -104,3 +112,83 @@ def progress_sink(context: dg.AssetExecutionContext, run: TrackedRun | None = No
             run.log_metrics({"progress/elapsed_seconds": report.elapsed}, step=report.step)
 
     return sink
+
+
+def run_profile(profile: RunProfile, settings: BaseModel, stopped_by_budget: bool = False) -> dict[str, Any]:
+    """The one record of how a run was sized: profile, budget scale, the settings used, whether a budget cut it."""
+    return profile.describe() | {"settings": settings.model_dump(), "stopped_by_budget": bool(stopped_by_budget)}
+
+
+@contextlib.contextmanager
+def training_run(
+    context: dg.AssetExecutionContext,
+    mlflow: MlflowTracking,
+    profile: RunProfile,
+    settings: BaseModel,
+    compute: ComputeResource | None = None,
+    **tags: str,
+) -> Iterator[TrackedRun]:
+    """The MLflow run of one training asset, opened with the settings, run profile and device as parameters."""
+    with mlflow.start_run(context, **tags) as run:
+        device = compute.describe() if compute is not None else {}
+        run.log_params(settings.model_dump() | profile.describe() | device | tags)
+        yield run
+
+
+def record_model(
+    context: dg.AssetExecutionContext,
+    run: TrackedRun,
+    checkpoints: CheckpointStore,
+    profile: RunProfile,
+    settings: BaseModel,
+    result: Recordable,
+) -> ModelRecord:
+    """The one way a trained model is recorded: checkpoint, MLflow and asset page from the protocol's result.
+
+    The checkpoint is keyed by the asset (and partition) and carries the asset's code version,
+    the MLflow run and the run profile with the settings used and whether a budget stopped
+    training; the MLflow run gets the metrics, curves, tables, plots and a registered model
+    version; the page gets the same numbers, tables and plots with links to both. Returns the
+    record, whose ``output`` the asset returns.
+    """
+    record = result.record()
+    for warning in record.warnings:
+        context.log.warning(warning)
+    asset = context.asset_key.to_user_string()
+    partition = context.partition_key if context.has_partition_key else None
+    sized = run_profile(profile, settings, record.stopped_by_budget)
+    for curve in record.curves:
+        run.log_metrics({k: v for k, v in curve.items() if k != "step"}, step=int(curve["step"]))
+    run.log_metrics(record.finite_metrics() | {"stopped_by_budget": float(record.stopped_by_budget)})
+    run.log_params({k: v for k, v in record.scalar_facts().items() if k not in sized["settings"]})  # params are write-once
+    run.log_json("facts", record.facts)
+    for name, table in record.tables.items():
+        run.log_table(name, table)
+    for name, png in record.plots.items():
+        run.log_artifact_bytes(f"{name}.png", png, "plots")
+    manifest: CheckpointManifest = checkpoints.save(
+        asset,
+        partition,
+        record.files,
+        code_version=context.assets_def.code_versions_by_key.get(context.asset_key) or "",
+        mlflow_run_id=run.run_id,
+        extra={**record.manifest, **profile.describe(), "run_profile": sized},
+    )
+    registered = f"l1k.{asset}" + (f".{partition}" if partition else "")
+    shown = f"{asset}[{partition}]" if partition else asset
+    version = run.register_model(registered, checkpoints.directory(asset, partition), shown)
+    output = context.assets_def.get_output_name_for_asset_key(context.asset_key)  # an asset with checks has several
+    context.add_output_metadata(
+        output_name=output,
+        metadata=json_metadata(**(record.metrics | record.facts))
+        | json_metadata(run_profile=sized, stopped_by_budget=record.stopped_by_budget)
+        | json_metadata(registered_model=f"{registered} v{version}")
+        | {name: markdown_table(table) for name, table in record.tables.items()}
+        | {f"{name}_plot": image_metadata(png, name) for name, png in record.plots.items()}
+        | {
+            "checkpoint_sha256": dg.MetadataValue.json(manifest.files),
+            "checkpoint": dg.MetadataValue.path(str(checkpoints.directory(asset, partition))),
+        }
+        | run.metadata(),
+    )
+    return record

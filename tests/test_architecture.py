@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -46,3 +47,25 @@ def test_partition_keys_are_the_names_the_domain_code_implements() -> None:
     assert model_partitions.get_partition_keys() == list(MODEL_KINDS)
     assert set(selection_partitions.get_partition_keys()) == set(SELECTORS)
     assert set(scheme_partitions.get_partition_keys()) == set(SCHEMES)
+
+
+MAX_ASSET_BODY_LINES = 40
+
+
+def _asset_bodies() -> list[tuple[str, int]]:
+    """(module:function, lines of body after the docstring) of every function decorated as an asset or check."""
+    found = []
+    for path in sorted([*PROJECT_ROOT.glob("l1k_assets/*/assets.py"), *PROJECT_ROOT.glob("l1k_jobs/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef) or not any("asset" in ast.unparse(d) for d in node.decorator_list):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            found.append((f"{path.relative_to(PROJECT_ROOT)}:{node.name}", body[-1].end_lineno - body[0].lineno + 1))
+    return found
+
+
+def test_assets_stay_thin() -> None:
+    """An asset reads config and resources, calls one domain function and records the result: no protocol inside."""
+    bodies = _asset_bodies()
+    assert len(bodies) > 30, "the scan found the assets"
+    assert not [(name, n) for name, n in bodies if n > MAX_ASSET_BODY_LINES]

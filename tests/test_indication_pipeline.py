@@ -21,10 +21,10 @@ def test_classifier_lands_near_the_seed_level_with_calibration_reported(tiny_hom
     assert meta["run_profile"].value["profile"] == "demo" and meta["run_profile"].value["stopped_by_budget"] is False
     assert meta["loco_accuracy"].value < meta["loco_nested_cv_accuracy"].value
     for key in (
-        "balanced_accuracy",
+        "balanced_accuracy_mean",
         "balanced_accuracy_sd",
-        "brier",
-        "ece",
+        "brier_pooled",
+        "ece_pooled",
         "reliability_plot",
         "confusion_plot",
         "mlflow_run_id",

@@ -17,6 +17,7 @@ from l1k_assets.response import benchmark as bm
 from l1k_assets.response.conditions import featurise, parse_smiles, scale_conditions
 from l1k_assets.response.csg2a import CSG2APretrainer, CSG2ARegressor, GeneGeneAttention, ppi_adjacency
 from l1k_assets.response.pretraining import iter_pretraining_pairs, pretraining_pairs
+from l1k_assets.response.readers import read_gdsc_smiles
 from l1k_assets.response.splits import SCHEMES, assign_folds, fold_masks
 from l1k_assets.sources.layout import GDSC_SMILES_FILE, gdsc_url
 from l1k_assets.synthetic.lincs_writer import write_lincs_release
@@ -267,7 +268,7 @@ def test_screened_drugs_are_lincs_compounds_with_addiction_along_their_l1000_eff
     root, truth = tiny_sources
     release = root / "geo/series/GSE92nnn/GSE92742/suppl"
     lincs_smiles = read_lincs_table(release / "GSE92742_Broad_LINCS_pert_info.txt.gz", "pert_info").set_index("pert_id")
-    gdsc_smiles = bm.read_gdsc_smiles(gdsc_url(str(root / "gdsc"), GDSC_SMILES_FILE))
+    gdsc_smiles = read_gdsc_smiles(gdsc_url(str(root / "gdsc"), GDSC_SMILES_FILE))
     planted = truth["gdsc"]
     compounds = pd.Series(planted["lincs_compounds"])
     assert compounds.is_unique and compounds.isin(lincs_smiles.index).all()

@@ -17,20 +17,14 @@ from l1k_assets.asset_utils import (
     json_metadata,
     markdown_table,
     progress_sink,
+    record_model,
+    run_profile,
+    training_run,
 )
 from l1k_assets.genesets.enrichment import enrich
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
-from l1k_assets.indication.classifier import (
-    CalibratedForest,
-    ClassifierConfig,
-    estimable_cohorts,
-    fit_calibrated_forest,
-    leave_one_cohort_out,
-    nested_cv,
-    oof_accuracy_by_cohort,
-    pooled_accuracy,
-)
+from l1k_assets.indication.classifier import CalibratedForest, ClassifierConfig
 from l1k_assets.indication.deltas import consensus_deltas, consensus_query, gene_columns, tumor_normal_deltas
 from l1k_assets.indication.exploration import explore
 from l1k_assets.indication.genes import (
@@ -40,8 +34,8 @@ from l1k_assets.indication.genes import (
     permutation_importances,
     top_genes_per_class,
 )
-from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
 from l1k_assets.indication.scoring import stream_probabilities
+from l1k_assets.indication.training import MODEL_FILE, train_indication_classifier
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
 from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.lincs.metadata import read_moa_table
@@ -58,7 +52,6 @@ from resources.tracking import MlflowTracking
 GROUP = "indication"
 # Scores follow their inputs: a new classifier or a new/changed release re-scores the release.
 REFRESH = dg.AutomationCondition.eager()
-MODEL_FILE = "classifier.skops"
 
 
 class DeltaChecks(dg.Config):
@@ -125,7 +118,7 @@ def out_delta_exploration(
             **json_metadata(
                 pc1_variance=float(variance.iloc[0]),
                 pc2_variance=float(variance.iloc[1]),
-                run_profile={**profile.describe(), "settings": config.model_dump()},
+                run_profile=run_profile(profile, config),
             ),
         }
     )
@@ -202,100 +195,19 @@ def model_indication_classifier(
     Outer folds, their inner grids and the held-out cohorts report progress as they finish.
     """
     config = profile.apply(config)
-    protocol = config.protocol()
-    genes = gene_columns(core_tumor_normal_deltas)
-    x = core_tumor_normal_deltas[genes].to_numpy(dtype=np.float64)
-    y = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
-    cohorts = core_tumor_normal_deltas.cohort.astype(str).to_numpy()
-    with mlflow.start_run(context) as run:
-        run.log_params({**config.model_dump(), **profile.describe(), "n_pairs": len(y), "n_genes": len(genes)})
-        budget = Progress("indication classifier", sink=progress_sink(context, run), budget_seconds=config.time_budget_seconds)
-        cv = nested_cv(x, y, protocol, progress=budget.child("nested CV", protocol.outer_folds))
-        per_fold = pd.DataFrame(
-            [
-                {"fold": str(f.fold), **f.metrics, "calibration": f.forest.method, "params": repr(f.forest.params)}
-                for f in cv.folds
-            ]
+    with training_run(context, mlflow, profile, config) as run:
+        sink = progress_sink(context, run)
+        progress = Progress("indication classifier", sink=sink, budget_seconds=config.time_budget_seconds)
+        report = train_indication_classifier(
+            core_tumor_normal_deltas,
+            config.protocol(),
+            progress,
+            final_search=config.final_search,
+            loco=config.leave_one_cohort_out,
         )
-        for f in cv.folds:
-            run.log_metrics({f"fold_{k}": v for k, v in f.metrics.items()}, step=f.fold)
-        run.log_metrics(cv.summary)
-        scored = cv.scored
-        per_class = per_class_table(y[scored], cv.oof_proba[scored], cv.classes)
-        counts, normalised = confusion_tables(y[scored], cv.oof_proba[scored], cv.classes)
-        bins = reliability_bins(y[scored], cv.oof_proba[scored], cv.classes)
-        final = fit_calibrated_forest(x, y, protocol, params=None if config.final_search else cv.chosen_params())
-        loco = pd.DataFrame(columns=["cohort", "cancer_type", "n", "estimable", "run", "accuracy"])
-        if config.leave_one_cohort_out:
-            n_estimable = sum(estimable_cohorts(y, cohorts).values())
-            loco = leave_one_cohort_out(x, y, cohorts, final.params, protocol, budget.child("leave-one-cohort-out", n_estimable))
-            loco["nested_cv_accuracy"] = loco.cohort.map(oof_accuracy_by_cohort(cv, y, cohorts))
-        loco_accuracy = pooled_accuracy(loco) if len(loco) else float("nan")
-        loco_cv_accuracy = pooled_accuracy(loco, "nested_cv_accuracy") if len(loco) else float("nan")
-        stopped = cv.stopped_by_budget or bool(len(loco) and (loco.estimable & ~loco["run"].astype(bool)).any())
-        run.log_metrics(
-            {"loco_accuracy": loco_accuracy, "loco_nested_cv_accuracy": loco_cv_accuracy, "stopped_by_budget": float(stopped)}
-        )
-        reliability_png = plots.reliability_diagram(bins, "Out-of-fold reliability (nested CV)")
-        confusion_png = plots.heatmap(normalised, "Confusion (row-normalised, out-of-fold)")
-        run.log_artifact_bytes("reliability.png", reliability_png, "plots")
-        run.log_artifact_bytes("confusion.png", confusion_png, "plots")
-        for name, table in (("per_class", per_class), ("confusion_counts", counts), ("per_fold", per_fold), ("loco", loco)):
-            run.log_table(name, table)
-        run_record = {
-            **profile.describe(),
-            "settings": config.model_dump(),
-            "outer_folds_run": len(cv.folds),
-            "stopped_by_budget": stopped,
-        }
-        manifest = checkpoints.save(
-            context.asset_key.to_user_string(),
-            None,
-            {MODEL_FILE: final.model},
-            code_version=context.assets_def.code_versions_by_key[context.asset_key] or "",
-            mlflow_run_id=run.run_id,
-            extra={
-                "genes": genes,
-                "classes": final.classes,
-                "params": final.params,
-                "calibration": final.method,
-                "inner_scores": final.inner_scores,
-                **run_record,
-            },
-        )
-        asset = context.asset_key.to_user_string()
-        model_version = run.register_model(f"l1k.{asset}", checkpoints.directory(asset), asset)
-        summary = cv.summary
-        metadata = {
-            **json_metadata(
-                balanced_accuracy=summary["balanced_accuracy_mean"],
-                balanced_accuracy_sd=summary["balanced_accuracy_sd"],
-                accuracy=summary["accuracy_mean"],
-                f1_macro=summary["f1_macro_mean"],
-                f1_weighted=summary["f1_weighted_mean"],
-                brier=summary["brier_pooled"],
-                ece=summary["ece_pooled"],
-                loco_accuracy=loco_accuracy,
-                loco_nested_cv_accuracy=loco_cv_accuracy,
-                final_params=final.params,
-                final_calibration=final.method,
-                checkpoint_sha256=manifest.files[MODEL_FILE],
-                registered_model=f"l1k.{asset} v{model_version}",
-                run_profile=run_record,
-                seconds=budget.elapsed,
-            ),
-            "per_fold": dg.MetadataValue.md(per_fold.to_markdown(index=False, floatfmt=".4f")),
-            "per_class": dg.MetadataValue.md(per_class.to_markdown(floatfmt=".3f")),
-            "confusion_counts": dg.MetadataValue.md(counts.to_markdown()),
-            "confusion_plot": image_metadata(confusion_png, "confusion"),
-            "reliability_plot": image_metadata(reliability_png, "reliability"),
-            "leave_one_cohort_out": dg.MetadataValue.md(loco.to_markdown(index=False, floatfmt=".3f")),
-            "checkpoint": dg.MetadataValue.path(str(checkpoints.directory(context.asset_key.to_user_string()))),
-            **run.metadata(),
-        }
-    pooled = {"fold": "pooled", **{k.removesuffix("_pooled"): v for k, v in summary.items() if k.endswith("_pooled")}}
-    yield dg.Output(pd.concat([per_fold, pd.DataFrame([pooled])], ignore_index=True), metadata=metadata)
-    floor = metric_floor(summary["balanced_accuracy_mean"], config.balanced_accuracy_floor, "balanced_accuracy")
+        record = record_model(context, run, checkpoints, profile, config, report)
+    yield dg.Output(record.output)
+    floor = metric_floor(record.metrics["balanced_accuracy_mean"], config.balanced_accuracy_floor, "balanced_accuracy")
     yield check_result("balanced_accuracy_floor", floor)
 
 
@@ -357,7 +269,7 @@ def out_indication_genes(
                 n_genes=len(table),
                 n_permuted=len(permutation),
                 classifier_mlflow_run=manifest.mlflow_run_id,
-                run_profile={**profile.describe(), "settings": config.model_dump()},
+                run_profile=run_profile(profile, config, progress.stopped_by_budget),
                 stopped_by_budget=progress.stopped_by_budget,
             ),
         }

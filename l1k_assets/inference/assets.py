@@ -1,26 +1,33 @@
 """Inference assets: the GSE92743-like paired set, fetched and aligned."""
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, progress_sink, record_files
-from l1k_assets.errors import DataError
-from l1k_assets.inference.benchmark import benchmark_table, evaluate, truth_vs_prediction_heatmap
-from l1k_assets.inference.data import InferenceData, inference_arrays
+from l1k_assets.asset_utils import (
+    file_path,
+    image_metadata,
+    json_metadata,
+    progress_sink,
+    record_files,
+    record_model,
+    run_profile,
+    training_run,
+)
+from l1k_assets.inference.benchmark import benchmark_table, truth_vs_prediction_heatmap
+from l1k_assets.inference.data import inference_arrays
 from l1k_assets.inference.graph import build_gene_graph, graph_stats
-from l1k_assets.inference.metrics import sample_scc
-from l1k_assets.inference.models import StandardizedModel, make_model
+from l1k_assets.inference.models import StandardizedModel
 from l1k_assets.inference.pairs import RNASEQ_PREFIX, TISSUE_COLUMN, load_inference_pairs, sample_tissues
 from l1k_assets.inference.split import split_samples
-from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
+from l1k_assets.inference.training import InferenceSettings, model_inputs, select_landmarks, train_inference_model
+from l1k_assets.inference.training import SelectionSettings as LandmarkSelectionSettings
+from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS, model_partitions, selection_partitions
+from l1k_assets.progress import Progress
 from l1k_assets.sources.fetch_set import fetch_directory
 from l1k_assets.sources.layout import geo_suppl_url
 from l1k_assets.sources.listing import GTEX_PAIR_ROLES
@@ -28,12 +35,8 @@ from resources.checkpoints import CheckpointStore
 from resources.compute import ComputeResource
 from resources.data_source import DataSource
 from resources.home import home_dir
-from resources.profile import ProfiledConfig, RunProfile
+from resources.profile import RunProfile
 from resources.tracking import MlflowTracking
-
-if TYPE_CHECKING:
-    from l1k_assets.inference.selection import Selection
-    from l1k_assets.progress import Progress
 
 PAIRED_SERIES = "GSE92743"
 
@@ -129,144 +132,8 @@ def core_gene_graph(
     return edges.assign(src_gene=ids[edges.src.to_numpy()], dst_gene=ids[edges.dst.to_numpy()])
 
 
-class ModelSettings(ProfiledConfig):
-    """Hyperparameters of the inference models: the defaults are the ``demo`` profile, ``paper`` the seeds'.
-
-    Demo trains each torch model with one learning rate, narrower layers (and the GNN with
-    small batches) and a wall-clock budget per training, so the five models and four landmark
-    selections fit a few minutes on two CPU cores; ``paper`` is seed 002 (learning rate from
-    {1e-3, 5e-4, 1e-4}, GNN d = 64 with 4 layers, the MLP as wide as its output, patience 10,
-    no budget) and seed 001's DNN (two 1,024-unit layers, lr 1e-2, patience 5).
-    """
-
-    paper: ClassVar[dict[str, Any]] = {
-        "lr_grid": [1e-3, 5e-4, 1e-4],
-        "max_epochs": 200,
-        "patience": 10,
-        "gnn_hidden": 64,
-        "gnn_layers": 4,
-        "gnn_batch_size": None,
-        "mlp_hidden": None,
-        "dnn_hidden": [1024, 1024],
-        "dnn_lr": 1e-2,
-        "time_budget_seconds": None,
-    }
-
-    lr_grid: list[float] = Field(
-        default_factory=lambda: [1e-3], description="MLP and GNN learning rates; seed 002: [1e-3, 5e-4, 1e-4]"
-    )
-    max_epochs: int = 60
-    patience: int = 5
-    batch_size: int = 64
-    gnn_hidden: int = Field(4, description="GNN state width d; seed 002: 64")
-    gnn_batch_size: int | None = Field(
-        16,
-        ge=1,
-        description="GNN mini-batch; none = batch_size. On a CPU its step costs little more than Adam's update of the "
-        "per-gene weights, so small batches buy several times more updates per second",
-    )
-    gnn_layers: int = Field(2, description="seed 002: 4 (two reach a gene's neighbours' neighbours)")
-    mlp_hidden: int | None = Field(512, description="MLP hidden width; none = as wide as the output (seed 002)")
-    dnn_hidden: list[int] = Field(default_factory=lambda: [512, 512], description="seed 001: [1024, 1024]")
-    dnn_lr: float = Field(1e-3, description="seed 001: 1e-2")
-    dnn_patience: int = Field(5, description="seed 001: 5")
-    knn_grid: list[int] = Field(default_factory=lambda: [3, 5, 7, 9])
-    tissue_feature: bool = Field(False, description="append the sample's one-hot tissue (GTEx SMTS) to the inputs")
-    time_budget_seconds: float | None = Field(
-        25.0, description="wall-clock seconds per torch training (all its learning rates together); none = no budget"
-    )
-    gnn_budget_share: float = Field(
-        4.0, description="the GNN's training budget as a multiple of time_budget_seconds (it costs most per epoch)"
-    )
-
-
-def model_params(kind: str, config: ModelSettings, compute: ComputeResource) -> dict:
-    """Constructor arguments of one model kind; torch models get the compute resource's device and precision."""
-    torch_common = {
-        "device": str(compute.torch_device()),
-        "dtype": compute.precision,
-        "seed": compute.seed,
-        "max_epochs": config.max_epochs,
-        "patience": config.patience,
-        "batch_size": config.batch_size,
-    }
-    gnn = {
-        "hidden": config.gnn_hidden,
-        "layers": config.gnn_layers,
-        "lr_grid": tuple(config.lr_grid),
-        "batch_size": config.batch_size if config.gnn_batch_size is None else config.gnn_batch_size,
-    }
-    return {
-        "lr": {},
-        "knn": {"k_grid": tuple(config.knn_grid)},
-        "mlp": {**torch_common, "hidden": config.mlp_hidden, "lr_grid": tuple(config.lr_grid)},
-        "gnn": {**torch_common, **gnn},
-        # Targets are z-scored here, so below −1 for many genes: seed 001's (target + 1) weighting
-        # would turn negative, and the DNN refuses it; the plain squared error is used instead.
-        "dnn": {
-            **torch_common,
-            "hidden": tuple(config.dnn_hidden),
-            "lr": config.dnn_lr,
-            "patience": config.dnn_patience,
-            "weighted": False,
-        },
-    }[kind]
-
-
-def tissue_categories(data: InferenceData, config: ModelSettings) -> list[str]:
-    """The one-hot tissue columns a model gets (none unless ``tissue_feature``); labels are inputs, not targets."""
-    if not config.tissue_feature:
-        return []
-    if data.tissue is None:
-        raise DataError("tissue_feature is set but the paired table has no tissue column")
-    return sorted({str(t) for values in data.tissue.values() for t in values})
-
-
-def model_inputs(data: InferenceData, categories: list[str]) -> InferenceData:
-    """The data a model sees: the landmarks, then the tissue one-hot block when it has tissue categories."""
-    return data.with_tissue_covariates(categories) if categories else data
-
-
-def fit_model(
-    kind: str,
-    data: InferenceData,
-    config: ModelSettings,
-    compute: ComputeResource,
-    graph: pd.DataFrame | None,
-    progress: "Progress",
-) -> tuple[StandardizedModel, InferenceData, list[str]]:
-    """Fit one model kind on z-scored data (the MLP and GNN pick their learning rate by validation SCC).
-
-    Epochs (or the KNN grid) report to a child of ``progress`` bounded by ``config``'s
-    per-training budget. Returns the model, the inputs it was fitted on and its tissue categories.
-    """
-    compute.configure()
-    categories = tissue_categories(data, config)
-    data = model_inputs(data, categories)
-    params = model_params(kind, config, compute) | ({"n_covariates": len(categories)} if kind == "gnn" else {})
-    model = StandardizedModel(kind, make_model(kind, params, graph, len(data.target_ids), data.landmark_positions))
-    share = config.gnn_budget_share if kind == "gnn" else 1.0
-    budget = None if config.time_budget_seconds is None else share * config.time_budget_seconds
-    training = progress.child(kind, params.get("max_epochs"), budget)
-    x, y = data.x, data.y
-    return model.fit(x["train"], y["train"], x["validation"], y["validation"], progress=training), data, categories
-
-
-def training_record(model: StandardizedModel) -> dict[str, Any]:
-    """What an asset page, MLflow and the benchmark row say of a fit: seconds, epochs, budget stop, LR conditioning."""
-    fitted = model.model
-    record: dict[str, Any] = {
-        "training_seconds": float(getattr(fitted, "training_seconds_", 0.0)),
-        "epochs": len(getattr(fitted, "history_", [])),
-        "stopped_by_budget": bool(getattr(fitted, "stopped_by_budget_", False)),
-    }
-    if hasattr(fitted, "condition_number_"):
-        record["condition_number"] = float(fitted.condition_number_)
-    return record
-
-
-def _graph_on_positions(graph: pd.DataFrame) -> pd.DataFrame:
-    return graph[["src", "dst", "kind"] + [c for c in ("cosine",) if c in graph.columns]]
+class ModelSettings(dg.Config, InferenceSettings):
+    """Hyperparameters of the inference models (``InferenceSettings``): the demo defaults, ``paper`` the seeds'."""
 
 
 @dg.asset(
@@ -290,78 +157,20 @@ def model_expression_inference(
     profile: RunProfile,
 ) -> pd.DataFrame:
     """One inference model (lr | knn | mlp | gnn | dnn) from the landmarks to every gene: checkpoint and test metrics."""
-    from l1k_assets.progress import Progress
-
     config = profile.apply(config)
     kind = context.partition_key
-    graph = _graph_on_positions(core_gene_graph) if kind == "gnn" else None
-    with mlflow.start_run(context, model=kind) as run:
-        run.log_params({**config.model_dump(), "kind": kind, **compute.describe(), **profile.describe()})
-        progress = Progress("inference", sink=progress_sink(context, run))
-        data = inference_arrays(core_inference_pairs, core_inference_split)
-        coverage = landmark_coverage(data.landmark_ids, core_landmark_genes.gene_id.astype(str))
-        run.log_params({"n_landmarks": len(coverage.present), "n_landmarks_missing": len(coverage.missing)})
-        run.log_json("landmark_coverage.json", coverage.describe())
-        model, data, categories = fit_model(kind, data, config, compute, graph, progress)
-        history = pd.DataFrame(getattr(model.model, "history_", []))
-        for record in history.to_dict("records"):
-            run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
-        row = evaluate(kind, data.y["test"], model.predict(data.x["test"]), landmark_set=f"L1000 ({len(data.landmark_ids)})")
-        row["val_scc"] = float(np.nanmean(sample_scc(data.y["validation"], model.predict(data.x["validation"]))))
-        row |= training_record(model)
-        row["lr_scores"] = json.dumps(getattr(model.model, "lr_scores_", {}))
-        constant = constant_columns(model, data, categories)
-        if constant["constant_inputs"]:
-            context.log.warning(
-                f"{len(constant['constant_inputs'])} inputs are constant in the training samples and are scaled by the "
-                f"typical sd instead of their own: {constant['constant_inputs'][:20]}"
-            )
-        row["n_constant_inputs"] = len(constant["constant_inputs"])
-        run.log_metrics({k: float(v) for k, v in row.items() if isinstance(v, int | float)})
-        asset = context.asset_key.to_user_string()
-        manifest = checkpoints.save(
-            asset,
+    with training_run(context, mlflow, profile, config, compute, model=kind) as run:
+        trained = train_inference_model(
             kind,
-            model.checkpoint_files(),
-            code_version="1",
-            mlflow_run_id=run.run_id,
-            extra={
-                "landmark_ids": data.landmark_ids,
-                "target_ids": data.target_ids,
-                "kind": kind,
-                "tissue_categories": categories,
-                **profile.describe(),
-                "stopped_by_budget": row["stopped_by_budget"],
-                "settings": config.model_dump(),
-            },
+            core_inference_pairs,
+            core_inference_split,
+            core_gene_graph,
+            core_landmark_genes.gene_id.astype(str).tolist(),
+            config,
+            compute.setup(),
+            Progress("inference", sink=progress_sink(context, run)),
         )
-        run.register_model(f"l1k.{asset}.{kind}", checkpoints.directory(asset, kind), f"{asset}[{kind}]")
-        curves = {"training_curves": image_metadata(plots.training_curves(history, kind), kind)} if len(history) else {}
-        context.add_output_metadata(
-            {
-                **json_metadata(
-                    **{k: v for k, v in row.items() if isinstance(v, int | float)},
-                    device=compute.describe()["device"],
-                    run_profile=profile.describe(),
-                    **constant,
-                    **coverage.describe(),
-                ),
-                "checkpoint_files": dg.MetadataValue.json(manifest.files),
-                **curves,
-                **run.metadata(),
-            }
-        )
-    return pd.DataFrame([row])
-
-
-def constant_columns(model: StandardizedModel, data: InferenceData, categories: list[str]) -> dict[str, list[str]]:
-    """The inputs (landmarks, tissue columns) and targets constant in training, by id, for the asset page."""
-    assert model.x_scaler is not None and model.y_scaler is not None
-    inputs = [*data.landmark_ids, *(f"tissue={c}" for c in categories)]
-    return {
-        "constant_inputs": [i for i, c in zip(inputs, model.x_scaler.constant, strict=True) if c],
-        "constant_targets": [t for t, c in zip(data.target_ids, model.y_scaler.constant, strict=True) if c],
-    }
+        return record_model(context, run, checkpoints, profile, config, trained).output
 
 
 def load_inference_model(checkpoints: CheckpointStore, kind: str) -> tuple[StandardizedModel, list[str]]:
@@ -372,46 +181,10 @@ def load_inference_model(checkpoints: CheckpointStore, kind: str) -> tuple[Stand
     return StandardizedModel.from_checkpoint(files), list(manifest.extra.get("tissue_categories", []))
 
 
-class SelectionSettings(ProfiledConfig):
-    """Landmark selection: how many, and which model is retrained on each selection.
+class SelectionSettings(dg.Config, LandmarkSelectionSettings):
+    """Landmark selection (``inference.training.SelectionSettings``): how many, and which model is retrained."""
 
-    The retrained model's settings are ``ModelSettings`` (demo or paper with the run profile);
-    the group-lasso DNN trains under ``time_budget_seconds`` (none under ``paper``).
-    """
-
-    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
-
-    m: int = 108
-    retrain_kind: str = Field("mlp", description="model kind retrained on each selection (lr | knn | mlp | gnn | dnn)")
-    group_lasso_penalty: float = 1e-3
-    seed: int = 0
     model: ModelSettings = Field(default_factory=ModelSettings, description="settings of the retrained model")
-    time_budget_seconds: float | None = Field(
-        10.0, description="wall-clock seconds of the group-lasso DNN's training; none = no budget"
-    )
-
-
-def choose_landmarks(
-    method: str, data: InferenceData, config: SelectionSettings, compute: ComputeResource, progress: "Progress"
-) -> "Selection":
-    """Run one selector on the training (and, where it learns, validation) split, reporting to ``progress``.
-
-    The group-lasso DNN uses seed 001's (target + 1)-weighted loss when every target is ≥ −1
-    (log expression), and the plain squared error otherwise, since the weight would turn negative.
-    """
-    from l1k_assets.inference.selection import select_greedy, select_group_lasso, select_lasso, select_random
-
-    x, y, xv, yv = data.x["train"], data.y["train"], data.x["validation"], data.y["validation"]
-    if method == "lasso":
-        return select_lasso(x, y, config.m, progress=progress)
-    if method == "greedy":
-        return select_greedy(x, y, xv, yv, config.m, progress=progress)
-    if method == "group_lasso":
-        compute.configure()
-        params = model_params("dnn", config.model, compute) | {"weighted": bool(min(y.min(), yv.min()) >= -1.0)}
-        epochs = progress.child("DNN", params["max_epochs"])
-        return select_group_lasso(x, y, xv, yv, config.m, config.group_lasso_penalty, progress=epochs, **params)
-    return select_random(len(data.landmark_ids), config.m, config.seed)
 
 
 @dg.asset(
@@ -433,43 +206,24 @@ def core_landmark_selection(
     profile: RunProfile,
 ) -> pd.DataFrame:
     """m landmarks chosen by lasso | greedy | group_lasso | random, and the test metrics of a model retrained on them."""
-    from l1k_assets.progress import Progress
-
     config = profile.apply(config)
     method = context.partition_key
-    data = inference_arrays(core_inference_pairs, core_inference_split)
-    if not 0 < config.m < len(data.landmark_ids):
-        raise dg.Failure(f"m = {config.m} must be between 1 and the {len(data.landmark_ids)} landmarks")
-    with mlflow.start_run(context, selection=method) as run:
-        run.log_params({"method": method, "m": config.m, "retrain_kind": config.retrain_kind, **profile.describe()})
-        sink = progress_sink(context, run)
-        budget = config.time_budget_seconds if method == "group_lasso" else None  # the only selector that can stop early
-        selecting = Progress(f"{method} selection", config.m, sink, budget_seconds=budget)
-        chosen = choose_landmarks(method, data, config, compute, selecting)
-        subset = data.restrict_landmarks(list(chosen.positions))
-        graph = _graph_on_positions(core_gene_graph) if config.retrain_kind == "gnn" else None
-        retrain = Progress(f"{method} retrain", sink=sink)
-        model, subset, _ = fit_model(config.retrain_kind, subset, config.model, compute, graph, retrain)
-        row = evaluate(
-            config.retrain_kind, subset.y["test"], model.predict(subset.x["test"]), landmark_set=f"{method} ({config.m})"
+    with training_run(context, mlflow, profile, config, compute, selection=method) as run:
+        progress = Progress("landmarks", sink=progress_sink(context, run))
+        selected = select_landmarks(
+            method, core_inference_pairs, core_inference_split, core_gene_graph, config, compute.setup(), progress
         )
-        row |= training_record(model)
-        numbers = {k: float(v) for k, v in row.items() if isinstance(v, int | float)}
-        run.log_metrics(numbers | {"selection_seconds": chosen.seconds})
+        run.log_metrics(selected.metrics())
         context.add_output_metadata(
             json_metadata(
-                **numbers,
-                selection_seconds=chosen.seconds,
-                selection_stopped_by_budget=selecting.stopped_by_budget,
-                selection_details=chosen.details,
+                **selected.metrics(),
+                selection_stopped_by_budget=selected.stopped_by_budget,
+                selection_details=selected.selection.details,
                 retrain_kind=config.retrain_kind,
-                run_profile=profile.describe(),
+                run_profile=run_profile(profile, config, selected.stopped_by_budget),
             )
         )
-    table = pd.DataFrame({"rank": range(1, config.m + 1), "gene_id": subset.landmark_ids, "score": chosen.scores})
-    for key, value in row.items():
-        table[f"retrained_{key}"] = value
-    return table
+    return selected.table()
 
 
 @dg.asset(group_name="inference", code_version="1", kinds={"pandas"})

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from l1k_assets.errors import DataError
-from l1k_assets.inference.baselines import check_training_data
+from l1k_assets.estimators import check_training_data
 from l1k_assets.inference.dnn import DNNInference
 from l1k_assets.progress import Progress
 

@@ -1,9 +1,7 @@
 """Drug-response assets: GDSC, STRING and compound sources, and CSG2A pretrained on L1000 then fine-tuned to GDSC."""
 
-import hashlib
-import io
-import json
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
@@ -11,10 +9,20 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, progress_sink, record_files
+from l1k_assets.asset_utils import (
+    file_path,
+    image_metadata,
+    json_metadata,
+    progress_sink,
+    record_files,
+    record_model,
+    training_run,
+)
 from l1k_assets.errors import DataError
 from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS, release_partitions, scheme_partitions
+from l1k_assets.progress import Progress
+from l1k_assets.response import settings
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -28,8 +36,11 @@ from l1k_assets.sources.layout import (
 from resources.checkpoints import CheckpointStore
 from resources.compute import ComputeResource
 from resources.data_source import DataSource
-from resources.profile import ProfiledConfig, RunProfile
+from resources.profile import RunProfile
 from resources.tracking import MlflowTracking
+
+if TYPE_CHECKING:
+    from l1k_assets.response.training import ReusedFinal
 
 
 def _fetched(context: dg.AssetExecutionContext, data_source: DataSource, urls: dict[str, str]) -> pd.DataFrame:
@@ -115,27 +126,16 @@ def core_pretraining_pairs(
     return pairs
 
 
-class StructureSettings(dg.Config):
-    """The compound encoder (the paper's pretrained MAT is not available offline, so it is pluggable)."""
-
-    featuriser: str = Field("morgan", description="'morgan' (radius-2 fingerprints) or 'descriptors' (RDKit)")
-    n_bits: int = Field(256, description="Morgan fingerprint length (256 suits a few hundred compounds)")
-
-
-def structure_features(smiles: pd.Series, settings: StructureSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features of every parsable SMILES (compound id × features) and the excluded compounds with reasons."""
-    from l1k_assets.response.conditions import featurise, parse_smiles
-
-    parsed = parse_smiles(smiles)
-    options = {"n_bits": settings.n_bits} if settings.featuriser == "morgan" else {}
-    return featurise(parsed, settings.featuriser, **options), parsed.excluded
+class StructureSettings(dg.Config, settings.StructureSettings):
+    """The compound encoder (``response.settings.StructureSettings``)."""
 
 
 @dg.asset(group_name="response", code_version="1", kinds={"rdkit", "pandas"})
 def core_drug_conditions(context: dg.AssetExecutionContext, config: StructureSettings, raw_gdsc: pd.DataFrame) -> pd.DataFrame:
     """GDSC drugs: canonical SMILES by RDKit, structure features, and the fixed condition (10 µM / 100, 72 h / 72)."""
-    from l1k_assets.response.benchmark import read_gdsc_smiles
     from l1k_assets.response.conditions import GDSC_DOSE_UM, GDSC_TIME_H, scale_conditions
+    from l1k_assets.response.readers import read_gdsc_smiles
+    from l1k_assets.response.training import structure_features
 
     features, excluded = structure_features(read_gdsc_smiles(file_path(raw_gdsc, "smiles")), config)
     for row in excluded.itertuples(index=False):
@@ -149,54 +149,15 @@ def core_drug_conditions(context: dg.AssetExecutionContext, config: StructureSet
     return table
 
 
-class NetworkSettings(ProfiledConfig):
-    """CSG2A sizes and training: the defaults are CPU-sized (demo), ``paper`` the full-size settings.
-
-    The demo's larger batches make an epoch several times cheaper on a CPU (profiled: the
-    optimiser steps of 32-row batches dominated); ``paper`` uses batches of 32 and 60 epochs.
-    Both keep the paper's full genes × genes output layer: a rank-64 layer (``output_rank``)
-    halves a pretraining epoch (fine-tuning barely changes; both run within their budgets),
-    but its pretrained profiles did not follow each drug's L1000 effect on GDSC cell lines
-    (per-drug correlation ≈ 0.25 against ≈ 0.85), so the frozen model lost to no pretraining.
-    """
-
-    paper: ClassVar[dict[str, Any]] = {"batch_size": 32, "max_epochs": 60, "lr": 3e-3}
-
-    embed_dim: int = 8
-    encoder_hidden: int = 64
-    head_hidden: int = 32
-    dropout: float = 0.1
-    output_rank: int | None = Field(None, description="rank of the final genes × genes layer; none for the full layer")
-    lr: float = 5e-3
-    batch_size: int = 128
-    max_epochs: int = 30
-    patience: int = 6
+class NetworkSettings(dg.Config, settings.NetworkSettings):
+    """CSG2A sizes and training (``response.settings.NetworkSettings``): demo defaults, ``paper`` full size."""
 
 
-class PretrainSettings(ProfiledConfig):
-    """Pretraining: the STRING threshold of the PPI prior, the validation share, a pair sample and the network."""
+class PretrainSettings(dg.Config, settings.PretrainSettings):
+    """Pretraining (``response.settings.PretrainSettings``): releases, the PPI threshold, a pair sample, the network."""
 
-    paper: ClassVar[dict[str, Any]] = {"max_pairs": None, "time_budget_seconds": None}
-
-    releases: list[str] = Field(
-        default_factory=lambda: ["GSE92742"],
-        description="LINCS releases whose pairs are pretrained on (seed 003: GSE92742); empty: every materialized one",
-    )
-    min_ppi_score: int = Field(900, description="STRING combined score above which an edge enters A_PPI")
-    validation_fraction: float = 0.15
-    max_pairs: int | None = Field(6000, description="seeded sample of the L1000 pairs trained on; none for all")
-    time_budget_seconds: float | None = Field(25.0, description="wall clock for both pretrainings; none for no limit")
     structures: StructureSettings = Field(default_factory=StructureSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
-
-
-def ppi_prior(raw_ppi: pd.DataFrame, symbols: list[str], min_score: int) -> np.ndarray:
-    """The landmark × landmark STRING adjacency of edges above ``min_score``."""
-    from l1k_assets.response.benchmark import read_string_edges
-    from l1k_assets.response.csg2a import ppi_adjacency
-
-    edges = read_string_edges(file_path(raw_ppi, "links"), file_path(raw_ppi, "info"))
-    return ppi_adjacency(edges, symbols, min_score)
 
 
 @dg.asset(
@@ -219,151 +180,43 @@ def model_csg2a_pretrained(
     profile: RunProfile,
 ) -> pd.DataFrame:
     """CSG2A pretrained on the configured releases' pairs to predict perturbed from basal profiles, with and without A_PPI."""
-    from l1k_assets.progress import Progress
-    from l1k_assets.response.csg2a import CSG2APretrainer
-    from l1k_assets.response.pretraining import pretraining_arrays
+    from l1k_assets.response.training import pretrain_csg2a
 
     config = profile.apply(config)
-    chosen = [r for r in core_pretraining_pairs if not config.releases or r in config.releases]
-    if not chosen:
-        raise DataError(
-            f"none of the releases {config.releases} has pretraining pairs; materialized: {sorted(core_pretraining_pairs)}"
-        )
-    pairs = pd.concat([core_pretraining_pairs[r] for r in chosen], ignore_index=True)
-    n_available = len(pairs)
-    if config.max_pairs is not None and len(pairs) > config.max_pairs:
-        keep = np.sort(np.random.default_rng(compute.seed).choice(len(pairs), config.max_pairs, replace=False))
-        pairs = pairs.iloc[keep].reset_index(drop=True)
-    perts = pd.concat(core_lincs_signatures.values()).drop_duplicates("pert_id").set_index("pert_id")
-    compounds, excluded = structure_features(perts.canonical_smiles.dropna(), config.structures)
-    x, y, genes = pretraining_arrays(pairs, compounds)
-    symbols = core_landmark_genes.set_index(core_landmark_genes.gene_id.astype(str)).gene_symbol.loc[genes].tolist()
-    ppi = ppi_prior(raw_ppi, symbols, config.min_ppi_score)
-    validation = np.random.default_rng(compute.seed).random(len(x)) < config.validation_fraction
-    compute.configure()
-    options = config.network.model_dump(exclude={"head_hidden"})  # the pretraining network has no heads
-    options |= {"seed": compute.seed, "device": str(compute.torch_device()), "dtype": compute.precision}
-    basal_mse = float(np.mean((x[validation][:, : len(genes)] - y[validation]) ** 2))
-    variants = (("with_ppi", ppi), ("without_ppi", None))
-    rows, files = [], {}
-    with mlflow.start_run(context) as run:
-        run.log_params(config.model_dump() | compute.describe() | profile.describe())
-        progress = Progress("pretraining", len(variants), progress_sink(context, run), budget_seconds=config.time_budget_seconds)
-        for done, (variant, prior) in enumerate(variants, start=1):
-            epochs = progress.child(variant, config.network.max_epochs, progress.budget_left() / (len(variants) - done + 1))
-            model = CSG2APretrainer(**options).fit(
-                x[~validation], y[~validation], x[validation], y[validation], ppi=prior, progress=epochs
-            )
-            val_mse = float(np.mean((model.predict(x[validation]) - y[validation]) ** 2))
-            rows.append(
-                {
-                    "variant": variant,
-                    "val_mse": val_mse,
-                    "basal_copy_mse": basal_mse,
-                    "epochs": len(model.history_),
-                    "seconds": model.training_seconds_,
-                    "stopped_by_budget": model.stopped_by_budget_,
-                }
-            )
-            files |= {f"{variant}.{name}": data for name, data in model.checkpoint_files().items()}
-            progress.update(done, val_mse=val_mse)
-        table = pd.DataFrame(rows).assign(
-            n_pairs=len(x), n_compounds=int(pairs.pert_id.nunique()), n_ppi_edges=int(ppi.sum() // 2)
-        )
-        stopped = bool(table.stopped_by_budget.any())
-        run.log_metrics(
-            {f"{r['variant']}.val_mse": r["val_mse"] for r in rows}
-            | {"basal_copy_mse": basal_mse, "stopped_by_budget": float(stopped)}
-        )
-        run_profile = profile.describe() | {"stopped_by_budget": stopped, "settings": config.model_dump()}
-        extra = {
-            "genes": genes,
-            "symbols": symbols,
-            "structures": config.structures.model_dump(),
-            **profile.describe(),
-            "run_profile": run_profile,
-        }
-        checkpoints.save(
-            "model_csg2a_pretrained", None, files | {"ppi.npy": _npy_bytes(ppi)}, mlflow_run_id=run.run_id, extra=extra
-        )
-        context.add_output_metadata(
-            json_metadata(**{f"{r['variant']}_val_mse": r["val_mse"] for r in rows}, basal_copy_mse=basal_mse)
-            | json_metadata(n_pairs=len(x), n_pairs_available=n_available, excluded_compounds=len(excluded), releases=chosen)
-            | json_metadata(ppi_edges=int(ppi.sum() // 2), run_profile=run_profile, stopped_by_budget=stopped)
-            | json_metadata(epochs={r["variant"]: r["epochs"] for r in rows}, seconds={r["variant"]: r["seconds"] for r in rows})
-            | run.metadata()
-        )
-    return table
+    perturbagens = pd.concat(core_lincs_signatures.values()).drop_duplicates("pert_id").set_index("pert_id")
+    symbols = dict(zip(core_landmark_genes.gene_id.astype(str), core_landmark_genes.gene_symbol, strict=True))
+    with training_run(context, mlflow, profile, config, compute) as run:
+        sink = progress_sink(context, run)
+        progress = Progress("pretraining", 2, sink, budget_seconds=config.time_budget_seconds)
+        string_files = (file_path(raw_ppi, "links"), file_path(raw_ppi, "info"))
+        result = pretrain_csg2a(core_pretraining_pairs, perturbagens, symbols, string_files, config, compute.setup(), progress)
+        return record_model(context, run, checkpoints, profile, config, result).output
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+class FinetuneSettings(dg.Config, settings.FinetuneSettings):
+    """Cross-validation in one split scheme and the final CSG2A (``response.settings.FinetuneSettings``)."""
 
-
-def _all_models() -> list[str]:
-    from l1k_assets.response.benchmark import MODELS  # sklearn stays out of the definitions' import
-
-    return list(MODELS)
-
-
-class FinetuneSettings(ProfiledConfig):
-    """Cross-validation of every model in one split scheme, then a final CSG2A on all pairs.
-
-    The demo runs 3 folds, lighter baselines (30 trees trying a tenth of the columns per split;
-    an SVR on a sample of 1,000 training pairs) and the ablations in the mixed and cell-blind
-    schemes only, each network within a wall-clock budget (a scheme's time is about its number
-    of fits times the budget: 12 in mixed, 6 in cell-blind, 3 in the others); ``paper`` is
-    seed 003's 10-fold protocol with every model in every scheme.
-    """
-
-    paper: ClassVar[dict[str, Any]] = {
-        "n_folds": 10,
-        "rf_trees": 100,
-        "rf_max_features": 1.0,
-        "svm_max_train": None,
-        "ablation_schemes": ["mixed", "cell_blind", "drug_blind", "disjoint"],
-        "time_budget_seconds": None,
-    }
-
-    n_folds: int = 3
-    models: list[str] = Field(default_factory=_all_models)
-    ablation_schemes: list[str] = Field(
-        default_factory=lambda: ["mixed", "cell_blind"], description="schemes in which the three ablations run"
-    )
-    rf_trees: int = 30
-    rf_max_features: float = Field(0.1, description="share of the columns a tree tries at each split")
-    svm_c: float = 10.0
-    svm_max_train: int | None = Field(1000, description="seeded sample of training pairs for the SVR; none for all")
-    validation_fraction: float = 0.1
-    n_jobs: int = Field(1, description="folds run in parallel processes")
-    time_budget_seconds: float | None = Field(
-        2.5, description="wall clock per network fit (each fold's CSG2A variants, the final model); none for no limit"
-    )
     network: NetworkSettings = Field(default_factory=NetworkSettings)
 
 
-def _final_fingerprint(pretrained_files: dict[str, str], data: Any, settings: Any) -> str:
-    """What the final model depends on: the pretrained weights, the pairs and the network settings (not the scheme)."""
-    digest = hashlib.sha256(json.dumps({"pretrained": pretrained_files, "settings": repr(settings)}, sort_keys=True).encode())
-    for frame in (data.responses, data.expression, data.structures):
-        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-    return digest.hexdigest()
+def _reusable_final(checkpoints: CheckpointStore, asset: str, scheme: str) -> Callable[[str], "ReusedFinal | None"]:
+    """A lookup of a sibling scheme's final CSG2A by fingerprint (the same pairs and settings make the same model)."""
 
+    from l1k_assets.response.training import ReusedFinal
 
-def _reusable_final(checkpoints: CheckpointStore, scheme: str, fingerprint: str) -> tuple[str, dict[str, bytes]] | None:
-    """A sibling scheme's final CSG2A trained on the same pairs with the same settings: it is the same model."""
-    for other in scheme_partitions.get_partition_keys():
-        if other == scheme:
-            continue
-        try:
-            manifest = checkpoints.manifest("model_csg2a_finetuned", other)
-        except DataError:  # that scheme has no checkpoint yet
-            continue
-        if manifest.extra.get("final_fingerprint") == fingerprint:
-            return other, checkpoints.read_files("model_csg2a_finetuned", other)
-    return None
+    def lookup(fingerprint: str) -> ReusedFinal | None:
+        for other in scheme_partitions.get_partition_keys():
+            if other == scheme:
+                continue
+            try:
+                manifest = checkpoints.manifest(asset, other)
+            except DataError:  # that scheme has no checkpoint yet
+                continue
+            if manifest.extra.get("final_fingerprint") == fingerprint:
+                return ReusedFinal(other, checkpoints.read_files(asset, other), bool(manifest.extra["final_stopped"]))
+        return None
+
+    return lookup
 
 
 @dg.asset(
@@ -386,96 +239,30 @@ def model_csg2a_finetuned(
     profile: RunProfile,
 ) -> pd.DataFrame:
     """Per-fold RMSE and PCC of CSG2A (pretrained, frozen), its ablations and the baselines in one split scheme."""
-    from l1k_assets.progress import Progress
-    from l1k_assets.response import benchmark as bm
-    from l1k_assets.response.csg2a import CSG2APretrainer
+    from l1k_assets.response.training import finetune_csg2a, gdsc_response_data, load_pretrained
 
     config = profile.apply(config)
-    scheme = context.partition_key
-    manifest = checkpoints.manifest("model_csg2a_pretrained")
-    structures = core_drug_conditions.set_index("drug").drop(columns=["dose_scaled", "time_scaled"])
-    pretrained = bm.Pretrained(
-        checkpoints.read_files("model_csg2a_pretrained", None, "with_ppi."),
-        checkpoints.read_files("model_csg2a_pretrained", None, "without_ppi."),
-        np.load(checkpoints.verified_path("model_csg2a_pretrained", None, "ppi.npy"), allow_pickle=False),
-    )
-    data = bm.response_data(
-        bm.read_gdsc_responses(file_path(raw_gdsc, "response")),
-        bm.read_gdsc_expression(file_path(raw_gdsc, "expression")),
-        structures,
-        manifest.extra["symbols"],
-    )
-    n_structure = CSG2APretrainer.from_checkpoint(pretrained.with_ppi).config_.n_structure
-    if structures.shape[1] != n_structure:
-        raise dg.Failure(
-            f"core_drug_conditions has {structures.shape[1]} structure features but the pretrained network expects "
-            f"{n_structure} ({manifest.extra['structures']}): use the same structure settings for both"
-        )
-    settings = bm.BenchmarkSettings(
-        **config.network.model_dump(),
-        n_folds=config.n_folds,
-        seed=compute.seed,
-        validation_fraction=config.validation_fraction,
-        rf_trees=config.rf_trees,
-        rf_max_features=config.rf_max_features,
-        svm_c=config.svm_c,
-        svm_max_train=config.svm_max_train,
-        ablation_schemes=tuple(config.ablation_schemes),
-        device=str(compute.torch_device()),
-        fit_budget_seconds=config.time_budget_seconds,
-        rf_jobs=compute.threads or -1,  # -1: every core; the forest is the one baseline that spreads over them
-    )
-    compute.configure()
-    with mlflow.start_run(context, scheme=scheme) as run:
-        run.log_params(config.model_dump() | compute.describe() | profile.describe() | {"excluded": data.excluded})
-        sink = progress_sink(context, run)
-        cv = Progress(f"cv {scheme}", config.n_folds, sink)
-        per_fold = bm.run_benchmark(data, pretrained, [scheme], config.models, settings, n_jobs=config.n_jobs, progress=cv)
-        means = per_fold.groupby("model", sort=False)[["rmse", "pcc", "seconds"]].mean()
-        run.log_metrics({f"{m}.{k}": float(v) for m, row in means.iterrows() for k, v in row.items() if np.isfinite(v)})
-        fingerprint = _final_fingerprint(manifest.files, data, settings)
-        reused = _reusable_final(checkpoints, scheme, fingerprint)
-        if reused is None:
-            final = bm.FACTORIES["csg2a"](settings, data.n_genes, pretrained)
-            x, y = data.arrays()
-            holdout = np.random.default_rng(compute.seed).random(len(y)) < config.validation_fraction
-            final_progress = Progress(
-                f"final csg2a {scheme}", settings.max_epochs, sink, budget_seconds=config.time_budget_seconds
-            )
-            final.fit(x[~holdout], y[~holdout], x[holdout], y[holdout], progress=final_progress)
-            final_from, final_files, final_stopped = scheme, final.checkpoint_files(), final.stopped_by_budget_
-        else:
-            final_from, final_files = reused
-            final_stopped = bool(checkpoints.manifest("model_csg2a_finetuned", final_from).extra["run_profile"]["final_stopped"])
-            context.log.info(f"final CSG2A: the same model as scheme {final_from}'s (same pairs and settings); reused")
-        stopped = bool(per_fold.stopped_by_budget.any())
-        run_profile = profile.describe() | {
-            "settings": config.model_dump(),
-            "cv_stopped_by_budget": stopped,
-            "final_stopped": bool(final_stopped),
-            "final_trained_in": final_from,
-            "cv_seconds": round(cv.elapsed, 1),
-        }
-        run.log_metrics({"cv_stopped_by_budget": float(stopped), "cv_seconds": cv.elapsed})
-        checkpoints.save(
-            "model_csg2a_finetuned",
+    scheme, asset = context.partition_key, context.asset_key.to_user_string()
+    pretrained_asset = model_csg2a_pretrained.key.to_user_string()
+    manifest = checkpoints.manifest(pretrained_asset)
+    pretrained = load_pretrained(checkpoints.read_files(pretrained_asset, None))
+    gdsc = (file_path(raw_gdsc, "response"), file_path(raw_gdsc, "expression"))
+    data = gdsc_response_data(*gdsc, core_drug_conditions, manifest.extra["symbols"])
+    with training_run(context, mlflow, profile, config, compute, scheme=scheme) as run:
+        result = finetune_csg2a(
             scheme,
-            final_files,
-            mlflow_run_id=run.run_id,
-            extra={
-                "genes": manifest.extra["symbols"],
-                "final_fingerprint": fingerprint,
-                **profile.describe(),
-                "run_profile": run_profile,
-            },
+            data,
+            pretrained,
+            manifest.files,
+            config,
+            compute.setup(),
+            Progress("finetuning", sink=progress_sink(context, run)),
+            reusable=_reusable_final(checkpoints, asset, scheme),
+            rf_jobs=compute.threads or -1,  # -1: every core; the forest is the one baseline that spreads over them
         )
-        context.add_output_metadata(
-            {"rmse_pcc": dg.MetadataValue.md(means.to_markdown(floatfmt=".3f"))}
-            | json_metadata(n_pairs=len(data.responses), excluded_pairs=data.excluded, n_folds=int(per_fold.fold.nunique()))
-            | json_metadata(run_profile=run_profile, stopped_by_budget=stopped)
-            | run.metadata()
-        )
-    return per_fold
+        if result.final_trained_in != scheme:
+            context.log.info(f"final CSG2A: the same model as scheme {result.final_trained_in}'s (same pairs and settings)")
+        return record_model(context, run, checkpoints, profile, config, result).output
 
 
 @dg.asset(group_name="response", code_version="1", kinds={"pandas", "mlflow"})

@@ -1,8 +1,7 @@
 """Seed 003's Table 1: baselines and CSG2A variants in the same cross-validation folds, per split scheme.
 
-The sources are read from the files ``raw_gdsc`` and ``raw_ppi`` fetch (GDSC2 fitted dose
-response, the basal RMA expression zip, the drug SMILES table, STRING links and protein
-info) and cleaned into one ``ResponseData``: pairs with a non-finite log IC50, cell lines
+The sources (``response.readers``: GDSC2 fitted dose response, the basal RMA expression zip,
+the drug SMILES table) are cleaned into one ``ResponseData``: pairs with a non-finite log IC50, cell lines
 without expression and drugs without a usable structure are left out with logged counts,
 and only an empty result is an error. Expression becomes per-gene robust z-scores across the
 GDSC cell lines, as the paper feeds it.
@@ -23,13 +22,10 @@ instead of dropping the last folds, and the run's time is bounded by its number 
 
 from __future__ import annotations
 
-import io
 import logging
 import time
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,92 +35,16 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
+from sklearn.utils.validation import check_is_fitted
 
-from l1k_assets.errors import DataError, FormatError
+from l1k_assets.errors import DataError, EstimatorInputError
+from l1k_assets.estimators import check_prediction_input, check_training_data, one_target
 from l1k_assets.inference.gene_metrics import robust_z
 from l1k_assets.progress import Progress
+from l1k_assets.response.settings import ABLATIONS, MODELS
 from l1k_assets.response.splits import SCHEMES, assign_folds, fold_masks
 
 log = logging.getLogger("l1k.response")
-
-EXPRESSION_PREFIX = "DATA."
-MODELS = ("mean", "drug_mean", "random_forest", "svm", "csg2a", "csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi")
-ABLATIONS = ("csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi")
-
-
-# ---------------------------------------------------------------------------------------------
-# Sources
-
-
-def _read_table(path: str | Path, required: Sequence[str], **options: Any) -> pd.DataFrame:
-    """A delimited table with the ``required`` columns, else a FormatError naming the file."""
-    try:
-        table = pd.read_csv(path, **options)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError) as err:
-        raise FormatError(path, "a delimited table with a header line", found=str(err).strip()) from err
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise FormatError(path, f"columns {', '.join(required)}", line=1, found=f"no {', '.join(missing)}")
-    return table
-
-
-def read_gdsc_responses(path: str | Path) -> pd.DataFrame:
-    """GDSC fitted dose response as (cell_line = COSMIC id, drug = DRUG_ID, ln_ic50), ids as text."""
-    table = _read_table(path, ["COSMIC_ID", "DRUG_ID", "LN_IC50"], dtype={"COSMIC_ID": str, "DRUG_ID": str})
-    return pd.DataFrame(
-        {
-            "cell_line": table.COSMIC_ID.str.strip(),
-            "drug": table.DRUG_ID.str.strip(),
-            "ln_ic50": pd.to_numeric(table.LN_IC50, errors="coerce"),
-        }
-    )
-
-
-def read_gdsc_smiles(path: str | Path) -> pd.Series:
-    """DRUG_ID → SMILES (missing where the table has none)."""
-    table = _read_table(path, ["DRUG_ID", "SMILES"], dtype=str, keep_default_na=False, na_values=[""])
-    return pd.Series(table.SMILES.to_numpy(), index=table.DRUG_ID.str.strip().to_numpy(), name="smiles")
-
-
-def read_gdsc_expression(path: str | Path) -> pd.DataFrame:
-    """GDSC basal expression zip as cell lines (COSMIC id) × genes (symbol).
-
-    Rows without a symbol are dropped; a symbol on several rows keeps their mean (logged).
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if not m.endswith("/")]
-            if len(members) != 1:
-                raise FormatError(path, "a zip with one expression table", found=f"{len(members)} members")
-            text = archive.read(members[0])
-    except zipfile.BadZipFile as err:
-        raise FormatError(path, "a zip archive", found=str(err)) from err
-    table = _read_table(io.BytesIO(text), ["GENE_SYMBOLS"], sep="\t")
-    table = table.dropna(subset=["GENE_SYMBOLS"])
-    data = table[[c for c in table.columns if c.startswith(EXPRESSION_PREFIX)]].set_axis(table.GENE_SYMBOLS.astype(str))
-    if data.index.duplicated().any():
-        log.info("GDSC expression: averaged %d rows of repeated gene symbols", int(data.index.duplicated().sum()))
-        data = data.groupby(level=0, sort=False).mean()
-    return data.T.set_axis([c.removeprefix(EXPRESSION_PREFIX) for c in data.columns]).rename_axis(index="cell_line")
-
-
-def read_string_edges(links_path: str | Path, info_path: str | Path) -> pd.DataFrame:
-    """STRING links as undirected symbol edges (a < b, score), via the protein info table's preferred names."""
-    info = _read_table(info_path, ["#string_protein_id", "preferred_name"], sep="\t", dtype=str)
-    links = _read_table(links_path, ["protein1", "protein2", "combined_score"], sep=" ")
-    names = pd.Series(info.preferred_name.to_numpy(), index=info["#string_protein_id"].to_numpy())
-    a, b = links.protein1.map(names), links.protein2.map(names)
-    unnamed = a.isna() | b.isna()
-    if unnamed.any():
-        log.info("STRING: left out %d links with a protein missing from the info table", int(unnamed.sum()))
-    edges = pd.DataFrame(
-        {
-            "a": np.minimum(a[~unnamed], b[~unnamed]),
-            "b": np.maximum(a[~unnamed], b[~unnamed]),
-            "score": links.combined_score[~unnamed],
-        }
-    )
-    return edges.groupby(["a", "b"], as_index=False).score.max()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,15 +172,22 @@ class DrugMeanRegressor(RegressorMixin, BaseEstimator):
 
     def _keys(self, x: np.ndarray) -> list[str]:
         """One key per row from its structure columns (hex text: pandas would strip trailing zero bytes)."""
-        return [row.tobytes().hex() for row in np.ascontiguousarray(np.asarray(x, dtype=np.float64)[:, self.n_genes :])]
+        return [row.tobytes().hex() for row in np.ascontiguousarray(x[:, self.n_genes :])]
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> DrugMeanRegressor:
-        y = np.asarray(y, dtype=np.float64)
-        self.means_ = pd.Series(y).groupby(self._keys(x)).mean().to_dict()
+    def fit(self, x: Any, y: Any) -> DrugMeanRegressor:
+        """Each drug's mean of ``y`` (one value per row; a column ``y`` is read as one)."""
+        x, y, _, _ = check_training_data(x, one_target(y, type(self).__name__), need_validation=False, min_samples=1)
+        if not 0 <= self.n_genes < x.shape[1]:
+            raise EstimatorInputError(f"x has {x.shape[1]} columns: expected the {self.n_genes} genes and structure columns")
+        self.n_features_in_ = x.shape[1]
+        self.means_ = pd.Series(y[:, 0]).groupby(self._keys(x)).mean().to_dict()
         self.global_mean_ = float(y.mean())
         return self
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Any) -> np.ndarray:
+        """The training mean of each row's drug, or the global mean for a drug not seen in training."""
+        check_is_fitted(self, "means_")
+        x = check_prediction_input(x, self.n_features_in_, type(self).__name__)
         return np.array([self.means_.get(key, self.global_mean_) for key in self._keys(x)])
 
 

@@ -9,21 +9,26 @@ import pandas as pd
 from pydantic import Field
 
 from l1k_assets import plots
-from l1k_assets.asset_utils import file_path, image_metadata, json_metadata, progress_sink, record_files
+from l1k_assets.asset_utils import (
+    file_path,
+    image_metadata,
+    json_metadata,
+    markdown_table,
+    progress_sink,
+    record_files,
+    run_profile,
+    training_run,
+)
 from l1k_assets.errors import DataError
-from l1k_assets.genesets.enrichment import enrich
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.inference.split import split_samples
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS
 from l1k_assets.progress import Progress
+from l1k_assets.singlecell import comparison
 from l1k_assets.singlecell.catalog import Dataset, load_datasets
-from l1k_assets.singlecell.discovery import (
-    cell_arrays,
-    compare_sets,
-    discover_landmarks,
-    random_set,
-)
+from l1k_assets.singlecell.comparison import compare_landmark_sets, dnn_params
+from l1k_assets.singlecell.discovery import cell_arrays, discover_landmarks
 from l1k_assets.singlecell.qc import QCConfig, run_qc
 from l1k_assets.singlecell.readers import CountMatrix, read_10x, read_h5ad
 from l1k_assets.sources.fetch_set import fetch_urls
@@ -122,36 +127,8 @@ def core_singlecell_expression(
     return table
 
 
-class DnnSettings(ProfiledConfig):
-    """Seed 001's DNN: Linear–Dropout–ReLU stacks, Adam at 1e-2, early stopping with patience 5.
-
-    The demo profile trains narrower layers for fewer epochs; ``paper`` restores 100 epochs and
-    the wider layers (seed 001 gives no widths).
-    """
-
-    hidden: list[int] = Field(default_factory=lambda: [128, 128], description="seed 001 does not give widths")
-    dropout: float = 0.1
-    lr: float = 1e-2
-    max_epochs: int = 40
-    patience: int = 5
-    batch_size: int = 128
-    paper: ClassVar[dict[str, Any]] = {"hidden": [256, 256], "max_epochs": 100}
-
-
-def dnn_params(config: DnnSettings, compute: ComputeResource, **extra: object) -> dict:
-    """DNNInference arguments: the settings plus the compute resource's device, precision and seed."""
-    return {
-        "hidden": tuple(config.hidden),
-        "dropout": config.dropout,
-        "lr": config.lr,
-        "max_epochs": config.max_epochs,
-        "patience": config.patience,
-        "batch_size": config.batch_size,
-        "device": str(compute.torch_device()),
-        "dtype": compute.precision,
-        "seed": compute.seed,
-        **extra,
-    }
+class DnnSettings(dg.Config, comparison.DnnSettings):
+    """Seed 001's DNN (``singlecell.comparison.DnnSettings``): demo defaults, ``paper`` the seed's."""
 
 
 class DiscoverySettings(ProfiledConfig):
@@ -186,13 +163,8 @@ def core_singlecell_landmarks(
     data = cell_arrays(core_singlecell_expression)
     compute.configure()
     l1000 = set(core_landmark_genes.gene_symbol.astype(str))
-    with mlflow.start_run(context, dataset=context.partition_key) as run:
-        run.log_params(
-            {"m": config.m, "penalty": config.group_lasso_penalty, **config.dnn.model_dump(), **compute.describe()}
-            | profile.describe()
-            | {"time_budget_seconds": config.time_budget_seconds}
-        )
-        params = dnn_params(config.dnn, compute, weighted=True)
+    with training_run(context, mlflow, profile, config, compute, dataset=context.partition_key) as run:
+        params = dnn_params(config.dnn, compute.setup(), weighted=True)
         progress = Progress(
             "group-lasso DNN epoch", config.dnn.max_epochs, progress_sink(context, run), budget_seconds=config.time_budget_seconds
         )
@@ -212,7 +184,7 @@ def core_singlecell_landmarks(
             json_metadata(
                 **summary,
                 stopped_by_budget=progress.stopped_by_budget,
-                **profile.describe(),
+                run_profile=run_profile(profile, config, progress.stopped_by_budget),
                 top_genes=table.gene.head(20).tolist(),
             )
             | run.metadata()
@@ -260,55 +232,34 @@ def out_landmark_discovery(
     """
     config = profile.apply(config)
     data = cell_arrays(core_singlecell_expression)
-    discovered = core_singlecell_landmarks.gene.tolist()
     coverage = landmark_coverage(data.genes, core_landmark_genes.gene_symbol.astype(str)).require(
         check_min_share(config.min_landmark_share), f"single-cell data set {context.partition_key}"
     )
-    l1000 = coverage.present
-    sets = {
-        "L1000": l1000,
-        "discovered": discovered,
-        "random": random_set(data.genes, len(discovered), l1000 + discovered, config.random_seed),
-    }
-    compute.configure()
+    setup = compute.setup()
+    setup.configure()
     # Seed 001 trains its landmark → rest DNN with the plain MSE; the weighted loss is for the all-genes DNN only.
-    params = {kind: dnn_params(config.dnn, compute, weighted=False) if kind == "dnn" else {} for kind in config.models}
-    with mlflow.start_run(context, dataset=context.partition_key) as run:
-        run.log_params(config.model_dump() | profile.describe() | compute.describe())
-        run.log_json("landmark_coverage.json", coverage.describe())
-        budget = config.time_budget_seconds
-        progress = Progress("fit", len(sets) * len(params), progress_sink(context, run), budget_seconds=budget)
-        table, per_type = compare_sets(data, sets, params, progress)
-        for row in table.itertuples():
-            run.log_metrics(
-                {f"{row.gene_set}.{row.model}.val_mse": row.val_mse, f"{row.gene_set}.{row.model}.test_mse": row.test_mse}
-            )
-        libraries = {row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}
-        enrichment = pd.concat(
-            [enrich(genes, libraries, data.genes).assign(gene_set=name) for name, genes in sets.items()], ignore_index=True
+    params = {kind: dnn_params(config.dnn, setup, weighted=False) if kind == "dnn" else {} for kind in config.models}
+    libraries = {row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}
+    with training_run(context, mlflow, profile, config, compute, dataset=context.partition_key) as run:
+        progress = Progress("fit", 3 * len(params), progress_sink(context, run), budget_seconds=config.time_budget_seconds)
+        found = compare_landmark_sets(
+            data,
+            core_singlecell_landmarks.gene.tolist(),
+            coverage,
+            libraries,
+            params,
+            progress,
+            random_seed=config.random_seed,
+            fdr_threshold=config.fdr_threshold,
         )
-        significant = enrichment[enrichment.fdr < config.fdr_threshold]
-        top_terms = significant.sort_values("fdr").groupby("gene_set").head(5)[["gene_set", "library", "term", "overlap", "fdr"]]
-        overlap = len(set(l1000) & set(discovered))
-        heat = per_type.pivot_table(index="cell_type", columns=["gene_set", "model"], values="test_mse")
-        heat.columns = [f"{s}/{m}" for s, m in heat.columns]
-        shown = table[["gene_set", "model", "n_inputs", "n_targets", "val_mse", "test_mse", "scc_mean", "error_mean"]]
+        run.log_metrics(found.metrics())
+        run.log_json("landmark_coverage", coverage.describe())
+        heat = plots.heatmap(found.per_type_mse(), "test MSE per cell type", "{:.3f}")
         context.add_output_metadata(
-            {
-                "comparison": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".4f")),
-                "enriched_terms": dg.MetadataValue.md(top_terms.to_markdown(index=False, floatfmt=".2e")),
-                "per_cell_type_mse": image_metadata(plots.heatmap(heat, "test MSE per cell type", "{:.3f}"), "per cell type"),
-                **json_metadata(
-                    **profile.describe(),
-                    stopped_by_budget=bool(table.stopped_by_budget.any()),
-                    overlap_l1000_discovered=overlap,
-                    jaccard=overlap / len(set(l1000) | set(discovered)),
-                    significant_terms={k: int(v) for k, v in significant.gene_set.value_counts().items()},
-                    **coverage.describe(),
-                ),
-                **run.metadata(),
-            }
+            {"comparison": markdown_table(found.summary()), "enriched_terms": markdown_table(found.top_terms())}
+            | {"per_cell_type_mse": image_metadata(heat, "per cell type")}
+            | json_metadata(run_profile=run_profile(profile, config, found.facts()["stopped_by_budget"]))
+            | json_metadata(**found.facts(), **coverage.describe())
+            | run.metadata()
         )
-    table["significant_terms"] = table.gene_set.map(significant.gene_set.value_counts()).fillna(0).astype(int)
-    table["genes"] = table.gene_set.map({name: ";".join(genes) for name, genes in sets.items()})
-    return table
+    return found.table()
