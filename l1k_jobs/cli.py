@@ -50,11 +50,12 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from l1k_jobs.definitions import ALL_ASSETS, defs
     from l1k_jobs.monitor import SETUP_STEP, StepTiming, peak_rss_mb
     from l1k_jobs.releases import register_known_releases
-    from l1k_jobs.runner import materialize_all
+    from l1k_jobs.runner import materialize_all, read_asset_config
 
     removed = remove_orphaned_temp_files(home, skip=(Path(os.environ["DAGSTER_HOME"]).name,))
     if removed:
         console.print(f"removed {len(removed)} temporary files left by interrupted runs, e.g. {removed[0]}")
+    asset_config = read_asset_config(Path(args.config), ALL_ASSETS) if args.config else None
     instance = dg.DagsterInstance.get()
     resources = dict(defs.resources)
     console.print("preparing sources (the embedded mirror is generated on first use) ...")
@@ -76,6 +77,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         selection=args.select,
         emit=lambda line: console.print(line, highlight=False, markup=False),
         releases=args.release,
+        asset_config=asset_config,
     )
     total = time.monotonic() - started
     console.print(stage_table(timings, total))
@@ -137,6 +139,22 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Print every paper setting beside its demo default, with where the paper states it."""
+    from l1k_jobs.asset_modules import DOMAIN_ASSETS
+    from l1k_jobs.profile_table import profile_markdown, profile_table
+
+    table = profile_table(DOMAIN_ASSETS)
+    if args.asset:
+        unknown = sorted(set(args.asset) - set(table.asset))
+        if unknown:
+            print_error(f"no profiled settings for {', '.join(unknown)}; assets with some: {', '.join(table.asset.unique())}")
+            return 2
+        table = table[table.asset.isin(args.asset)]
+    print(table.to_json(orient="records", indent=1) if args.json else profile_markdown(table), end="")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on 127.0.0.1 with the same home and DAGSTER_HOME as ``materialize``.
 
@@ -157,7 +175,7 @@ def expected_failure(exc: BaseException) -> str | None:
     A failed asset run counts when what failed inside it is one of these: the line names the
     step and the cause, which the run's log in the UI has in full.
     """
-    from dagster._core.errors import DagsterExecutionStepExecutionError
+    from dagster._core.errors import DagsterExecutionStepExecutionError, DagsterInvalidConfigError
     from sqlalchemy.exc import SQLAlchemyError
 
     from l1k_assets.errors import L1kError
@@ -167,6 +185,8 @@ def expected_failure(exc: BaseException) -> str | None:
         return None if inner is None else f"step {exc.step_key} failed: {inner}"
     if isinstance(exc, L1kError):
         return str(exc)
+    if isinstance(exc, DagsterInvalidConfigError):
+        return " ".join(str(exc).split())[:600]
     if isinstance(exc, UnicodeDecodeError):
         return f"input is not UTF-8 text: {exc}"
     if isinstance(exc, OSError):
@@ -191,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--profile", help="run profile: demo (CPU-sized, default) or paper (the seeds' settings; use a GPU)")
     mat.add_argument("--budget-scale", type=float, help="multiply every demo time budget (default $L1K_BUDGET_SCALE or 1)")
     mat.add_argument("--report-json", help="also write the stage timings to this JSON file")
+    mat.add_argument(
+        "--config", help="YAML run config of assets' settings, as in the launchpad (ops: {asset: {config: ...}})"
+    )
     mat.add_argument("--select", help="only these assets, in Dagster's selection syntax (e.g. '+key:out_compound_scores')")
     mat.add_argument(
         "--release", action="append", help="only this LINCS release's partitions (GSE92742, LINCS2020, ...; repeatable)"
@@ -202,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     lineage.add_argument("--json", action="store_true", help="JSON instead of a Markdown tree")
     lineage.set_defaults(func=cmd_lineage)
     add_query_command(sub)
+    profile = sub.add_parser("profile", help="print the paper profile: each setting's demo and paper value, and its source")
+    profile.add_argument("--asset", action="append", help="only this asset's settings (repeatable)")
+    profile.add_argument("--json", action="store_true", help="JSON records instead of a Markdown table")
+    profile.set_defaults(func=cmd_profile)
     ui = sub.add_parser("ui", help="open the Dagster UI on the recorded runs")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

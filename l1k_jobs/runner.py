@@ -8,11 +8,13 @@ once per partition key. Runs go to the given instance, so they show up in the UI
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import yaml
 
 from l1k_assets.errors import DataError
 from l1k_assets.partitions import release_partitions
@@ -81,6 +83,33 @@ def resolve_selection(assets: Sequence[dg.AssetsDefinition], resources: dict[str
     return keys
 
 
+class RunConfigError(DataError):
+    """A ``--config`` file that is not YAML, not shaped like Dagster's run config, or configures no asset."""
+
+
+def read_asset_config(path: Path, assets: Sequence[dg.AssetsDefinition]) -> dict[str, dict[str, Any]]:
+    """Asset name → its ``config`` from a YAML run config (``ops: {asset: {config: {...}}}``, the launchpad's shape).
+
+    Values are checked by Dagster when the asset's run starts; names that are no asset are
+    refused here, before anything runs.
+    """
+    try:
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RunConfigError(f"{path}: not a readable YAML run config: {exc}") from None
+    ops = body.get("ops") if isinstance(body, dict) else None
+    if not isinstance(ops, dict) or set(body) != {"ops"}:
+        raise RunConfigError(f"{path}: expected one top-level key 'ops' mapping asset names to {{config: ...}}")
+    names = {key.to_user_string() for asset in assets for key in asset.keys}
+    unknown = sorted(set(ops) - names)
+    if unknown:
+        raise RunConfigError(f"{path}: {', '.join(unknown)} is not an asset (asset names look like model_csg2a_finetuned)")
+    bad = sorted(name for name, entry in ops.items() if not isinstance(entry, dict) or set(entry) != {"config"})
+    if bad:
+        raise RunConfigError(f"{path}: ops.{bad[0]} must hold exactly one key, 'config'")
+    return {name: entry["config"] for name, entry in ops.items()}
+
+
 def materialize_all(
     assets: Sequence[dg.AssetsDefinition],
     resources: dict[str, Any],
@@ -90,6 +119,7 @@ def materialize_all(
     selection: str | None = None,
     emit: Callable[[str], None] | None = None,
     releases: Sequence[str] | None = None,
+    asset_config: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
     """Run every stage for every partition; stop at the first failed run (its error propagates).
 
@@ -99,13 +129,18 @@ def materialize_all(
     ``selection`` (Dagster's asset selection syntax, e.g. ``+key:model_indication_classifier``
     for an asset and everything upstream of it) limits the run to part of the graph, and
     ``releases`` the LINCS release partitions run (unpartitioned stages still run once).
+    ``asset_config`` (``read_asset_config``) sets assets' config as the launchpad would; each
+    stage's run gets the entries of its own assets.
 
     The console shows events at ``log_level`` and above; every event is still recorded in the
     instance, so the UI has the full log.
     """
     results = []
     only = resolve_selection(assets, resources, selection) if selection else None
+    asset_config = asset_config or {}
     for stage in plan_stages(assets, only):
+        names = [k.to_user_string() for k in stage.keys]
+        ops = {name: {"config": asset_config[name]} for name in names if name in asset_config}
         for key in partition_keys(stage.partitions_def, instance, releases):
             launch = new_launch_id()
             label = f"[{key}]" if key else ""
@@ -119,7 +154,7 @@ def materialize_all(
                     instance=instance,
                     resources=resources,
                     tags={"l1k/runner": "main", LAUNCH_TAG: launch},
-                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
                 )
             if on_run is not None:
                 on_run(stage, key, result, step_timings(instance, result.run_id, key, peak_rss_mb()))

@@ -328,22 +328,48 @@ def test_tables_show_row_count_schema_and_preview(tiny_home: MaterializedHome, a
     assert "|" in meta["preview"].value and meta["code_version"].value
 
 
+# The paper profile's protocol (folds, grids, schemes, widths) with its sizes capped, as a user
+# would cap them from the launchpad: the full epochs and 200/500-tree forests take hours on a CPU.
+PAPER_CAPS = """
+ops:
+  model_expression_inference: {config: {max_epochs: 3}}
+  model_csg2a_pretrained: {config: {network: {max_epochs: 3}}}
+  model_csg2a_finetuned: {config: {network: {max_epochs: 3}}}
+  model_indication_classifier: {config: {n_estimators: [20, 50]}}
+"""
+
+
 def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: MaterializedHome, tmp_path: Path) -> None:
-    """The seed-faithful profile (the one to use on a GPU) still runs end to end, here on the tiny universe."""
+    """The seed-faithful profile (the one to use on a GPU) runs end to end, and says where the user departed from it."""
     home = tmp_path / "paper_home"
     shutil.copytree(tiny_home.home, home)
+    (tmp_path / "caps.yaml").write_text(PAPER_CAPS)
     paper = MaterializedHome(home, home / "dagster", "")
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
-    command += ["--profile", "paper", "--select", "key:model_*"]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=paper.env(), capture_output=True, text=True, timeout=1500)
+    command += ["--profile", "paper", "--select", "key:model_*", "--config", str(tmp_path / "caps.yaml")]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=paper.env(), capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "run profile paper" in done.stdout
     for manifest in sorted((home / "checkpoints").glob("model_*/*/manifest.json")):
         assert json.loads(manifest.read_text())["extra"]["profile"] == "paper", manifest
     assert paper.table("model_csg2a_finetuned", "drug_blind").fold.nunique() == 10  # seed 003: 10-fold CV
-    assert set(paper.table("model_csg2a_finetuned", "drug_blind").model) >= {"csg2a_no_pretraining", "csg2a_no_ppi"}
-    gnn = paper.metadata("model_expression_inference", "gnn")
-    assert gnn["run_profile"].value["profile"] == "paper"
+    ablations = {"csg2a_no_pretraining", "csg2a_no_ppi", "csg2a_unfrozen"}
+    assert set(paper.table("model_csg2a_finetuned", "mixed").model) >= ablations  # seed 003 Fig. 2: on the mixed set
+    assert not set(paper.table("model_csg2a_finetuned", "drug_blind").model) & ablations
+    gnn = paper.metadata("model_expression_inference", "gnn")["run_profile"].value
+    assert gnn["profile"] == "paper" and (gnn["settings"]["gnn_hidden"], gnn["settings"]["gnn_layers"]) == (64, 4)
+    assert [(o["setting"], o["paper"], o["used"]) for o in gnn["paper_overrides"]] == [("max_epochs", 200, 3)]
     lr_scores = json.loads(paper.table("model_expression_inference", "gnn").lr_scores.iloc[0])
     assert sorted(map(float, lr_scores)) == [1e-4, 5e-4, 1e-3]  # seed 002's learning-rate grid
     assert len(paper.table("model_indication_classifier")) == 5 + 1  # five outer folds and the pooled row
+    forest = paper.metadata("model_indication_classifier")["run_profile"].value["paper_overrides"]
+    assert [(o["setting"], o["used"]) for o in forest] == [("n_estimators", [20, 50])]
+
+
+def test_a_config_naming_no_asset_is_refused_before_anything_runs(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    (tmp_path / "typo.yaml").write_text("ops:\n  model_csg2a_finetune: {config: {n_folds: 2}}\n")
+    command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(tiny_home.home), "--scale", "tiny", "materialize"]
+    done = subprocess.run(
+        [*command, "--config", str(tmp_path / "typo.yaml")], env=tiny_home.env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2 and "model_csg2a_finetune is not an asset" in done.stderr and "Traceback" not in done.stderr
