@@ -115,8 +115,21 @@ def progress_sink(context: dg.AssetExecutionContext, run: TrackedRun | None = No
 
 
 def run_profile(profile: RunProfile, settings: BaseModel, stopped_by_budget: bool = False) -> dict[str, Any]:
-    """The one record of how a run was sized: profile, budget scale, the settings used, whether a budget cut it."""
-    return profile.describe() | {"settings": settings.model_dump(), "stopped_by_budget": bool(stopped_by_budget)}
+    """The one record of how a run was sized: profile, budget scale, the settings used, whether a budget cut it.
+
+    Under ``paper``, every paper setting the user overrode is listed (and logged as a warning),
+    so a run that departs from the paper is never taken for the paper's.
+    """
+    overrides = profile.overrides(settings)
+    for o in overrides:
+        dg.get_dagster_logger().warning(
+            f"paper setting overridden: {o['setting']} = {o['used']!r} (paper: {o['paper']!r}, {o['source']})"
+        )
+    return profile.describe() | {
+        "settings": settings.model_dump(),
+        "stopped_by_budget": bool(stopped_by_budget),
+        "paper_overrides": overrides,
+    }
 
 
 @contextlib.contextmanager

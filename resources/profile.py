@@ -1,12 +1,13 @@
 """The run profile: ``demo`` (sized for a laptop-class CPU, the default) or ``paper`` (the seeds' settings).
 
 Every training asset's ``Config`` carries the demo values as its defaults, so the launchpad
-shows what a default run does, and lists the seed-faithful values in a ``paper`` class
-variable beside them. ``RunProfile.apply(config)`` returns the settings a run uses: under
-``paper`` the paper values replace every default the user did not set explicitly (a value
-typed in the launchpad or run config always wins). The profile's name goes into every
-checkpoint manifest, MLflow run and asset page, so a demo model is never mistaken for a
-paper one. ``paper`` has no wall-clock budgets and takes hours on a CPU: use it on a GPU.
+shows what a default run does, and lists the seed-faithful values, each with where it is stated,
+in a ``PAPER_SOURCES`` class variable beside them (``l1k_assets.paper_sources``).
+``RunProfile.apply(config)`` returns the settings a run uses: under ``paper`` the paper values
+replace every default the user did not set explicitly (a value typed in the launchpad or run
+config always wins). The profile's name goes into every checkpoint manifest, MLflow run and
+asset page, so a demo model is never mistaken for a paper one. ``paper`` has no wall-clock
+budgets and takes hours on a CPU: use it on a GPU.
 
 Wall-clock budgets (``time_budget_seconds`` fields) bound each long loop under ``demo``;
 ``budget_scale`` stretches or shrinks all of them at once for a slower or faster machine.
@@ -22,6 +23,7 @@ import dagster as dg
 from pydantic import BaseModel, Field
 
 from l1k_assets.errors import L1kError
+from l1k_assets.paper_sources import Sourced, paper_overrides, paper_values
 
 PROFILE_NAMES = ("demo", "paper")
 BUDGET_FIELD = "time_budget_seconds"
@@ -63,12 +65,12 @@ def check_budget(value: Any, setting: str) -> float | None:
 
 
 class ProfiledConfig(dg.Config):
-    """Base of settings that differ by profile: ``paper`` lists the seed-faithful values of some fields.
+    """Base of asset-only settings that differ by profile: ``PAPER_SOURCES`` lists the seed's values.
 
-    Nested settings that are themselves ``ProfiledConfig`` get their own paper values applied.
+    Nested settings with their own ``PAPER_SOURCES`` get their own paper values applied.
     """
 
-    paper: ClassVar[Mapping[str, Any]] = {}
+    PAPER_SOURCES: ClassVar[Mapping[str, Sourced]] = {}
 
 
 class RunProfile(dg.ConfigurableResource):
@@ -90,7 +92,7 @@ class RunProfile(dg.ConfigurableResource):
         """
         self.validated()
         updates: dict[str, Any] = {}
-        paper = getattr(type(config), "paper", {}) if self.name == "paper" else {}
+        paper = paper_values(config) if self.name == "paper" else {}
         for name, value in paper.items():
             if name not in config.model_fields_set:
                 updates[name] = value
@@ -108,3 +110,7 @@ class RunProfile(dg.ConfigurableResource):
     def describe(self) -> dict[str, Any]:
         """What a checkpoint, an MLflow run and an asset page record of the profile."""
         return {"profile": self.name, "budget_scale": self.budget_scale}
+
+    def overrides(self, settings: BaseModel) -> list[dict[str, Any]]:
+        """Under ``paper``, the paper settings the user set to another value (setting, paper, used, source)."""
+        return paper_overrides(settings) if self.name == "paper" else []

@@ -48,7 +48,9 @@ def _estimators() -> list[Any]:
         StandardizedModel("lr", LinearRegressionInference()),
         StandardizedModel("mlp", MLPInference(hidden=16, **FAST)),
         CSG2APretrainer(embed_dim=4, encoder_hidden=8, dropout=0.0, **FAST),
-        CSG2ARegressor(n_genes=1, use_ppi=False, freeze=False, embed_dim=4, encoder_hidden=8, head_hidden=8, dropout=0.0, **FAST),
+        CSG2ARegressor(
+            n_genes=1, use_ppi=False, freeze=False, embed_dim=4, encoder_hidden=8, head_hidden=(8, 8), dropout=0.0, **FAST
+        ),
         DrugMeanRegressor(),
     ]
 

@@ -1,5 +1,7 @@
 """Method 1 end to end on the tiny embedded universe: does it recover what the generator planted?"""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,6 +33,10 @@ def test_classifier_lands_near_the_seed_level_with_calibration_reported(tiny_hom
     ):
         assert key in meta, key
     assert "data:image/png;base64," in meta["reliability_plot"].value
+    n_pairs = len(tiny_home.table("core_tumor_normal_deltas"))
+    assert "macro avg" in meta["table_2_pooled"].value and re.search(rf"\|\s*{n_pairs}\s*\|", meta["table_2_pooled"].value), (
+        "seed 000's Table 2: pooled out-of-fold, every pair counted once"
+    )
 
 
 def test_classifier_metrics_are_in_mlflow(tiny_home: MaterializedHome) -> None:

@@ -68,7 +68,10 @@ def test_training_curves_and_models_are_in_mlflow(tiny_home: MaterializedHome) -
 def test_benchmark_lists_every_model_and_selection(tiny_home: MaterializedHome) -> None:
     table = tiny_home.table("out_inference_benchmark")
     assert {"lr", "knn", "mlp", "gnn", "dnn"} <= set(table["Model"])
-    assert len(table) == 5 + 4
+    assert len(table) == 1 + 5 + 4
+    constant = table[table["Model"] == "constant"].iloc[0]
+    assert table["Model"].iloc[0] == "constant" and constant["Overall SCC"] == "N/D" and constant["Overall PCC"] == "N/D"
+    assert constant.error_mean > table[table["Model"] != "constant"].error_mean.max(), "every model beats the constant"
     meta = tiny_home.metadata("out_inference_benchmark")
     assert "data:image/png;base64," in meta["heatmap"].value
     selections = [tiny_home.table("core_landmark_selection", m) for m in ("lasso", "greedy", "group_lasso", "random")]

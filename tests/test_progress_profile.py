@@ -3,13 +3,14 @@
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import dagster as dg
 import pytest
 from pydantic import Field
 
 from l1k_assets.asset_utils import progress_sink
+from l1k_assets.paper_sources import Sourced
 from l1k_assets.progress import Progress, format_seconds
 from l1k_jobs.monitor import StepTiming
 from l1k_jobs.resources_config import build_resources
@@ -71,7 +72,7 @@ def test_format_seconds() -> None:
 
 class Net(ProfiledConfig):
     epochs: int = 5
-    paper: ClassVar[dict[str, Any]] = {"epochs": 100}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {"epochs": Sourced(100, "test paper §1")}
 
 
 class Training(ProfiledConfig):
@@ -79,7 +80,11 @@ class Training(ProfiledConfig):
     hidden: int = 32
     time_budget_seconds: float | None = 60.0
     net: Net = Field(default_factory=Net)
-    paper: ClassVar[dict[str, Any]] = {"folds": 10, "hidden": 1024, "time_budget_seconds": None}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "folds": Sourced(10, "test paper §2"),
+        "hidden": Sourced(1024, "test paper Table 1"),
+        "time_budget_seconds": Sourced(None, "no budget"),
+    }
 
 
 def test_demo_keeps_the_defaults_and_scales_the_budget() -> None:
@@ -91,6 +96,16 @@ def test_paper_applies_the_seed_values_to_every_field_the_user_left_at_its_defau
     applied = RunProfile(name="paper").apply(Training(hidden=64, net=Net()))
     assert applied.folds == 10 and applied.time_budget_seconds is None and applied.net.epochs == 100
     assert applied.hidden == 64, "a value the user set wins over the profile"
+
+
+def test_paper_overrides_name_the_setting_the_paper_value_and_the_value_used() -> None:
+    applied = RunProfile(name="paper").apply(Training(hidden=64, net=Net(epochs=7)))
+    assert RunProfile(name="paper").overrides(applied) == [
+        {"setting": "hidden", "paper": 1024, "used": 64, "source": "test paper Table 1"},
+        {"setting": "net.epochs", "paper": 100, "used": 7, "source": "test paper §1"},
+    ]
+    assert RunProfile(name="paper").overrides(RunProfile(name="paper").apply(Training())) == []
+    assert RunProfile(name="demo").overrides(applied) == [], "a demo run departs from no paper"
 
 
 def test_a_budget_the_user_sets_is_not_scaled() -> None:

@@ -8,21 +8,21 @@ from l1k_assets.progress import Progress, ProgressReport
 from l1k_assets.response import benchmark as bm
 from l1k_assets.response.assets import FinetuneSettings, PretrainSettings
 from l1k_assets.response.csg2a import CSG2APretrainer, CSG2ARegressor
-from l1k_assets.response.splits import SCHEMES
 from resources.profile import ProfileError, RunProfile
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 N_GENES, N_BITS = 6, 5
-FAST = {"embed_dim": 4, "encoder_hidden": 8, "head_hidden": 8, "batch_size": 16, "lr": 1e-2, "max_epochs": 4, "patience": 4}
+FAST = {"embed_dim": 4, "encoder_hidden": 8, "head_hidden": (8, 8), "batch_size": 16, "lr": 1e-2, "max_epochs": 4, "patience": 4}
 
 
 def test_paper_profile_gives_seed_003_protocol_and_demo_stays_cpu_sized() -> None:
     paper = RunProfile(name="paper").apply(FinetuneSettings())
     assert paper.n_folds == 10 and paper.rf_trees == 100 and paper.rf_max_features == 1.0
     assert paper.svm_max_train is None and paper.time_budget_seconds is None
-    assert paper.ablation_schemes == list(SCHEMES)  # every model in every scheme
-    assert paper.network.output_rank is None and paper.network.batch_size == 32 and paper.network.max_epochs == 60
+    assert paper.ablation_schemes == ["mixed"]  # seed 003 Fig. 2: the ablations on the mixed set
+    assert paper.network.output_rank is None and paper.network.embed_dim == 64 and paper.network.head_hidden == [512, 64]
+    assert (paper.network.lr, paper.network.batch_size, paper.network.patience) == (1e-4, 128, 20)
     pretrain = RunProfile(name="paper").apply(PretrainSettings())
     assert pretrain.max_pairs is None and pretrain.time_budget_seconds is None and pretrain.network.output_rank is None
     demo = RunProfile(name="demo", budget_scale=2.0).apply(FinetuneSettings())

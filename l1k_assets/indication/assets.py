@@ -1,7 +1,7 @@
 """Indication assets (method 1): deltas, exploration, the calibrated classifier, genes, compound scores."""
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import dagster as dg
 import numpy as np
@@ -39,6 +39,7 @@ from l1k_assets.indication.training import MODEL_FILE, train_indication_classifi
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
 from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.lincs.metadata import read_moa_table
+from l1k_assets.paper_sources import NO_BUDGET, Sourced
 from l1k_assets.partitions import release_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.quality import class_counts, metric_floor, no_missing_values, probability_rows
@@ -83,12 +84,18 @@ def core_tumor_normal_deltas(
     yield check_result("class_counts", class_counts(deltas.cancer_type, config.min_pairs_per_type))
 
 
+SEED_000_GRID = "l1k's grid: seed 000 §3.4 tunes 'tree number, depth, and split/leaf constraints' without values"
+PERMUTATION_ADDED = "l1k's addition: seed 000 §3.5 reports 'model-based importance scores' (impurity, shown beside)"
+
+
 class ExplorationSettings(ProfiledConfig):
     """Random starts of the k-means clusterings (most of the cost besides UMAP's one-off compilation)."""
 
     n_init: int = 3
 
-    paper: ClassVar[dict[str, Any]] = {"n_init": 10}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "n_init": Sourced(10, "l1k's choice: seed 000 §4.2 names k-means (Euclidean, Manhattan) but not its starts"),
+    }
 
 
 @dg.asset(group_name=GROUP, code_version="2", kinds={"sklearn", "umap"})
@@ -152,13 +159,13 @@ class ClassifierSettings(ProfiledConfig):
     )
     balanced_accuracy_floor: float = Field(0.8, description="blocking check: nested-CV balanced accuracy must reach this")
 
-    paper: ClassVar[dict[str, Any]] = {
-        "n_estimators": [200, 500],
-        "max_depth": [0, 12, 24],
-        "min_samples_split": [2, 6],
-        "min_samples_leaf": [1, 3],
-        "final_search": True,
-        "time_budget_seconds": None,
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "n_estimators": Sourced([200, 500], f"{SEED_000_GRID}: tree number"),
+        "max_depth": Sourced([0, 12, 24], f"{SEED_000_GRID}: depth"),
+        "min_samples_split": Sourced([2, 6], f"{SEED_000_GRID}: split constraint"),
+        "min_samples_leaf": Sourced([1, 3], f"{SEED_000_GRID}: leaf constraint"),
+        "final_search": Sourced(True, "l1k's reading of seed 000 §3.4: the final model tuned like every outer fold"),
+        "time_budget_seconds": NO_BUDGET,
     }
 
     def protocol(self) -> ClassifierConfig:
@@ -227,7 +234,11 @@ class ImportanceSettings(ProfiledConfig):
     permutation_repeats: int = 2
     time_budget_seconds: float | None = Field(10.0, description="wall clock for the permutations; genes not reached get none")
 
-    paper: ClassVar[dict[str, Any]] = {"permutation_top_k": 0, "permutation_repeats": 5, "time_budget_seconds": None}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "permutation_top_k": Sourced(0, PERMUTATION_ADDED),
+        "permutation_repeats": Sourced(5, PERMUTATION_ADDED),
+        "time_budget_seconds": NO_BUDGET,
+    }
 
 
 @dg.asset(group_name=GROUP, code_version="2", kinds={"sklearn"}, deps=[model_indication_classifier])

@@ -77,6 +77,21 @@ def per_class_table(y: Sequence[str], proba: np.ndarray, classes: Sequence[str])
     return pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s}, index=pd.Index(classes, name="class"))
 
 
+def report_averages(per_class: pd.DataFrame) -> pd.DataFrame:
+    """Seed 000's Table 2 from ``per_class_table`` of pooled out-of-fold predictions: macro and weighted averages.
+
+    The paper's support (549 in both rows) counts every pair once, so its table is pooled over
+    the outer folds' test pairs, not a mean of per-fold reports.
+    """
+    support = per_class.support.to_numpy(dtype=np.float64)
+    metrics = per_class[["precision", "recall", "f1"]]
+    rows = {
+        "macro avg": [*metrics.mean().tolist(), int(support.sum())],
+        "weighted avg": [*(metrics.mul(support, axis=0).sum() / max(support.sum(), 1)).tolist(), int(support.sum())],
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["precision", "recall", "f1", "support"]).rename_axis("metric")
+
+
 def confusion_tables(y: Sequence[str], proba: np.ndarray, classes: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Confusion matrix as counts and row-normalised (rows = truth, columns = prediction)."""
     pred = np.asarray(classes)[proba.argmax(axis=1)]

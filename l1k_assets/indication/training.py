@@ -27,7 +27,7 @@ from l1k_assets.indication.classifier import (
     pooled_accuracy,
 )
 from l1k_assets.indication.deltas import gene_columns
-from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins
+from l1k_assets.indication.metrics import confusion_tables, per_class_table, reliability_bins, report_averages
 from l1k_assets.model_record import ModelRecord
 from l1k_assets.progress import Progress
 
@@ -80,6 +80,7 @@ class ClassifierReport:
         cv, y = self.cv, self.labels
         scored = cv.scored
         counts, normalised = confusion_tables(y[scored], cv.oof_proba[scored], cv.classes)
+        per_class = per_class_table(y[scored], cv.oof_proba[scored], cv.classes)
         bins = reliability_bins(y[scored], cv.oof_proba[scored], cv.classes)
         return ModelRecord(
             output=self.table(),
@@ -95,7 +96,8 @@ class ClassifierReport:
             facts={"final_params": self.final.params, "final_calibration": self.final.method},
             tables={
                 "per_fold": self.per_fold(),
-                "per_class": per_class_table(y[scored], cv.oof_proba[scored], cv.classes),
+                "per_class": per_class,
+                "table_2_pooled": report_averages(per_class),
                 "confusion_counts": counts,
                 "leave_one_cohort_out": self.loco,
             },

@@ -22,6 +22,12 @@ class InferenceData:
     landmark_positions: list[int]  # where each landmark sits among the targets
     tissue: dict[str, np.ndarray] | None = None  # per split, when the pairs carry a tissue column
 
+    def landmark_mask(self) -> np.ndarray:
+        """Over the target genes, True at the input landmarks: seed 002 ranks these with the well-inferred genes."""
+        mask = np.zeros(len(self.target_ids), dtype=bool)
+        mask[self.landmark_positions] = True
+        return mask
+
     def restrict_landmarks(self, positions: list[int]) -> InferenceData:
         """The same data with only the chosen landmark inputs (by position in ``landmark_ids``)."""
         return InferenceData(

@@ -105,8 +105,12 @@ class DNNInference(TorchInference):
                 "normalise targets to ≥ −1 (log expression is ≥ 0) or set weighted=False"
             )
 
+    def first_layer_weights_(self) -> np.ndarray:
+        """The first layer's weights (hidden units × input columns): what seed 001 ranks genes by."""
+        if not hasattr(self, "module_"):
+            raise DataError("fit the DNN before asking for its first-layer weights")
+        return self.module_[0].weight.detach().float().cpu().numpy().astype(np.float64)
+
     def input_importance_(self) -> np.ndarray:
         """Per input column, the L2 norm of its first-layer weights: how much the network uses that gene."""
-        if not hasattr(self, "module_"):
-            raise DataError("fit the DNN before asking for input importances")
-        return self.module_[0].weight.detach().float().norm(dim=0).cpu().numpy().astype(np.float64)
+        return np.linalg.norm(self.first_layer_weights_(), axis=0)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
+from l1k_assets.inference.data import InferenceData
 
 KINDS = ("landmark", "similar", "dissimilar")
 LANDMARK, SIMILAR, DISSIMILAR = range(3)
@@ -93,6 +94,22 @@ def _similarity_edges(unit: np.ndarray, others: np.ndarray, k: int, block: int) 
         kind.append(np.tile(np.repeat([SIMILAR, DISSIMILAR], k), stop - start))
         cosine.append(np.take_along_axis(sims, chosen, axis=1).ravel())  # own cells were masked, never chosen
     return tuple(np.concatenate(parts) for parts in (src, dst, kind, cosine))
+
+
+GRAPH_SAMPLES = ("train", "train_validation")
+
+
+def graph_samples(data: InferenceData, samples: str) -> np.ndarray:
+    """The target expression the graph's similarities are computed on: training samples, or with validation ones.
+
+    Seed 002 builds its graph on its first 3,000 samples (training and validation); the test
+    split is never used either way.
+    """
+    if samples == "train":
+        return data.y["train"]
+    if samples == "train_validation":
+        return np.vstack([data.y["train"], data.y["validation"]])
+    raise DataError(f"graph samples {samples!r} is not one of {', '.join(GRAPH_SAMPLES)}")
 
 
 def build_gene_graph(

@@ -12,12 +12,18 @@ from scipy.stats import rankdata
 
 
 def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of ``a`` with the same row of ``b`` (NaN for a constant row)."""
+    """Pearson correlation of each row of ``a`` with the same row of ``b`` (NaN for a constant row).
+
+    Constancy is tested on the values themselves: a constant row's centred values are rounding
+    noise, not zeros, and would otherwise give a spurious correlation near 0.
+    """
+    constant = (np.ptp(a, axis=1) == 0) | (np.ptp(b, axis=1) == 0)
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (a * b).sum(axis=1) / np.where(denominator > 0, denominator, 1), np.nan)
+        defined = (denominator > 0) & ~constant
+        return np.where(defined, (a * b).sum(axis=1) / np.where(defined, denominator, 1), np.nan)
 
 
 def sample_errors(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -56,6 +62,6 @@ def overall_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
         ("scc", sample_scc(y_true, y_pred)),
         ("pcc", sample_pcc(y_true, y_pred)),
     ):
-        out[f"{name}_mean"] = float(np.nanmean(values))
+        out[f"{name}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
         out[f"{name}_sd"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 0.0
     return out

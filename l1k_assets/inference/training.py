@@ -4,7 +4,7 @@
 split, picks its learning rate by validation SCC where it has a grid, and scores it on the
 test split with seed 002's metrics; ``select_landmarks`` runs one selector and retrains a
 model on the chosen landmarks. Both take ``InferenceSettings`` (the demo defaults; a run
-profile swaps in ``paper``'s values) and a ``TorchSetup`` (device, dtype, seed, threads).
+profile swaps in the sourced ``PAPER_SOURCES`` values) and a ``TorchSetup`` (device, dtype, seed, threads).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from l1k_assets.inference.metrics import sample_scc
 from l1k_assets.inference.models import StandardizedModel, make_model
 from l1k_assets.landmarks import LandmarkCoverage, landmark_coverage
 from l1k_assets.model_record import ModelRecord
+from l1k_assets.paper_sources import NO_BUDGET, SEED_001_DNN_WIDTHS, Sourced
 from l1k_assets.progress import Progress
 from l1k_assets.torch_setup import TorchSetup
 
@@ -42,17 +43,19 @@ class InferenceSettings(BaseModel):
     no budget) and seed 001's DNN (two 1,024-unit layers, lr 1e-2, patience 5).
     """
 
-    paper: ClassVar[dict[str, Any]] = {
-        "lr_grid": [1e-3, 5e-4, 1e-4],
-        "max_epochs": 200,
-        "patience": 10,
-        "gnn_hidden": 64,
-        "gnn_layers": 4,
-        "gnn_batch_size": None,
-        "mlp_hidden": None,
-        "dnn_hidden": [1024, 1024],
-        "dnn_lr": 1e-2,
-        "time_budget_seconds": None,
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "lr_grid": Sourced([1e-3, 5e-4, 1e-4], "seed 002 Methods, GNN and MLP: 'selected from the set {1e-3, 5e-4, 1e-4}'"),
+        "max_epochs": Sourced(200, "l1k's cap: seed 002 is silent; early stopping on validation SCC ends training"),
+        "patience": Sourced(10, "l1k's choice: seed 002 early-stops on validation SCC without a patience"),
+        "gnn_hidden": Sourced(64, "seed 002 Methods, GNN: 'a four-layered GNN with a hidden dimension d of 64'"),
+        "gnn_layers": Sourced(4, "seed 002 Methods, GNN: 'a four-layered GNN'"),
+        "gnn_batch_size": Sourced(None, "l1k: seed 002 is silent; the GNN uses batch_size like the other models"),
+        "mlp_hidden": Sourced(None, "seed 002 Methods, MLP: 'each of the following layers has a dimension of 12 320'"),
+        "knn_grid": Sourced([3, 5, 7, 9], "seed 002 Methods, KNN: 'We tested values of k at 3, 5, 7, and 9'"),
+        "dnn_hidden": SEED_001_DNN_WIDTHS,
+        "dnn_lr": Sourced(1e-2, "seed 001 §2.2.2: 'an Adam optimizer with a learning rate of 1e^{-2}'"),
+        "dnn_patience": Sourced(5, "seed 001 §2.2.2: 'early stopping, with a patience of 5'"),
+        "time_budget_seconds": NO_BUDGET,
     }
 
     lr_grid: list[float] = Field(
@@ -238,7 +241,8 @@ def train_inference_model(
     coverage = landmark_coverage(data.landmark_ids, landmarks)
     graph = graph_on_positions(gene_graph) if kind == "gnn" else None
     model, data, categories = fit_model(kind, data, settings, setup, graph, progress)
-    row = evaluate(kind, data.y["test"], model.predict(data.x["test"]), landmark_set=f"L1000 ({len(data.landmark_ids)})")
+    landmark_set = f"L1000 ({len(data.landmark_ids)})"
+    row = evaluate(kind, data.y["test"], model.predict(data.x["test"]), landmark_set, data.landmark_mask())
     row["val_scc"] = float(np.nanmean(sample_scc(data.y["validation"], model.predict(data.x["validation"]))))
     row |= training_record(model)
     row["lr_scores"] = json.dumps(getattr(model.model_, "lr_scores_", {}))
@@ -253,7 +257,11 @@ class SelectionSettings(BaseModel):
     profile); the group-lasso DNN trains under ``time_budget_seconds`` (none under ``paper``).
     """
 
-    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "m": Sourced(108, "seed 002 Results, reduced landmarks: 'to select 108 landmark transcript inputs'"),
+        "retrain_kind": Sourced("gnn", "seed 002 Table 4: the GNN retrained on the LASSO and greedy selections"),
+        "time_budget_seconds": NO_BUDGET,
+    }
 
     m: int = 108
     retrain_kind: str = Field("mlp", description="model kind retrained on each selection (lr | knn | mlp | gnn | dnn)")
@@ -338,6 +346,6 @@ def select_landmarks(
     retrain = progress.child(f"{method} retrain")
     model, subset, _ = fit_model(settings.retrain_kind, subset, settings.model, setup, graph, retrain)
     landmark_set = f"{method} ({settings.m})"
-    row = evaluate(settings.retrain_kind, subset.y["test"], model.predict(subset.x["test"]), landmark_set=landmark_set)
+    row = evaluate(settings.retrain_kind, subset.y["test"], model.predict(subset.x["test"]), landmark_set, subset.landmark_mask())
     row |= training_record(model)
     return SelectionRun(method, chosen, subset.landmark_ids, row, selecting.stopped_by_budget)

@@ -128,7 +128,7 @@ class BenchmarkSettings:
     ablation_schemes: tuple[str, ...] = SCHEMES
     embed_dim: int = 8
     encoder_hidden: int = 64
-    head_hidden: int = 32
+    head_hidden: tuple[int, ...] = (32, 32)
     dropout: float = 0.1
     output_rank: int | None = None
     lr: float = 3e-3
@@ -151,7 +151,7 @@ def _csg2a(settings: BenchmarkSettings, n_genes: int, **options: Any) -> Any:
         n_genes=n_genes,
         embed_dim=settings.embed_dim,
         encoder_hidden=settings.encoder_hidden,
-        head_hidden=settings.head_hidden,
+        head_hidden=tuple(settings.head_hidden),
         dropout=settings.dropout,
         output_rank=settings.output_rank,
         lr=settings.lr,

@@ -30,6 +30,7 @@ pickle. This module imports torch: import it lazily from asset bodies.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import math
@@ -214,19 +215,18 @@ class _Pretraining(torch.nn.Module):
 class _FineTuning(torch.nn.Module):
     """Scaling layer → CSG2A network at a fixed condition → log IC50 from [basal, predicted profile, D]."""
 
-    def __init__(self, network: CSG2ANetwork, head_hidden: int, dropout: float, condition: np.ndarray) -> None:
+    def __init__(self, network: CSG2ANetwork, head_hidden: Sequence[int], dropout: float, condition: np.ndarray) -> None:
         super().__init__()
         self.network = network
         self.mu = torch.nn.Parameter(torch.zeros(1))
         self.log_sigma = torch.nn.Parameter(torch.zeros(1))  # σ = exp(log σ) stays positive
-        self.head = torch.nn.Sequential(
-            torch.nn.Linear(3 * network.config.n_genes, head_hidden, bias=False),
-            torch.nn.ReLU(),
-            torch.nn.Dropout(dropout),
-            torch.nn.Linear(head_hidden, head_hidden, bias=False),
-            torch.nn.ReLU(),
-            torch.nn.Linear(head_hidden, 1, bias=False),
-        )
+        widths = [3 * network.config.n_genes, *head_hidden]
+        layers: list[torch.nn.Module] = []
+        for i, (width_in, width_out) in enumerate(itertools.pairwise(widths)):
+            layers += [torch.nn.Linear(width_in, width_out, bias=False), torch.nn.ReLU()]
+            if i == 0:
+                layers.append(torch.nn.Dropout(dropout))  # after the first, widest layer only
+        self.head = torch.nn.Sequential(*layers, torch.nn.Linear(widths[-1], 1, bias=False))
         self.register_buffer("condition", torch.as_tensor(condition, dtype=torch.float32).reshape(1, N_CONDITIONS))
 
     def scaled(self, g0: torch.Tensor) -> torch.Tensor:
@@ -519,7 +519,7 @@ class CSG2ARegressor(_CSG2AEstimator):
         n_genes: int | None = None,
         embed_dim: int = 16,
         encoder_hidden: int = 128,
-        head_hidden: int = 64,
+        head_hidden: Sequence[int] = (64, 64),
         dropout: float = 0.1,
         output_rank: int | None = None,
         dose_um: float = GDSC_DOSE_UM,

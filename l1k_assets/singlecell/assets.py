@@ -1,7 +1,7 @@
 """Single-cell landmark discovery assets (seed 001): count matrices in, a discovered landmark set out."""
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import dagster as dg
 import numpy as np
@@ -23,6 +23,7 @@ from l1k_assets.errors import DataError
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.inference.split import split_samples
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share, landmark_coverage
+from l1k_assets.paper_sources import NO_BUDGET, Sourced
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS
 from l1k_assets.progress import Progress
 from l1k_assets.singlecell import comparison
@@ -132,13 +133,18 @@ class DnnSettings(dg.Config, comparison.DnnSettings):
 
 
 class DiscoverySettings(ProfiledConfig):
-    """How many genes the discovered set keeps, and the group-lasso strength of the all-genes DNN."""
+    """How the discovered set is read off the all-genes DNN's first layer, and its group-lasso strength."""
 
-    m: int = 100
+    m: int = Field(100, description="genes kept (norm), or genes per side (max_min: the union of both sides)")
+    ranking: str = Field("norm", description="norm: largest first-layer column norms; max_min: seed 001's top/bottom rule")
     group_lasso_penalty: float = Field(1e-2, description="first-layer group-lasso weight (summed over input genes)")
     dnn: DnnSettings = Field(default_factory=DnnSettings)
     time_budget_seconds: float | None = Field(20.0, description="wall-clock budget of the DNN's training (none: no budget)")
-    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "m": Sourced(500, "seed 001 §2.2.2: 'the top five hundred and bottom five hundred genes' (910 after overlaps)"),
+        "ranking": Sourced("max_min", "seed 001 §2.2.2: genes ranked by their maximum and minimum first-layer weight"),
+        "time_budget_seconds": NO_BUDGET,
+    }
 
 
 @dg.asset(
@@ -168,7 +174,7 @@ def core_singlecell_landmarks(
         progress = Progress(
             "group-lasso DNN epoch", config.dnn.max_epochs, progress_sink(context, run), budget_seconds=config.time_budget_seconds
         )
-        table, chosen = discover_landmarks(data, config.m, config.group_lasso_penalty, params, progress)
+        table, chosen = discover_landmarks(data, config.m, config.group_lasso_penalty, params, progress, config.ranking)
         for record in chosen.history:
             run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
         table["in_l1000"] = table.gene.isin(l1000)
@@ -198,7 +204,7 @@ class ComparisonSettings(ProfiledConfig):
     models: list[str] = Field(default_factory=lambda: ["lr", "dnn"], description="inference model kinds (lr, knn, mlp, dnn)")
     dnn: DnnSettings = Field(default_factory=DnnSettings)
     time_budget_seconds: float | None = Field(30.0, description="wall-clock budget of all the fits together (none: no budget)")
-    paper: ClassVar[dict[str, Any]] = {"time_budget_seconds": None}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {"time_budget_seconds": NO_BUDGET}
     random_seed: int = 0
     fdr_threshold: float = 0.05
     min_landmark_share: float = Field(

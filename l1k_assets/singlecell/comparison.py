@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from l1k_assets.genesets.enrichment import enrich
 from l1k_assets.landmarks import LandmarkCoverage
+from l1k_assets.paper_sources import SEED_001_DNN_WIDTHS, Sourced
 from l1k_assets.progress import Progress
 from l1k_assets.singlecell.discovery import CellData, compare_sets, random_set
 from l1k_assets.torch_setup import TorchSetup
@@ -26,7 +27,7 @@ class DnnSettings(BaseModel):
     """Seed 001's DNN: Linear–Dropout–ReLU stacks, Adam at 1e-2, early stopping with patience 5.
 
     The demo profile trains narrower layers for fewer epochs; ``paper`` restores 100 epochs and
-    the wider layers (seed 001 gives no widths).
+    wider layers (seed 001 gives no widths; ``PAPER_SOURCES`` says where each value is from).
     """
 
     hidden: list[int] = Field(default_factory=lambda: [128, 128], description="seed 001 does not give widths")
@@ -35,7 +36,12 @@ class DnnSettings(BaseModel):
     max_epochs: int = 40
     patience: int = 5
     batch_size: int = 128
-    paper: ClassVar[dict[str, Any]] = {"hidden": [256, 256], "max_epochs": 100}
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "hidden": SEED_001_DNN_WIDTHS,
+        "lr": Sourced(1e-2, "seed 001 §2.2.2: 'an Adam optimizer with a learning rate of 1e^{-2}'"),
+        "max_epochs": Sourced(100, "seed 001 §2.2.2: 'trained the network for 100 epochs'"),
+        "patience": Sourced(5, "seed 001 §2.2.2: 'early stopping, with a patience of 5'"),
+    }
 
 
 def dnn_params(settings: DnnSettings, setup: TorchSetup, **extra: object) -> dict:
