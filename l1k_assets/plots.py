@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 
-def _figure(width: float = 6.0, height: float = 4.5, rows: int = 1, cols: int = 1):
-    """A figure on the off-screen backend (no display on servers or in CI)."""
+def _figure(width: float = 6.0, height: float = 4.5, rows: int = 1, cols: int = 1, **options: object):
+    """A figure on the off-screen backend (no display on servers or in CI); ``options`` go to ``subplots``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +22,7 @@ def _figure(width: float = 6.0, height: float = 4.5, rows: int = 1, cols: int = 
 
     if rows == cols == 1:
         return plt.subplots(figsize=(width, height), dpi=100)
-    return plt.subplots(rows, cols, figsize=(width, height), dpi=100, squeeze=False)
+    return plt.subplots(rows, cols, figsize=(width, height), dpi=100, squeeze=False, **options)
 
 
 def _png(fig) -> bytes:
@@ -137,3 +137,30 @@ def histograms(panels: Mapping[str, tuple[np.ndarray, float | None]], title: str
         ax.set_ylabel(ylabel)
     fig.suptitle(title)
     return _png(fig)
+
+
+def dendrogram_panels(trees: Mapping[str, np.ndarray], labels: np.ndarray, title: str) -> bytes:
+    """Side-by-side dendrograms with a strip under each coloured by the leaves' labels (seed 000's Figure 6)."""
+    from matplotlib import colormaps
+    from scipy.cluster.hierarchy import dendrogram
+
+    classes = sorted(set(labels))
+    colours = colormaps["tab10"].resampled(max(len(classes), 1))
+    fig, axes = _figure(6.0 * len(trees), 4.5, 2, len(trees), gridspec_kw={"height_ratios": [8, 1]})
+    for col, (name, tree) in enumerate(trees.items()):
+        order = dendrogram(tree, ax=axes[0, col], no_labels=True, color_threshold=0, above_threshold_color="0.3")["leaves"]
+        axes[0, col].set_title(name)
+        strip = np.array([[classes.index(labels[i]) for i in order]])
+        axes[1, col].imshow(strip, aspect="auto", cmap=colours, vmin=-0.5, vmax=len(classes) - 0.5)
+        axes[1, col].set_yticks([])
+        axes[1, col].set_xticks([])
+    handles = [_patch(colours(i), c) for i, c in enumerate(classes)]
+    fig.legend(handles=handles, loc="lower center", ncols=min(len(classes), 9), fontsize=7)
+    fig.suptitle(title)
+    return _png(fig)
+
+
+def _patch(colour: object, label: str) -> object:
+    from matplotlib.patches import Patch
+
+    return Patch(color=colour, label=label)

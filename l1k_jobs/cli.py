@@ -211,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--profile", help="run profile: demo (CPU-sized, default) or paper (the seeds' settings; use a GPU)")
     mat.add_argument("--budget-scale", type=float, help="multiply every demo time budget (default $L1K_BUDGET_SCALE or 1)")
     mat.add_argument("--report-json", help="also write the stage timings to this JSON file")
-    mat.add_argument(
-        "--config", help="YAML run config of assets' settings, as in the launchpad (ops: {asset: {config: ...}})"
-    )
+    mat.add_argument("--config", help="YAML run config of assets' settings, as in the launchpad (ops: {asset: {config: ...}})")
     mat.add_argument("--select", help="only these assets, in Dagster's selection syntax (e.g. '+key:out_compound_scores')")
     mat.add_argument(
         "--release", action="append", help="only this LINCS release's partitions (GSE92742, LINCS2020, ...; repeatable)"

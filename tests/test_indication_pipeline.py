@@ -65,6 +65,13 @@ def test_planted_programs_come_out_of_enrichment(tiny_home: MaterializedHome) ->
         assert PROGRAM_PATHWAYS[ctype] in top3, f"{ctype}: top terms {top3}"
 
 
+def test_figure_6_top_genes_separate_the_planted_types_better_than_random_genes(tiny_home: MaterializedHome) -> None:
+    meta = tiny_home.metadata("out_indication_genes")
+    assert "data:image/png;base64," in meta["figure_6_plot"].value
+    ari = {row.split("|")[1].strip(): float(row.split("|")[2]) for row in meta["figure_6"].value.splitlines()[2:]}
+    assert ari["top 30"] > ari["random 30"], ari
+
+
 def test_exploration_reports_pca_and_clusterings(tiny_home: MaterializedHome) -> None:
     table = tiny_home.table("out_delta_exploration")
     assert set(table.method) == {"kmeans_euclidean", "kmedians_manhattan", "ward"}
@@ -117,7 +124,8 @@ def test_compound_scores_carry_support_moa_scores_and_figure(tiny_home: Material
     assert (support.reindex(per_compound.index) == per_compound).all()
     assert (scores.best_shot >= scores["median"]).all() and (scores.global_best_shot >= scores.best_shot).all()
     meta = tiny_home.metadata("out_compound_scores", RELEASE)
-    assert "data:image/png;base64," in meta["top5_per_type"].value
+    assert "data:image/png;base64," in meta["figure_8_best_shot"].value  # seed 000's Fig. 8 rule
+    assert "data:image/png;base64," in meta["top5_per_type_median"].value
     assert "antagonist" in meta["moa_scores"].value  # the reversers' shared mechanism leads its type
 
 

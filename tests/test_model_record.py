@@ -73,7 +73,13 @@ def test_the_checkpoint_takes_key_partition_and_code_version_from_the_asset(reco
     assert manifest["asset"] == "model_toy" and manifest["partition"] == "b" and manifest["code_version"] == "7"
     assert set(manifest["files"]) == {"weights.bin", "params.json"} and manifest["extra"]["genes"] == ["g1", "g2"]
     run_profile = manifest["extra"]["run_profile"]
-    assert run_profile == {"profile": "demo", "budget_scale": 2.0, "settings": {"alpha": 0.5}, "stopped_by_budget": True}
+    assert run_profile == {
+        "profile": "demo",
+        "budget_scale": 2.0,
+        "settings": {"alpha": 0.5},
+        "stopped_by_budget": True,
+        "paper_overrides": [],
+    }
     assert result.output_for_node("model_toy").rmse.tolist() == [0.25, 0.75]
 
 

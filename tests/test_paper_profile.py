@@ -7,9 +7,11 @@ import sys
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import BaseModel
 
+from l1k_assets.errors import DataError
 from l1k_assets.inference.benchmark import constant_model_row
 from l1k_assets.inference.selection import rank_first_layer
 from l1k_assets.paper_sources import Sourced, nested_settings, paper_overrides, source_problems
@@ -130,3 +132,20 @@ def test_seed_000_table_2_is_sklearns_classification_report_of_the_pooled_predic
     for row in ("macro avg", "weighted avg"):
         expected = [oracle[row]["precision"], oracle[row]["recall"], oracle[row]["f1-score"], oracle[row]["support"]]
         assert table.loc[row].tolist() == pytest.approx(expected)
+
+
+def test_seed_000_figure_6_top_genes_cluster_the_cancer_types_and_random_genes_do_not() -> None:
+    from l1k_assets.indication.genes import gene_set_clustering
+
+    rng = np.random.default_rng(1)
+    types = np.repeat(["BRCA", "COAD", "KIRC", "LIHC"], 25)
+    programs = {t: rng.normal(0, 3, 30) for t in set(types)}
+    informative = np.stack([programs[t] for t in types]) + rng.normal(0, 1, (100, 30))
+    genes = [f"g{i}" for i in range(200)]
+    deltas = pd.DataFrame(np.hstack([informative, rng.normal(0, 1, (100, 170))]), columns=genes).assign(cancer_type=types)
+    table, trees = gene_set_clustering(deltas, genes, n=30, seed=0)
+    ari = dict(zip(table.genes, table.ari, strict=True))
+    assert ari["top 30"] > 0.9 and ari["random 30"] < 0.3, ari
+    assert set(trees) == {"top 30", "random 30"} and trees["top 30"].shape == (99, 4)
+    with pytest.raises(DataError, match="Figure 6 needs 60 genes"):
+        gene_set_clustering(deltas, genes[:40], n=30)

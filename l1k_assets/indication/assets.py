@@ -30,6 +30,7 @@ from l1k_assets.indication.exploration import explore
 from l1k_assets.indication.genes import (
     PERMUTATION_BATCH,
     class_contrast,
+    gene_set_clustering,
     impurity_importance,
     permutation_importances,
     top_genes_per_class,
@@ -271,11 +272,14 @@ def out_indication_genes(
     table["rank"] = table.impurity.rank(ascending=False, method="first").astype(int)
     table["top_class"] = contrast.abs().idxmax(axis=0).reindex(table.index)
     table["top_class_contrast"] = [contrast.loc[c, g] for g, c in table.top_class.items()]
-    table.index.name = "gene"
-    table = table.sort_values("rank")
+    table = table.rename_axis("gene").sort_values("rank")
+    figure_6, trees = gene_set_clustering(core_tumor_normal_deltas, table.index.tolist())
+    labels = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
     context.add_output_metadata(
         {
             "top_genes": dg.MetadataValue.md(table.head(25).to_markdown(floatfmt=".4f")),
+            "figure_6": markdown_table(figure_6),
+            "figure_6_plot": image_metadata(plots.dendrogram_panels(trees, labels, "Ward clustering of the pairs"), "Figure 6"),
             **json_metadata(
                 n_genes=len(table),
                 n_permuted=len(permutation),
@@ -411,7 +415,12 @@ def out_compound_scores(
     for aggregate in cmp.AGGREGATES:
         scores[f"rank_{aggregate}"] = cmp.rank_within_type(scores, aggregate)
     moa = cmp.moa_scores(scores, read_moa_table(file_path(raw_compounds, "drugs")))
-    bars = plots.bar_panels(
+    figure_8 = plots.bar_panels(
+        cmp.top_compounds_matrix(scores, "best_shot"),
+        "Top 5 compounds per cancer type (best shot, seed 000 Fig. 8)",
+        "probability",
+    )
+    by_median = plots.bar_panels(
         cmp.top_compounds_matrix(scores, "median"), "Top 5 compounds per cancer type (median rule)", "probability"
     )
     left_out = core_lincs_signatures.pert_type[~core_lincs_signatures.pert_type.isin(config.pert_types)].value_counts()
@@ -422,7 +431,8 @@ def out_compound_scores(
                 cmp.shortlist(scores, "best_shot", 5).to_markdown(index=False, floatfmt=".3f")
             ),
             "moa_scores": dg.MetadataValue.md(moa.groupby("cancer_type").head(3).to_markdown(index=False, floatfmt=".3f")),
-            "top5_per_type": image_metadata(bars, "top compounds"),
+            "figure_8_best_shot": image_metadata(figure_8, "top compounds by best shot (the paper's rule)"),
+            "top5_per_type_median": image_metadata(by_median, "top compounds by the median rule"),
             **json_metadata(
                 n_compounds=int(scores.pert_id.nunique()), pert_types=config.pert_types, signatures_not_scored=left_out.to_dict()
             ),
