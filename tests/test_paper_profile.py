@@ -149,3 +149,19 @@ def test_seed_000_figure_6_top_genes_cluster_the_cancer_types_and_random_genes_d
     assert set(trees) == {"top 30", "random 30"} and trees["top 30"].shape == (99, 4)
     with pytest.raises(DataError, match="Figure 6 needs 60 genes"):
         gene_set_clustering(deltas, genes[:40], n=30)
+
+
+def test_seed_003_figure_2_paired_t_test_by_hand() -> None:
+    from l1k_assets.response.benchmark import paired_t_tests
+
+    rmse = {"csg2a": [1.0, 1.1, 0.9, 1.0], "csg2a_unfrozen": [1.2, 1.2, 1.0, 1.3], "svm": [1.5, np.nan, 1.4, 1.6]}
+    per_fold = pd.DataFrame(
+        [{"scheme": "mixed", "fold": k, "model": m, "rmse": v[k]} for m, v in rmse.items() for k in range(4)]
+    ).dropna()
+    table = paired_t_tests(per_fold).set_index("model")
+    differences = np.array([0.2, 0.1, 0.1, 0.3])  # unfrozen − csg2a, fold by fold
+    t = differences.mean() / (differences.std(ddof=1) / 2)
+    assert table.loc["csg2a_unfrozen", "t"] == pytest.approx(t)
+    assert table.loc["csg2a_unfrozen", "difference"] == pytest.approx(0.175)
+    assert table.loc["svm", "n_folds"] == 3, "only the folds both models ran are paired"
+    assert 0 < table.loc["csg2a_unfrozen", "p"] < 0.05

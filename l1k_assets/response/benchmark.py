@@ -350,6 +350,38 @@ def _csg2a_rmse(results: list[dict[str, Any]]) -> dict[str, float]:
     return {"csg2a_rmse": float(np.mean(rmse))} if rmse else {}
 
 
+def paired_t_tests(per_fold: pd.DataFrame, reference: str = "csg2a") -> pd.DataFrame:
+    """Seed 003's Figure 2 tests: each model's RMSE against ``reference``'s on the same folds, paired t-test.
+
+    One row per (scheme, model): the folds both ran, both mean RMSEs, the mean difference
+    (model − reference; positive means the reference is better), t and the two-sided p-value
+    (NaN with fewer than two shared folds). The paper marks p < .05 and p < 1e-4.
+    """
+    from scipy.stats import ttest_rel
+
+    rows = []
+    for scheme, group in per_fold.groupby("scheme", sort=False):
+        rmse = group.pivot_table(index="fold", columns="model", values="rmse", sort=False)
+        if reference not in rmse:
+            continue
+        for model in [m for m in rmse.columns if m != reference]:
+            pair = rmse[[model, reference]].dropna()
+            test = ttest_rel(pair[model], pair[reference]) if len(pair) >= 2 else None
+            rows.append(
+                {
+                    "scheme": scheme,
+                    "model": model,
+                    "n_folds": len(pair),
+                    "rmse": float(pair[model].mean()) if len(pair) else float("nan"),
+                    f"{reference}_rmse": float(pair[reference].mean()) if len(pair) else float("nan"),
+                    "difference": float((pair[model] - pair[reference]).mean()) if len(pair) else float("nan"),
+                    "t": float(test.statistic) if test is not None else float("nan"),
+                    "p": float(test.pvalue) if test is not None else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["scheme", "model", "n_folds", "rmse", f"{reference}_rmse", "difference", "t", "p"])
+
+
 def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Table 1's layout: models × (scheme, RMSE / PCC) as "mean ± sd" over folds, schemes and models in run order."""
     if per_fold.empty:

@@ -206,7 +206,7 @@ class FinetuneResult:
     cv_seconds: float
 
     def record(self) -> ModelRecord:
-        """The final CSG2A as the checkpoint (with its fingerprint); per-model mean RMSE, PCC and seconds."""
+        """The final CSG2A as the checkpoint (with its fingerprint); per-model mean RMSE, PCC and seconds, and paired t-tests."""
         means = self.per_fold.groupby("model", sort=False)[["rmse", "pcc", "seconds"]].mean()
         metrics = {f"{m}.{k}": float(v) for m, row in means.iterrows() for k, v in row.items()}
         cv_stopped = bool(self.per_fold.stopped_by_budget.any())
@@ -223,7 +223,7 @@ class FinetuneResult:
                 "final_stopped": self.final_stopped,
                 "final_trained_in": self.final_trained_in,
             },
-            tables={"rmse_pcc": means},
+            tables={"rmse_pcc": means, "figure_2_paired_t": bm.paired_t_tests(self.per_fold)},
             stopped_by_budget=cv_stopped or self.final_stopped,
         )
 
