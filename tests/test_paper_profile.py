@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -165,3 +166,23 @@ def test_seed_003_figure_2_paired_t_test_by_hand() -> None:
     assert table.loc["csg2a_unfrozen", "difference"] == pytest.approx(0.175)
     assert table.loc["svm", "n_folds"] == 3, "only the folds both models ran are paired"
     assert 0 < table.loc["csg2a_unfrozen", "p"] < 0.05
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("ops: [unclosed", "not a readable YAML run config"),
+        ("resources: {}\n", "expected one top-level key 'ops'"),
+        ("ops:\n  model_csg2a_finetuned: {n_folds: 2}\n", "ops.model_csg2a_finetuned must hold exactly one key, 'config'"),
+        ("ops:\n  model_csg2a_finetune: {config: {}}\n", "model_csg2a_finetune is not an asset"),
+    ],
+)
+def test_a_bad_run_config_file_is_a_typed_error_naming_the_file(tmp_path: Path, body: str, message: str) -> None:
+    from l1k_jobs.runner import RunConfigError, read_asset_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(body)
+    with pytest.raises(RunConfigError, match=message) as caught:
+        read_asset_config(path, DOMAIN_ASSETS)
+    assert str(path) in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"], "reading a config writes nothing"
