@@ -7,17 +7,18 @@ from scipy.stats import hypergeom
 
 from l1k_assets.errors import DataError
 from l1k_assets.genesets.enrichment import benjamini_hochberg, enrich
-from l1k_assets.indication.classifier import ClassifierConfig, calibrate, nested_cv
+from l1k_assets.indication.classifier import CalibratedForest, ClassifierConfig, FoldResult, calibrate, nested_cv
 from l1k_assets.indication.compounds import compound_scores, moa_scores, perturbagen_scores, shortlist
 from l1k_assets.indication.deltas import consensus_query, tumor_normal_deltas
 from l1k_assets.indication.exploration import cluster_scores, k_medians
-from l1k_assets.indication.genes import permutation_importances
+from l1k_assets.indication.genes import held_out_permutation, permutation_importances
 from l1k_assets.indication.metrics import expected_calibration_error, multiclass_brier
 from l1k_assets.indication.scoring import stream_probabilities
 from l1k_assets.lincs.gct import read_gct
 from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.lincs.levels import robust_zscore
 from l1k_assets.lincs.metadata import read_moa_table
+from l1k_assets.progress import Progress
 from tests.oracles import normalized_scores, weighted_es, wtcs
 
 FAST = ClassifierConfig(n_estimators=(30,), max_depth=(None,), min_samples_split=(2,), min_samples_leaf=(1, 2), outer_folds=3)
@@ -273,3 +274,50 @@ def test_permutation_importance_finds_the_only_informative_gene() -> None:
     model = DecisionTreeClassifier(max_depth=1).fit(x, y)
     drops = permutation_importances(model, x, y, ["g0", "g1", "g2"], ["g1", "g2"], repeats=3)
     assert drops["g1"] > 0.3 and drops["g2"] == 0.0 and "g0" not in drops
+
+
+def _tree_folds(x: np.ndarray, y: np.ndarray, n_folds: int = 3) -> list[FoldResult]:
+    """Fully grown trees on n_folds unequal folds, as nested CV would hand them over."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    bounds = [0, 50, 110, len(y)][: n_folds + 1]
+    folds = []
+    for i in range(n_folds):
+        test = np.arange(bounds[i], bounds[i + 1])
+        train = np.setdiff1d(np.arange(len(y)), test)
+        tree = DecisionTreeClassifier(random_state=0).fit(x[train], y[train])
+        folds.append(FoldResult(i, train, test, CalibratedForest(tree, {}, "none", {}), np.empty(0), {}))
+    return folds
+
+
+def test_held_out_permutation_is_each_folds_test_drop_weighted_by_test_size() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(180, 3))
+    y = np.where(x[:, 0] + 0.3 * rng.normal(size=180) > 0, "A", "B")
+    folds = _tree_folds(x, y)
+    genes = ["g0", "g1", "g2"]
+    table = held_out_permutation(folds, x, y, genes, ["g0", "g1"], repeats=2, seed=5)
+    per_fold = [permutation_importances(f.forest.model, x[f.test], y[f.test], genes, ["g0", "g1"], 2, 5 + f.fold) for f in folds]
+    expected = sum(len(f.test) * d for f, d in zip(folds, per_fold, strict=True)) / len(y)  # 50, 60 and 70 test pairs
+    np.testing.assert_allclose(table.permutation, expected.reindex(table.index))
+    np.testing.assert_allclose(table.permutation_fold_sd, pd.DataFrame(per_fold).std(ddof=1).reindex(table.index))
+    assert (table.permutation_folds == 3).all() and table.permutation["g0"] > 0.3
+
+
+def test_held_out_permutation_does_not_credit_a_memorised_noise_gene() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(180, 2))
+    y = rng.choice(["A", "B"], 180)  # labels unrelated to either gene: a grown tree memorises them
+    folds = _tree_folds(x, y)
+    in_sample = permutation_importances(folds[0].forest.model, x[folds[0].train], y[folds[0].train], ["g0", "g1"], ["g0"], 5)
+    held_out = held_out_permutation(folds, x, y, ["g0", "g1"], ["g0"], repeats=5)
+    assert in_sample["g0"] > 0.2 and abs(held_out.permutation["g0"]) < 0.1
+
+
+def test_held_out_permutation_stops_between_folds_when_the_budget_is_spent() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(180, 2))
+    y = np.where(x[:, 0] > 0, "A", "B")
+    budget = Progress("permutation", 3, lambda report: None, budget_seconds=1e-6)
+    table = held_out_permutation(_tree_folds(x, y), x, y, ["g0", "g1"], ["g0"], progress=budget)
+    assert budget.stopped_by_budget and (table.permutation_folds == 1).all()

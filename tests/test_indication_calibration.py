@@ -16,7 +16,7 @@ import pytest
 
 from l1k_assets.geo.catalog import load_catalog
 from l1k_assets.geo.cohort import clean_cohort, combine_cohorts
-from l1k_assets.indication.assets import ClassifierSettings, ExplorationSettings, ImportanceSettings
+from l1k_assets.indication.assets import ClassifierSettings, ExplorationSettings
 from l1k_assets.indication.classifier import (
     ClassifierConfig,
     NestedCVResult,
@@ -143,7 +143,7 @@ def test_a_tiny_budget_stops_cv_and_loco_early_and_says_so() -> None:
         (ClassifierSettings, "n_estimators", [200, 500]),
         (ClassifierSettings, "max_depth", [0, 12, 24]),
         (ClassifierSettings, "final_search", True),
-        (ImportanceSettings, "permutation_top_k", 0),
+        (ClassifierSettings, "permutation_top_k", 0),
         (ExplorationSettings, "n_init", 10),
     ],
 )

@@ -152,3 +152,11 @@ def test_knockdowns_of_the_strongest_reversal_are_never_ranked_as_drugs(
         assert ranked.pert_iname.iloc[0] == hub
     meta = tiny_home.metadata("out_compound_scores", release)
     assert {"trt_sh", "ctl_vehicle"} <= set(meta["signatures_not_scored"].value)
+
+
+def test_permutation_importance_is_held_out_on_every_outer_fold(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("out_indication_genes")
+    permuted = table.dropna(subset=["permutation"])
+    assert len(permuted) == 60 and set(permuted.index) == set(table.nsmallest(60, "rank").index)  # demo: the top 60 by impurity
+    assert (permuted.permutation_folds == 5).all() and tiny_home.metadata("out_indication_genes")["permutation_folds"].value == 5
+    assert permuted.permutation.nlargest(10).mean() > 0.0 and (permuted.permutation_fold_sd >= 0).all()

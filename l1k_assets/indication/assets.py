@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -27,16 +26,9 @@ from l1k_assets.indication import compounds as cmp
 from l1k_assets.indication.classifier import CalibratedForest, ClassifierConfig
 from l1k_assets.indication.deltas import consensus_deltas, consensus_query, gene_columns, tumor_normal_deltas
 from l1k_assets.indication.exploration import explore
-from l1k_assets.indication.genes import (
-    PERMUTATION_BATCH,
-    class_contrast,
-    gene_set_clustering,
-    impurity_importance,
-    permutation_importances,
-    top_genes_per_class,
-)
+from l1k_assets.indication.genes import class_contrast, gene_set_clustering, gene_table, top_genes_per_class
 from l1k_assets.indication.scoring import stream_probabilities
-from l1k_assets.indication.training import MODEL_FILE, train_indication_classifier
+from l1k_assets.indication.training import MODEL_FILE, PermutationConfig, train_indication_classifier
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
 from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.lincs.metadata import read_moa_table
@@ -156,9 +148,15 @@ class ClassifierSettings(ProfiledConfig):
     n_jobs: int = 2
     seed: int = 0
     time_budget_seconds: float | None = Field(
-        45.0, description="wall clock for nested CV + leave-one-cohort-out; no new outer fold or cohort starts after it"
+        45.0,
+        description="wall clock for nested CV, leave-one-cohort-out and the held-out permutations; no new outer fold, "
+        "cohort or permuted fold starts after it",
     )
     balanced_accuracy_floor: float = Field(0.8, description="blocking check: nested-CV balanced accuracy must reach this")
+    permutation_top_k: int = Field(
+        60, description="held-out permutation importance for the k genes highest by impurity (0 = all)"
+    )
+    permutation_repeats: int = 2
 
     PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
         "n_estimators": Sourced([200, 500], f"{SEED_000_GRID}: tree number"),
@@ -167,6 +165,8 @@ class ClassifierSettings(ProfiledConfig):
         "min_samples_leaf": Sourced([1, 3], f"{SEED_000_GRID}: leaf constraint"),
         "final_search": Sourced(True, "l1k's reading of seed 000 §3.4: the final model tuned like every outer fold"),
         "time_budget_seconds": NO_BUDGET,
+        "permutation_top_k": Sourced(0, PERMUTATION_ADDED),
+        "permutation_repeats": Sourced(5, PERMUTATION_ADDED),
     }
 
     def protocol(self) -> ClassifierConfig:
@@ -182,10 +182,13 @@ class ClassifierSettings(ProfiledConfig):
             n_jobs=self.n_jobs,
         )
 
+    def permutation(self) -> PermutationConfig:
+        return PermutationConfig(self.permutation_top_k, self.permutation_repeats, self.seed)
+
 
 @dg.asset(
     group_name=GROUP,
-    code_version="2",
+    code_version="3",
     kinds={"sklearn", "mlflow"},
     check_specs=blocking("model_indication_classifier", "balanced_accuracy_floor"),
 )
@@ -212,6 +215,7 @@ def model_indication_classifier(
             progress,
             final_search=config.final_search,
             loco=config.leave_one_cohort_out,
+            permutation=config.permutation(),
         )
         record = record_model(context, run, checkpoints, profile, config, report)
     yield dg.Output(record.output)
@@ -228,51 +232,15 @@ def load_classifier(checkpoints: CheckpointStore) -> tuple[CalibratedForest, Che
     return CalibratedForest(model, extra["params"], extra["calibration"], extra.get("inner_scores", {})), manifest
 
 
-class ImportanceSettings(ProfiledConfig):
-    """How hard the permutation importance works: the top genes by impurity under demo, every gene under paper."""
-
-    permutation_top_k: int = Field(60, description="permutation importance for the k genes highest by impurity (0 = all)")
-    permutation_repeats: int = 2
-    time_budget_seconds: float | None = Field(10.0, description="wall clock for the permutations; genes not reached get none")
-
-    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
-        "permutation_top_k": Sourced(0, PERMUTATION_ADDED),
-        "permutation_repeats": Sourced(5, PERMUTATION_ADDED),
-        "time_budget_seconds": NO_BUDGET,
-    }
-
-
-@dg.asset(group_name=GROUP, code_version="2", kinds={"sklearn"}, deps=[model_indication_classifier])
+@dg.asset(group_name=GROUP, code_version="3", kinds={"sklearn"}, deps=[model_indication_classifier])
 def out_indication_genes(
     context: dg.AssetExecutionContext,
-    config: ImportanceSettings,
     core_tumor_normal_deltas: pd.DataFrame,
     checkpoints: CheckpointStore,
-    profile: RunProfile,
 ) -> pd.DataFrame:
-    """Impurity and permutation importances of every gene, its rank, and the class each gene separates best."""
-    config = profile.apply(config)
+    """Impurity and held-out permutation importances of every gene, its rank, and the class each gene separates best."""
     forest, manifest = load_classifier(checkpoints)
-    genes = manifest.extra["genes"]
-    x = core_tumor_normal_deltas[genes].to_numpy(dtype=np.float64)
-    y = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
-    impurity = impurity_importance(forest.model, genes)
-    # Permuting every one of ~10^3 genes through a calibrated forest costs minutes; the genes
-    # impurity already ranks low are not where permutation would change the picture.
-    k = config.permutation_top_k or len(genes)
-    candidates = impurity.nlargest(k).index.tolist()
-    batches = -(-len(candidates) // PERMUTATION_BATCH)
-    budget = config.time_budget_seconds
-    progress = Progress("permutation importance · batch", batches, progress_sink(context), budget_seconds=budget)
-    permutation = permutation_importances(
-        forest.model, x, y, genes, candidates, config.permutation_repeats, batch_genes=PERMUTATION_BATCH, progress=progress
-    )
-    contrast = class_contrast(core_tumor_normal_deltas, genes)
-    table = pd.DataFrame({"impurity": impurity, "permutation": permutation.reindex(impurity.index)})
-    table["rank"] = table.impurity.rank(ascending=False, method="first").astype(int)
-    table["top_class"] = contrast.abs().idxmax(axis=0).reindex(table.index)
-    table["top_class_contrast"] = [contrast.loc[c, g] for g, c in table.top_class.items()]
-    table = table.rename_axis("gene").sort_values("rank")
+    table = gene_table(core_tumor_normal_deltas, forest.model, manifest.extra["genes"], manifest.extra["held_out_permutation"])
     figure_6, trees = gene_set_clustering(core_tumor_normal_deltas, table.index.tolist())
     labels = core_tumor_normal_deltas.cancer_type.astype(str).to_numpy()
     context.add_output_metadata(
@@ -282,10 +250,9 @@ def out_indication_genes(
             "figure_6_plot": image_metadata(plots.dendrogram_panels(trees, labels, "Ward clustering of the pairs"), "Figure 6"),
             **json_metadata(
                 n_genes=len(table),
-                n_permuted=len(permutation),
+                n_permuted=int(table.permutation.notna().sum()),
+                permutation_folds=int(table.permutation_folds.max()),
                 classifier_mlflow_run=manifest.mlflow_run_id,
-                run_profile=run_profile(profile, config, progress.stopped_by_budget),
-                stopped_by_budget=progress.stopped_by_budget,
             ),
         }
     )

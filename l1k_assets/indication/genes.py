@@ -1,7 +1,7 @@
 """Which genes drive the cancer-type classifier, and which pathways they fall in.
 
 Importances come from two angles (impurity, which is cheap but biased towards noisy
-high-variance features, and permutation on held-out data), and the top genes go through an
+high-variance features, and permutation on each outer fold's held-out pairs), and the top genes go through an
 over-representation test against local GMT libraries with Benjamini–Hochberg FDR, computed
 by gseapy's Enrichr method offline (gene sets passed as a dict, never a library name).
 """
@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 from l1k_assets.errors import DataError
+from l1k_assets.indication.classifier import FoldResult
 from l1k_assets.progress import Progress
 
 log = logging.getLogger("l1k.indication")
@@ -39,15 +40,13 @@ def permutation_importances(
     repeats: int = 3,
     seed: int = 0,
     batch_genes: int = PERMUTATION_BATCH,
-    progress: Progress | None = None,
 ) -> pd.Series:
     """Mean drop in balanced accuracy when one candidate gene's values are shuffled across samples.
 
     Only ``candidates`` are permuted (the model still sees every gene), so the cost is
     len(candidates) × repeats predictions rather than one per gene of the model. The shuffled
     copies of ``batch_genes`` genes go through the model in one call: a forest's per-call
-    overhead, not its per-row cost, dominates predictions on a few hundred rows. ``progress``
-    gets one step per batch; once its budget is spent the genes not reached are left out.
+    overhead, not its per-row cost, dominates predictions on a few hundred rows.
     """
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
@@ -55,7 +54,7 @@ def permutation_importances(
     position = {g: i for i, g in enumerate(genes)}
     drops = {}
     batches = [list(candidates[i : i + batch_genes]) for i in range(0, len(candidates), batch_genes)]
-    for step, batch in enumerate(batches, start=1):
+    for batch in batches:
         copies = []
         for gene in batch:
             for _ in range(repeats):
@@ -65,12 +64,49 @@ def permutation_importances(
         predictions = np.asarray(model.predict(np.vstack(copies))).reshape(len(batch), repeats, len(y))
         for gene, per_repeat in zip(batch, predictions, strict=True):
             drops[gene] = baseline - float(np.mean([balanced_accuracy_score(y, p) for p in per_repeat]))
+    return pd.Series(drops, name="permutation", dtype=float)
+
+
+def held_out_permutation(
+    folds: Sequence[FoldResult],
+    x: np.ndarray,
+    y: Sequence[str],
+    genes: Sequence[str],
+    candidates: Sequence[str],
+    repeats: int = 3,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Permutation importance on held-out pairs: each outer fold's forest, permuted on that fold's test split.
+
+    The refit forest has seen every pair, so shuffling a gene on its own training data
+    measures memorisation as much as use. Each outer fold's forest never saw its test rows,
+    so the drop there is out of sample; the per-fold drops are averaged weighted by the
+    folds' test sizes (every pair counts once, as in the pooled estimate), and their sd says
+    how stable a gene's importance is across folds. ``progress`` gets one step per fold;
+    once its budget is spent no further fold starts (the folds that ran are reported).
+    """
+    y = np.asarray(y).astype(str)
+    drops, sizes = [], []
+    for step, fold in enumerate(folds, start=1):
+        test = fold.test
+        drops.append(permutation_importances(fold.forest.model, x[test], y[test], genes, candidates, repeats, seed + fold.fold))
+        sizes.append(len(test))
         if progress is not None:
-            progress.update(step, genes=len(drops))
-            if step < len(batches) and progress.exhausted():
+            progress.update(step, genes=len(candidates))
+            if step < len(folds) and progress.exhausted():
                 progress.stop_for_budget()
                 break
-    return pd.Series(drops, name="permutation", dtype=float)
+    table = pd.DataFrame(drops).T.reindex(list(candidates))
+    weights = np.asarray(sizes, dtype=float) / float(np.sum(sizes))
+    return pd.DataFrame(
+        {
+            "permutation": table.to_numpy() @ weights if len(drops) else np.nan,
+            "permutation_fold_sd": table.std(axis=1, ddof=1) if len(drops) > 1 else 0.0,
+            "permutation_folds": len(drops),
+        },
+        index=pd.Index(list(candidates), name="gene"),
+    )
 
 
 def class_contrast(deltas: pd.DataFrame, genes: Sequence[str], label: str = "cancer_type") -> pd.DataFrame:
@@ -82,6 +118,23 @@ def class_contrast(deltas: pd.DataFrame, genes: Sequence[str], label: str = "can
         pooled = np.sqrt((inside.var(ddof=1).fillna(0) + outside.var(ddof=1).fillna(0)) / 2).replace(0, np.nan)
         out[ctype] = (inside.mean() - outside.mean()) / pooled
     return pd.DataFrame(out).T.fillna(0.0)
+
+
+def gene_table(deltas: pd.DataFrame, model: object, genes: Sequence[str], permuted: dict[str, list]) -> pd.DataFrame:
+    """Every gene's impurity importance and rank, its held-out permutation importance where computed, and its class.
+
+    ``permuted`` is the classifier checkpoint's ``held_out_permutation`` (columns as lists);
+    ``top_class`` is the class the gene separates best (largest |one-vs-rest contrast|), and
+    ``top_class_contrast`` its signed effect size, so the table says which way a gene points.
+    """
+    impurity = impurity_importance(model, genes)
+    held_out = pd.DataFrame(permuted).set_index("gene").reindex(impurity.index)
+    contrast = class_contrast(deltas, list(genes))
+    table = pd.concat([impurity, held_out], axis=1)
+    table["rank"] = table.impurity.rank(ascending=False, method="first").astype(int)
+    table["top_class"] = contrast.abs().idxmax(axis=0).reindex(table.index)
+    table["top_class_contrast"] = [contrast.loc[c, g] for g, c in table.top_class.items()]
+    return table.rename_axis("gene").sort_values("rank")
 
 
 def top_genes_per_class(importance: pd.Series, contrast: pd.DataFrame, n: int) -> dict[str, list[str]]:
