@@ -153,3 +153,22 @@ def test_selection_errors(planted_split) -> None:
         select_greedy(x, y, None, None, 3)
     with pytest.raises(DataError, match="nothing to select"):
         select_lasso(x, np.ones_like(y), 3)
+
+
+def test_reduced_sizes_are_the_papers_486_324_108_of_970() -> None:
+    from l1k_assets.inference.training import reduced_size
+
+    assert [reduced_size(970, d) for d in (2, 3, 9)] == [486, 324, 108]
+    with pytest.raises(DataError, match="at least 2"):
+        reduced_size(970, 1)
+    with pytest.raises(DataError, match="too few landmarks"):
+        reduced_size(2, 2)
+
+
+def test_reduced_landmark_table_refuses_a_kind_it_does_not_know() -> None:
+    import pandas as pd
+
+    from l1k_assets.inference.training import ReductionSettings, reduced_landmark_table
+
+    with pytest.raises(DataError, match="unknown model kinds \\['swinir'\\]"):
+        reduced_landmark_table(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ReductionSettings(kinds=["swinir"]), None, None)

@@ -336,6 +336,7 @@ ops:
   model_csg2a_pretrained: {config: {network: {max_epochs: 3}}}
   model_csg2a_finetuned: {config: {network: {max_epochs: 3}}}
   model_indication_classifier: {config: {n_estimators: [20, 50]}}
+  out_reduced_landmarks: {config: {model: {max_epochs: 3}}}
 """
 
 
@@ -346,7 +347,8 @@ def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: Mat
     (tmp_path / "caps.yaml").write_text(PAPER_CAPS)
     paper = MaterializedHome(home, home / "dagster", "")
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
-    command += ["--profile", "paper", "--select", "key:model_*", "--config", str(tmp_path / "caps.yaml")]
+    selection = "key:model_* or key:out_reduced_landmarks"
+    command += ["--profile", "paper", "--select", selection, "--config", str(tmp_path / "caps.yaml")]
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=paper.env(), capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "run profile paper" in done.stdout
@@ -364,6 +366,8 @@ def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: Mat
     assert len(paper.table("model_indication_classifier")) == 5 + 1  # five outer folds and the pooled row
     forest = paper.metadata("model_indication_classifier")["run_profile"].value["paper_overrides"]
     assert [(o["setting"], o["used"]) for o in forest] == [("n_estimators", [20, 50])]
+    table_3 = paper.table("out_reduced_landmarks")  # seed 002 Table 3 and S3–S4: three fractions, four models
+    assert table_3.model.tolist()[1:] == ["lr", "knn", "mlp", "gnn"] * 3 and table_3.n_landmarks.nunique() == 3
 
 
 def test_a_config_naming_no_asset_is_refused_before_anything_runs(tiny_home: MaterializedHome, tmp_path: Path) -> None:

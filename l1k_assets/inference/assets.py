@@ -24,7 +24,14 @@ from l1k_assets.inference.graph import build_gene_graph, graph_samples, graph_st
 from l1k_assets.inference.models import StandardizedModel
 from l1k_assets.inference.pairs import RNASEQ_PREFIX, TISSUE_COLUMN, load_inference_pairs, sample_tissues
 from l1k_assets.inference.split import split_samples
-from l1k_assets.inference.training import InferenceSettings, model_inputs, select_landmarks, train_inference_model
+from l1k_assets.inference.training import (
+    InferenceSettings,
+    ReductionSettings,
+    model_inputs,
+    reduced_landmark_table,
+    select_landmarks,
+    train_inference_model,
+)
 from l1k_assets.inference.training import SelectionSettings as LandmarkSelectionSettings
 from l1k_assets.landmarks import DEFAULT_MIN_SHARE, check_min_share
 from l1k_assets.paper_sources import Sourced
@@ -275,4 +282,49 @@ def out_inference_benchmark(
     prediction = model.predict(data.x["test"])
     metadata["heatmap"] = image_metadata(truth_vs_prediction_heatmap(data.y["test"], prediction), f"{best}: truth vs prediction")
     context.add_output_metadata(metadata)
+    return table
+
+
+class ReducedLandmarkSettings(dg.Config, ReductionSettings):
+    """Seed 002's Table 3 (``inference.training.ReductionSettings``): which random fractions, which models."""
+
+    model: ModelSettings = Field(default_factory=ModelSettings, description="settings of the models")
+
+
+@dg.asset(group_name="inference", code_version="1", kinds={"pytorch", "mlflow"}, op_tags=GPU_TAGS, pool=GPU_POOL)
+def out_reduced_landmarks(
+    context: dg.AssetExecutionContext,
+    config: ReducedLandmarkSettings,
+    core_inference_pairs: pd.DataFrame,
+    core_inference_split: pd.DataFrame,
+    core_gene_graph: pd.DataFrame,
+    compute: ComputeResource,
+    mlflow: MlflowTracking,
+    profile: RunProfile,
+) -> pd.DataFrame:
+    """Seed 002's Table 3 and Supplementary S3–S4: each model retrained on random 1/2, 1/3 and 1/9 of the landmarks."""
+    config = profile.apply(config)
+    with training_run(context, mlflow, profile, config, compute) as run:
+        progress = Progress("reduced landmarks", sink=progress_sink(context, run))
+        table = reduced_landmark_table(
+            core_inference_pairs, core_inference_split, core_gene_graph, config, compute.setup(), progress
+        )
+        metrics = {
+            f"{row.model}_{row.n_landmarks}_{name}": float(getattr(row, name))
+            for row in table.iloc[1:].itertuples()
+            for name in ("error_mean", "scc_mean", "well_inferred_95")
+        }
+        run.log_metrics(metrics)
+        stopped = bool(table.stopped_by_budget.fillna(False).astype(bool).any())
+        shown = table.drop(columns=["landmark_ids"]).iloc[:, :9]
+        context.add_output_metadata(
+            {"table_3": dg.MetadataValue.md(shown.to_markdown(index=False))}
+            | json_metadata(
+                variants=[f"1/{d}" for d in config.divisors],
+                kinds=config.kinds,
+                paper_variants="1/2, 1/3, 1/9 with lr, knn, mlp, gnn",
+                run_profile=run_profile(profile, config, stopped),
+                **metrics,
+            )
+        )
     return table
