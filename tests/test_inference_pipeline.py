@@ -161,7 +161,7 @@ def test_training_progress_reaches_mlflow_and_the_profile_is_recorded(tiny_home:
 
 def test_table_3_retrains_each_model_on_the_random_ninth_of_the_landmarks(tiny_home: MaterializedHome) -> None:
     table = tiny_home.table("out_reduced_landmarks")
-    assert table.model.tolist() == ["constant", "lr", "knn", "mlp"]  # demo: the 1/9 variant with the three quick models
+    assert table.Model.tolist() == ["constant", "lr", "knn"]  # demo: the 1/9 variant with the two quick models
     reduced = table.iloc[1:]
     full = _models(tiny_home)
     pairs = tiny_home.table("core_inference_pairs")
@@ -171,8 +171,8 @@ def test_table_3_retrains_each_model_on_the_random_ninth_of_the_landmarks(tiny_h
     drawn = [arrays.landmark_ids[p] for p in select_random(n_landmarks, n_landmarks // 9 + 1, 0).positions]
     assert (reduced.landmark_ids == ",".join(drawn)).all()
     assert (reduced.error_mean < table.error_mean.iloc[0]).all()  # every model beats the constant row
-    for kind in ("knn", "mlp"):  # the planted relations need more than a ninth of the landmarks
-        assert reduced.set_index("model").error_mean[kind] > full.error_mean[kind], kind
+    # the planted relations need more than a ninth of the landmarks (LR, with 112 inputs for 240 samples, overfits them)
+    assert reduced.set_index("Model").error_mean["knn"] > full.error_mean["knn"]
     meta = tiny_home.metadata("out_reduced_landmarks")
     assert meta["variants"].value == ["1/9"] and "Overall error" in meta["table_3"].value
     assert meta["run_profile"].value["profile"] == "demo"

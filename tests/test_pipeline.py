@@ -337,6 +337,7 @@ ops:
   model_csg2a_finetuned: {config: {network: {max_epochs: 3}}}
   model_indication_classifier: {config: {n_estimators: [20, 50]}}
   out_reduced_landmarks: {config: {model: {max_epochs: 3}}}
+  out_pooled_landmark_discovery: {config: {m: 20, dnn: {max_epochs: 3}}}
 """
 
 
@@ -347,7 +348,7 @@ def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: Mat
     (tmp_path / "caps.yaml").write_text(PAPER_CAPS)
     paper = MaterializedHome(home, home / "dagster", "")
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
-    selection = "key:model_* or key:out_reduced_landmarks"
+    selection = "key:model_* or key:out_reduced_landmarks or key:out_pooled_landmark_discovery"
     command += ["--profile", "paper", "--select", selection, "--config", str(tmp_path / "caps.yaml")]
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=paper.env(), capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -367,7 +368,10 @@ def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: Mat
     forest = paper.metadata("model_indication_classifier")["run_profile"].value["paper_overrides"]
     assert [(o["setting"], o["used"]) for o in forest] == [("n_estimators", [20, 50])]
     table_3 = paper.table("out_reduced_landmarks")  # seed 002 Table 3 and S3–S4: three fractions, four models
-    assert table_3.model.tolist()[1:] == ["lr", "knn", "mlp", "gnn"] * 3 and table_3.n_landmarks.nunique() == 3
+    assert table_3.Model.tolist()[1:] == ["lr", "knn", "mlp", "gnn"] * 3 and table_3.n_landmarks.nunique() == 3
+    pooled = paper.metadata("out_pooled_landmark_discovery")  # seed 001: the tissues pooled, 80/20, the max/min rule
+    assert pooled["split"].value == "80_20" and pooled["n_cells"].value["test"] == pooled["n_cells"].value["validation"]
+    assert pooled["run_profile"].value["settings"]["ranking"] == "max_min"
 
 
 def test_a_config_naming_no_asset_is_refused_before_anything_runs(tiny_home: MaterializedHome, tmp_path: Path) -> None:

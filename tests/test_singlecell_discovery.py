@@ -105,3 +105,37 @@ def test_split_needs_cells_in_every_part() -> None:
     cells.loc[cells.split == "test", "split"] = "train"
     with pytest.raises(DataError, match="the test split has 0 cells"):
         cell_arrays(cells)
+
+
+def _tissue(name: str, genes: list[str], n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    front = pd.DataFrame(
+        {
+            "cell_id": [f"{name}{i}" for i in range(n)],
+            "cell_type": ["a", "b"] * (n // 2),
+            "split": ["train", "validation", "test"] * (n // 3),
+        }
+    )
+    return pd.concat([front, pd.DataFrame(rng.random((n, len(genes))), columns=genes)], axis=1)
+
+
+def test_pooled_cells_join_the_tissues_on_their_shared_genes() -> None:
+    from l1k_assets.singlecell.discovery import pooled_cells
+
+    tables = {"colon": _tissue("c", ["G1", "G2", "G3"], 30, 0), "prostate": _tissue("p", ["G3", "G2", "G4"], 60, 1)}
+    kept = pooled_cells(tables)
+    assert kept.genes == ["G2", "G3"] and sum(len(v) for v in kept.values.values()) == 90
+    assert {t.split("/")[0] for t in kept.cell_types["train"]} == {"colon", "prostate"}
+    np.testing.assert_array_equal(kept.values["train"][:10], tables["colon"].loc[tables["colon"].split == "train", ["G2", "G3"]])
+    paper = pooled_cells(tables, "80_20", 0.2, seed=0)
+    n_train, n_val = len(paper.values["train"]), len(paper.values["validation"])
+    assert n_train + n_val == 90 and 8 <= n_val <= 28  # the paper's 80/20, seeded
+    np.testing.assert_array_equal(
+        paper.values["test"], paper.values["validation"]
+    )  # no test split: test metrics are validation's
+    with pytest.raises(DataError, match="at least two data sets"):
+        pooled_cells({"colon": tables["colon"]})
+    with pytest.raises(DataError, match="pooled split 'half'"):
+        pooled_cells(tables, "half")
+    with pytest.raises(DataError, match="share 0 genes"):
+        pooled_cells({"a": _tissue("a", ["G1"], 30, 0), "b": _tissue("b", ["G9"], 30, 0)})

@@ -56,3 +56,19 @@ def test_sets_are_compared_by_lr_and_dnn_on_common_targets(tiny_home: Materializ
     assert meta["mlflow_run_id"].value
     ranking = tiny_home.table("core_singlecell_landmarks", "colon")
     assert ranking.gene.is_unique and pd.api.types.is_bool_dtype(ranking.in_l1000)
+
+
+def test_pooled_tissues_discover_hubs_and_compare_the_sets(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("out_pooled_landmark_discovery")
+    meta = tiny_home.metadata("out_pooled_landmark_discovery")
+    shared = set.intersection(*(set(tiny_home.table("core_singlecell_expression", d).columns[3:]) for d in DATASETS))
+    assert meta["datasets"].value == list(DATASETS) and meta["n_genes"].value == len(shared) and meta["split"].value == "kept"
+    cells = sum(len(tiny_home.table("core_singlecell_expression", d)) for d in DATASETS)
+    assert sum(meta["n_cells"].value.values()) == cells  # every cell of both tissues, each once
+    assert set(zip(table.gene_set, table.model, strict=True)) == {
+        (s, m) for s in ("L1000", "discovered", "random") for m in ("lr", "dnn")
+    }
+    sets = table.drop_duplicates("gene_set").set_index("gene_set").genes.str.split(";")
+    hubs = _symbols([g for module in tiny_home.manifest()["truth"]["singlecell"]["hub_genes"].values() for g in module])
+    assert len(hubs & set(sets["discovered"])) > len(hubs & set(sets["random"]))
+    assert meta["run_profile"].value["profile"] == "demo"

@@ -310,8 +310,8 @@ def out_reduced_landmarks(
             core_inference_pairs, core_inference_split, core_gene_graph, config, compute.setup(), progress
         )
         metrics = {
-            f"{row.model}_{row.n_landmarks}_{name}": float(getattr(row, name))
-            for row in table.iloc[1:].itertuples()
+            f"{row['Model']}_{row['n_landmarks']}_{name}": float(row[name])
+            for _, row in table.iloc[1:].iterrows()
             for name in ("error_mean", "scc_mean", "well_inferred_95")
         }
         run.log_metrics(metrics)

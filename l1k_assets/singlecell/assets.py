@@ -28,8 +28,8 @@ from l1k_assets.partitions import GPU_POOL, GPU_TAGS
 from l1k_assets.progress import Progress
 from l1k_assets.singlecell import comparison
 from l1k_assets.singlecell.catalog import Dataset, load_datasets
-from l1k_assets.singlecell.comparison import compare_landmark_sets, dnn_params
-from l1k_assets.singlecell.discovery import cell_arrays, discover_landmarks
+from l1k_assets.singlecell.comparison import compare_landmark_sets, dnn_params, pooled_landmark_comparison
+from l1k_assets.singlecell.discovery import cell_arrays, discover_landmarks, pooled_cells
 from l1k_assets.singlecell.qc import QCConfig, run_qc
 from l1k_assets.singlecell.readers import CountMatrix, read_10x, read_h5ad
 from l1k_assets.sources.fetch_set import fetch_urls
@@ -266,6 +266,70 @@ def out_landmark_discovery(
             | {"per_cell_type_mse": image_metadata(heat, "per cell type")}
             | json_metadata(run_profile=run_profile(profile, config, found.facts()["stopped_by_budget"]))
             | json_metadata(**found.facts(), **coverage.describe())
+            | run.metadata()
+        )
+    return found.table()
+
+
+class PooledDiscoverySettings(DiscoverySettings):
+    """Seed 001's own experiment: discovery and comparison on the tissues pooled, split as the paper or as the tables.
+
+    Everything of ``DiscoverySettings``, plus the split of the pooled cells (``kept``: each
+    table's train/validation/test; ``80_20``: the paper's, whose "test" metrics are then
+    validation metrics), the models compared, and one budget for both steps.
+    """
+
+    split: str = Field("kept", description="kept (the tables' 70/15/15) or 80_20 (seed 001: train/validation only)")
+    validation_fraction: float = Field(0.2, description="the validation share of the 80_20 split")
+    models: list[str] = Field(default_factory=lambda: ["lr", "dnn"], description="inference model kinds (lr, knn, mlp, dnn)")
+    seed: int = 0
+    fdr_threshold: float = 0.05
+    time_budget_seconds: float | None = Field(20.0, description="wall clock of discovery and comparison together")
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        **DiscoverySettings.PAPER_SOURCES,
+        "split": Sourced("80_20", "seed 001 §2.2.2: 80 % training and 20 % validation (12,746 / 3,187 cells)"),
+    }
+
+
+@dg.asset(group_name=GROUP, code_version="1", kinds={"pytorch", "mlflow"}, op_tags=GPU_TAGS, pool=GPU_POOL)
+def out_pooled_landmark_discovery(
+    context: dg.AssetExecutionContext,
+    config: PooledDiscoverySettings,
+    core_singlecell_expression: dict[str, pd.DataFrame],
+    core_landmark_genes: pd.DataFrame,
+    raw_gene_sets: pd.DataFrame,
+    compute: ComputeResource,
+    mlflow: MlflowTracking,
+    profile: RunProfile,
+) -> pd.DataFrame:
+    """Seed 001's L1000 vs F910 comparison: every tissue pooled on their shared genes, a set discovered and compared."""
+    config = profile.apply(config)
+    data = pooled_cells(core_singlecell_expression, config.split, config.validation_fraction, config.seed)
+    coverage = landmark_coverage(data.genes, core_landmark_genes.gene_symbol.astype(str)).require(
+        check_min_share(DEFAULT_MIN_SHARE), f"the pooled data sets {sorted(core_singlecell_expression)}"
+    )
+    setup = compute.setup()
+    setup.configure()
+    discovery = {
+        "m": config.m,
+        "penalty": config.group_lasso_penalty,
+        "ranking": config.ranking,
+        "dnn": dnn_params(config.dnn, setup, weighted=True),
+    }
+    params = {kind: dnn_params(config.dnn, setup, weighted=False) if kind == "dnn" else {} for kind in config.models}
+    libraries = {row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}
+    with training_run(context, mlflow, profile, config, compute) as run:
+        progress = Progress("pooled", sink=progress_sink(context, run), budget_seconds=config.time_budget_seconds)
+        discovered, found = pooled_landmark_comparison(
+            data, coverage, libraries, discovery, params, progress, random_seed=config.seed, fdr_threshold=config.fdr_threshold
+        )
+        run.log_metrics(found.metrics())
+        facts = found.facts() | {"n_discovered": len(discovered), "split": config.split}
+        facts |= {"datasets": sorted(core_singlecell_expression), "n_cells": {k: len(v) for k, v in data.values.items()}}
+        context.add_output_metadata(
+            {"comparison": markdown_table(found.summary()), "enriched_terms": markdown_table(found.top_terms())}
+            | json_metadata(run_profile=run_profile(profile, config, found.facts()["stopped_by_budget"]))
+            | json_metadata(**facts, n_genes=len(data.genes), **coverage.describe())
             | run.metadata()
         )
     return found.table()

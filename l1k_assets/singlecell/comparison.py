@@ -19,7 +19,7 @@ from l1k_assets.genesets.enrichment import enrich
 from l1k_assets.landmarks import LandmarkCoverage
 from l1k_assets.paper_sources import SEED_001_DNN_WIDTHS, Sourced
 from l1k_assets.progress import Progress
-from l1k_assets.singlecell.discovery import CellData, compare_sets, random_set
+from l1k_assets.singlecell.discovery import CellData, compare_sets, discover_landmarks, random_set
 from l1k_assets.torch_setup import TorchSetup
 
 
@@ -140,3 +140,30 @@ def compare_landmark_sets(
         [enrich(genes, libraries, data.genes).assign(gene_set=name) for name, genes in sets.items()], ignore_index=True
     )
     return SetComparison(sets, fits, per_type, enrichment, fdr_threshold)
+
+
+def pooled_landmark_comparison(
+    data: CellData,
+    l1000: LandmarkCoverage,
+    libraries: Mapping[str, Any],
+    discovery: Mapping[str, Any],
+    model_params: Mapping[str, Mapping[str, Any]],
+    progress: Progress,
+    *,
+    random_seed: int = 0,
+    fdr_threshold: float = 0.05,
+) -> tuple[pd.DataFrame, SetComparison]:
+    """Seed 001's experiment in one call: discover a set on the pooled tissues, then compare it with L1000's.
+
+    ``discovery`` holds ``discover_landmarks``' m, penalty, ranking and DNN parameters; the
+    discovery gets half of ``progress``' budget and the comparison what is left. Returns the
+    discovered genes (``rank, gene, score``) and the comparison.
+    """
+    budget = progress.budget_left()
+    found = progress.child("group-lasso DNN epoch", discovery["dnn"]["max_epochs"], budget / 2)
+    table, _ = discover_landmarks(data, discovery["m"], discovery["penalty"], discovery["dnn"], found, discovery["ranking"])
+    fits = progress.child("fit", 3 * len(model_params))
+    compared = compare_landmark_sets(
+        data, table.gene.tolist(), l1000, libraries, model_params, fits, random_seed=random_seed, fdr_threshold=fdr_threshold
+    )
+    return table, compared

@@ -71,6 +71,46 @@ def cell_arrays(table: pd.DataFrame) -> CellData:
     return CellData(values, types, genes)
 
 
+POOLED_SPLITS = ("kept", "80_20")
+
+
+def pooled_cells(
+    tables: Mapping[str, pd.DataFrame], split: str = "kept", validation_fraction: float = 0.2, seed: int = 0
+) -> CellData:
+    """Seed 001's pooled data set: every tissue's cells on the genes all of them kept, cell types prefixed by tissue.
+
+    ``split="kept"`` keeps each table's train/validation/test assignment; ``"80_20"`` is the
+    paper's (a seeded 80/20 train/validation split of the pooled cells, 12,746/3,187 there):
+    it has no test split, so the test arrays are the validation cells and every "test" metric
+    is a validation metric, as the paper's figures are.
+    """
+    if split not in POOLED_SPLITS:
+        raise DataError(f"pooled split {split!r}: expected one of {POOLED_SPLITS}")
+    if len(tables) < 2:
+        raise DataError(f"pooling needs at least two data sets, got {sorted(tables)}")
+    genes = [g for g in next(iter(tables.values())).columns if g not in CELL_COLUMNS]
+    for table in tables.values():
+        present = set(table.columns)
+        genes = [g for g in genes if g in present]
+    if len(genes) < 2:
+        raise DataError(f"the data sets {sorted(tables)} share {len(genes)} genes; pooling needs at least 2")
+    pooled = pd.concat(
+        [t[list(CELL_COLUMNS) + genes].assign(cell_type=name + "/" + t.cell_type.astype(str)) for name, t in tables.items()],
+        ignore_index=True,
+    )
+    if split == "kept":
+        return cell_arrays(pooled)
+    if not 0 < validation_fraction < 1:
+        raise DataError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
+    validation = np.random.default_rng(seed).random(len(pooled)) < validation_fraction
+    return cell_arrays(pooled.assign(split=np.where(validation, "validation", "train")).pipe(_with_test_as_validation))
+
+
+def _with_test_as_validation(table: pd.DataFrame) -> pd.DataFrame:
+    """The validation cells again under ``test``: the paper's 80/20 split has no test set of its own."""
+    return pd.concat([table, table[table.split == "validation"].assign(split="test")], ignore_index=True)
+
+
 def discover_landmarks(
     data: CellData,
     m: int,
