@@ -35,7 +35,7 @@ def test_paper_profile_gives_seed_003_protocol_and_demo_stays_cpu_sized() -> Non
 
 
 def _dataset() -> tuple[bm.ResponseData, bm.Pretrained]:
-    """20 cell lines × 6 drugs whose log IC50 follows one gene per drug, and a small pretrained pair of networks."""
+    """20 cell lines × 6 drugs whose log IC50 follows one gene per drug, and small pretrained networks of each variant."""
     rng = np.random.default_rng(0)
     cells, drugs = [f"c{i}" for i in range(20)], [f"d{j}" for j in range(6)]
     expression = pd.DataFrame(rng.normal(size=(20, N_GENES)), index=cells, columns=[f"G{g}" for g in range(N_GENES)])
@@ -50,7 +50,8 @@ def _dataset() -> tuple[bm.ResponseData, bm.Pretrained]:
     options = {k: v for k, v in FAST.items() if k != "head_hidden"}
     with_ppi = CSG2APretrainer(**options).fit(x[:60], y[:60], x[60:], y[60:], ppi=ppi)
     without_ppi = CSG2APretrainer(**options).fit(x[:60], y[:60], x[60:], y[60:])
-    pretrained = bm.Pretrained(with_ppi.checkpoint_files(), without_ppi.checkpoint_files(), ppi)
+    plain = CSG2APretrainer(**options, plain=True).fit(x[:60], y[:60], x[60:], y[60:])
+    pretrained = bm.Pretrained(with_ppi.checkpoint_files(), without_ppi.checkpoint_files(), ppi, plain.checkpoint_files())
     return bm.response_data(pairs, expression, structures, list(expression.columns)), pretrained
 
 

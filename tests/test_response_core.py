@@ -227,6 +227,35 @@ def test_fine_tuning_options_are_checked() -> None:
         CSG2ARegressor(pretrained=pretrainer.checkpoint_files(), use_ppi=False).fit(features, np.full(80, np.nan), features, y)
 
 
+def test_plain_linear_model_is_the_output_layer_of_basal_plus_condition() -> None:
+    """Seed 003's plain linear model: no attention, "just adds the chemical condition representation and the basal"."""
+    from l1k_assets.response.csg2a import CSG2ANetwork, NetworkConfig
+
+    torch.manual_seed(0)
+    network = CSG2ANetwork(NetworkConfig(6, 5, 4, 16, 0.0, plain=True)).double().eval()
+    assert network.attention is None and not any("attention" in name for name in network.state_dict())
+    g0, structure, conditions = torch.randn(3, 6, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64), torch.rand(3, 2)
+    profile, d = network(g0, structure, conditions.double())
+    weight = network.feed_forward.weight.detach()
+    torch.testing.assert_close(profile, (g0 + d) @ weight.T)  # linear in g0 + D, nothing else
+    with pytest.raises(DataError, match="no attention for a PPI prior"):
+        CSG2ANetwork(NetworkConfig(6, 5, 4, 16, 0.0, plain=True), np.zeros((6, 6)))
+
+    rng = np.random.default_rng(0)
+    x = np.hstack([rng.normal(size=(80, 6)), rng.integers(0, 2, (80, 5)), rng.random((80, 2))])
+    pretrainer = CSG2APretrainer(**FAST, plain=True).fit(x[:60], x[:60, :6], x[60:], x[60:, :6])
+    files = pretrainer.checkpoint_files()
+    restored = CSG2APretrainer.from_checkpoint(files)
+    np.testing.assert_allclose(restored.predict(x[60:]), pretrainer.predict(x[60:]), atol=1e-6)
+    features, y = x[:, :11], x[:, 0]
+    with pytest.raises(DataError, match="trained without a PPI prior"):
+        CSG2ARegressor(pretrained=files, use_ppi=True).fit(features, y, features, y)
+    plain = CSG2ARegressor(pretrained=files, use_ppi=False, **FAST).fit(features[:60], y[:60], features[60:], y[60:])
+    assert np.isfinite(plain.predict(features[60:])).all()
+    with pytest.raises(DataError, match="no attention to average"):
+        plain.mean_attention(features[:5])
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -36,7 +36,8 @@ def test_fine_tuning_records_its_profile_and_budget(tiny_home: MaterializedHome)
     assert run_profile["profile"] == "demo" and run_profile["settings"]["n_folds"] == 3
     assert meta["stopped_by_budget"].value == bool(per_fold.stopped_by_budget.any())
     paired = meta["figure_2_paired_t"].value  # seed 003 Fig. 2: every model against CSG2A on the same folds
-    assert all(f"| {m} " in paired for m in ("csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi", "svm"))
+    ablations = ("csg2a_no_pretraining", "csg2a_unfrozen", "csg2a_no_ppi", "csg2a_plain")
+    assert all(f"| {m} " in paired for m in (*ablations, "svm"))
 
 
 def test_table_1_and_ablation_figure_are_published(tiny_home: MaterializedHome) -> None:

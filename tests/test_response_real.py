@@ -86,7 +86,8 @@ def test_csg2a_runs_on_real_gdsc_and_reports_rmse_pcc(shared_data: Path) -> None
     pairs, expression, structures, n_real = _gdsc(shared_data, symbols)
     assert n_real >= 30 and len(pairs) > 1000  # NCI-60 lines found in GDSC by name
     data = bm.response_data(pairs, expression, structures, symbols)
-    pretrained = bm.Pretrained(pretrainer.checkpoint_files(), pretrainer.checkpoint_files(), np.zeros((len(symbols),) * 2))
+    files = pretrainer.checkpoint_files()
+    pretrained = bm.Pretrained(files, files, np.zeros((len(symbols),) * 2), files)  # the plain variant is not run here
     assert CSG2APretrainer.from_checkpoint(pretrained.with_ppi).network_.attention.ppi.any()  # STRING prior carried over
     models = ["mean", "drug_mean", "random_forest", "csg2a"]
     per_fold = bm.run_benchmark(data, pretrained, ["mixed", "drug_blind"], models, settings, folds=range(2))

@@ -162,7 +162,7 @@ class PretrainSettings(dg.Config, settings.PretrainSettings):
 
 @dg.asset(
     group_name="response",
-    code_version="1",
+    code_version="2",
     kinds={"pytorch", "mlflow"},
     op_tags=GPU_TAGS,
     pool=GPU_POOL,
@@ -222,7 +222,7 @@ def _reusable_final(checkpoints: CheckpointStore, asset: str, scheme: str) -> Ca
 @dg.asset(
     partitions_def=scheme_partitions,
     group_name="response",
-    code_version="1",
+    code_version="2",
     kinds={"pytorch", "mlflow"},
     op_tags=GPU_TAGS,
     pool=GPU_POOL,

@@ -9,12 +9,13 @@ GDSC cell lines, as the paper feeds it.
 Every model sees the same rows x = [basal expression (G genes) | structure features]:
 the global mean predictor, each drug's mean (what a model must beat to have learned anything
 from expression; a drug unseen in training gets the global mean), a random forest and an SVM
-(the paper's baselines, on fingerprints and expression), and CSG2A pretrained + frozen (the paper's model), without pretraining,
-unfrozen and without the PPI prior. Sizes and epochs are parameters so the whole table runs
-in seconds on the embedded tiny data.
+(the paper's baselines, on fingerprints and expression), and CSG2A pretrained + frozen (the
+paper's model), without pretraining, unfrozen, without the PPI prior, and the plain linear
+model (no attention; pretrained and frozen like CSG2A). Sizes and epochs are parameters so the
+whole table runs in seconds on the embedded tiny data.
 
 The rows are built once per benchmark and indexed per fold; the baselines are fitted once per
-fold; the three ablations run only in ``ablation_schemes`` (seed 003 reports them for the
+fold; the four ablations run only in ``ablation_schemes`` (seed 003 reports them for the
 mixed set). Every fold and every network's epochs report to a ``Progress``; each network fit
 has a wall-clock budget of its own (``fit_budget_seconds``), so a budget shortens every fit
 instead of dropping the last folds, and the run's time is bounded by its number of fits.
@@ -198,6 +199,7 @@ class Pretrained:
     with_ppi: Mapping[str, bytes]
     without_ppi: Mapping[str, bytes]
     ppi: np.ndarray
+    plain: Mapping[str, bytes]  # seed 003's plain linear model, pretrained like the others
 
 
 Factory = Callable[[BenchmarkSettings, int, Pretrained | None], Any]
@@ -212,6 +214,7 @@ FACTORIES: dict[str, Factory] = {
     "csg2a_no_pretraining": lambda s, g, p: _csg2a(s, g, pretrained=None, freeze=False, use_ppi=True),
     "csg2a_unfrozen": lambda s, g, p: _csg2a(s, g, pretrained=p.with_ppi, freeze=False, use_ppi=True),
     "csg2a_no_ppi": lambda s, g, p: _csg2a(s, g, pretrained=p.without_ppi, freeze=True, use_ppi=False),
+    "csg2a_plain": lambda s, g, p: _csg2a(s, g, pretrained=p.plain, freeze=True, use_ppi=False),
 }
 
 

@@ -107,6 +107,7 @@ class NetworkConfig:
     encoder_hidden: int
     dropout: float
     output_rank: int | None = None  # None: the paper's full genes × genes output layer
+    plain: bool = False  # seed 003's plain linear model: no attention, the profile a linear map of g0 + D
 
 
 class ConditionEncoder(torch.nn.Module):
@@ -176,12 +177,23 @@ def output_layer(n_genes: int, rank: int | None) -> torch.nn.Module:
 
 
 class CSG2ANetwork(torch.nn.Module):
-    """Condition encoder, gene–gene attention as first-layer weights, LayerNorm, ReLU, dropout, linear."""
+    """Condition encoder, gene–gene attention as first-layer weights, LayerNorm, ReLU, dropout, linear.
+
+    With ``config.plain`` it is seed 003's plain linear model (§4.2, Supplementary Table S3):
+    no attention, "just adds the chemical condition representation and the basal gene
+    expression", so the profile is the output layer applied to g0 + D; ``attention`` is None.
+    """
 
     def __init__(self, config: NetworkConfig, ppi: np.ndarray | None = None) -> None:
         super().__init__()
         self.config = config
         self.encoder = ConditionEncoder(config.n_structure, config.n_genes, config.encoder_hidden, config.dropout)
+        if config.plain:
+            if ppi is not None:
+                raise DataError("the plain linear model has no attention for a PPI prior to enter")
+            self.attention = None
+            self.feed_forward = output_layer(config.n_genes, config.output_rank)
+            return
         self.attention = GeneGeneAttention(config.n_genes, config.embed_dim, ppi)
         self.feed_forward = torch.nn.Sequential(
             torch.nn.LayerNorm(config.n_genes, bias=False),
@@ -193,7 +205,8 @@ class CSG2ANetwork(torch.nn.Module):
     def forward(self, g0: torch.Tensor, structure: torch.Tensor, conditions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted perturbed profile, condition vector D)."""
         d = self.encoder(structure, conditions)
-        return self.feed_forward(self.attention(g0, d)), d
+        first = g0 + d if self.attention is None else self.attention(g0, d)
+        return self.feed_forward(first), d
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A packed input row [g0 | S | scaled dose, time] as its three parts."""
@@ -398,6 +411,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         encoder_hidden: int = 128,
         dropout: float = 0.1,
         output_rank: int | None = None,
+        plain: bool = False,
         *,
         lr: float = 1e-3,
         validation_fraction: float = 0.1,
@@ -413,6 +427,7 @@ class CSG2APretrainer(_CSG2AEstimator):
         self.encoder_hidden = encoder_hidden
         self.dropout = dropout
         self.output_rank = output_rank
+        self.plain = plain
         self.validation_fraction = validation_fraction
         super().__init__(
             lr=lr,
@@ -447,8 +462,9 @@ class CSG2APretrainer(_CSG2AEstimator):
             )
         self._remember_shapes(x, shape)
         self.scaler_ = Scaler.fit(x[:, :n_genes])
+        n_structure = x.shape[1] - n_genes - N_CONDITIONS
         self.config_ = NetworkConfig(
-            n_genes, x.shape[1] - n_genes - N_CONDITIONS, self.embed_dim, self.encoder_hidden, self.dropout, self.output_rank
+            n_genes, n_structure, self.embed_dim, self.encoder_hidden, self.dropout, self.output_rank, self.plain
         )
         torch.manual_seed(self.seed)
         self.module_ = _Pretraining(CSG2ANetwork(self.config_, ppi))
@@ -564,7 +580,7 @@ class CSG2ARegressor(_CSG2AEstimator):
             if ppi is not None:
                 raise DataError("a pretrained network carries its own PPI prior; give ppi only without pretraining")
             network = copy.deepcopy(CSG2APretrainer.from_checkpoint(self.pretrained).network_).float().cpu()
-            if self.use_ppi and not bool(network.attention.ppi.any()):
+            if self.use_ppi and (network.attention is None or not bool(network.attention.ppi.any())):
                 raise DataError("use_ppi=True but the pretrained network was trained without a PPI prior")
         else:
             if self.n_genes is None:
@@ -586,7 +602,7 @@ class CSG2ARegressor(_CSG2AEstimator):
                 f"x has {n_columns} columns but the network takes "
                 f"{config.n_genes} genes + {config.n_structure} structure features"
             )
-        if not self.use_ppi:
+        if not self.use_ppi and network.attention is not None:
             network.attention.ppi.zero_()
         return network
 
@@ -643,6 +659,8 @@ class CSG2ARegressor(_CSG2AEstimator):
         x = self._inputs(x)
         if not len(x):
             raise DataError("mean_attention needs at least one row")
+        if self.module_.network.attention is None:
+            raise DataError("the plain linear model has no attention to average")
         self.module_.eval()
         device, dtype = torch.device(self.device), torch_dtype(self.dtype)
         total = None

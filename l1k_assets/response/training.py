@@ -29,7 +29,7 @@ from l1k_assets.response.settings import FinetuneSettings, PretrainSettings, Str
 from l1k_assets.torch_setup import TorchSetup
 
 PPI_FILE = "ppi.npy"
-VARIANTS = ("with_ppi", "without_ppi")
+VARIANTS = ("with_ppi", "without_ppi", "plain")  # the attention network with and without STRING, the plain linear one
 
 
 def structure_features(smiles: pd.Series, settings: StructureSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,11 +130,11 @@ def pretrain_csg2a(
     options = settings.network.model_dump(exclude={"head_hidden"}) | setup.torch_options()  # no heads in pretraining
     basal_mse = float(np.mean((x[validation][:, : len(genes)] - y[validation]) ** 2))
     rows, files = [], {}
-    priors = {"with_ppi": ppi, "without_ppi": None}
+    priors = {"with_ppi": ppi, "without_ppi": None, "plain": None}
     for done, variant in enumerate(VARIANTS, start=1):
         budget = progress.budget_left() / (len(VARIANTS) - done + 1)
         epochs = progress.child(variant, settings.network.max_epochs, budget)
-        model = CSG2APretrainer(**options).fit(
+        model = CSG2APretrainer(**options, plain=variant == "plain").fit(
             x[~validation], y[~validation], x[validation], y[validation], ppi=priors[variant], progress=epochs
         )
         val_mse = float(np.mean((model.predict(x[validation]) - y[validation]) ** 2))
@@ -155,10 +155,10 @@ def pretrain_csg2a(
 
 
 def load_pretrained(files: Mapping[str, bytes]) -> bm.Pretrained:
-    """The two pretrained networks and the prior from a pretraining checkpoint's files."""
+    """The pretrained networks (attention with and without the prior, plain linear) and the prior, from a checkpoint."""
     ppi = np.load(io.BytesIO(files[PPI_FILE]), allow_pickle=False)
     by_variant = {v: {k.removeprefix(f"{v}."): b for k, b in files.items() if k.startswith(f"{v}.")} for v in VARIANTS}
-    return bm.Pretrained(by_variant["with_ppi"], by_variant["without_ppi"], ppi)
+    return bm.Pretrained(by_variant["with_ppi"], by_variant["without_ppi"], ppi, by_variant["plain"])
 
 
 def gdsc_response_data(
