@@ -63,6 +63,17 @@ def test_hand_made_graph_has_exact_neighbours_and_landmark_edges():
     assert edges.src.dtype == np.int32 and edges.cosine.dtype == np.float32
 
 
+def test_self_neighbour_puts_each_gene_first_among_its_own_most_similar():
+    edges = build_gene_graph(hand_matrix(), [0, 1], k=2, center=False, self_neighbour=True)
+    assert incoming(edges, 2, "similar") == [2, 3]  # itself (cos 1), then gene 3 at 40°
+    assert incoming(edges, 2, "dissimilar") == [5, 6]  # never its own least similar
+    assert incoming(edges, 5, "similar") == [5, 4]
+    to_two = edges[(edges.dst == 2) & (edges.kind == "similar")]
+    np.testing.assert_allclose(to_two.cosine, [1.0, math.cos(math.radians(40))], atol=1e-6)
+    similarity = edges[edges.kind != "landmark"]
+    assert len(similarity) == 5 * 2 * 2 and (similarity.src == similarity.dst).sum() == 5  # the same 2k per gene
+
+
 def test_graph_stats_counts_degrees_per_kind():
     stats = graph_stats(build_gene_graph(hand_matrix(), [0, 1], k=2, center=False), 7)
     assert stats["n_edges"] == 14 + 20

@@ -17,8 +17,9 @@ States are kept node-major, (N, B, d), so both blocks are single matrix products
 (N, B·d) view. With 12,320 genes, 970 landmarks, k = 50, d = 64 and 4 layers there are
 4 × (11,950,400 + 1,135,000) edge weights; adding a per-node, per-layer bias (4 × N × d), the
 one-hot input projection ((N + 1) × d + d) and a shared 64 → 1 regressor gives exactly the
-seed's 56,284,193 parameters, which is how the per-node bias is known. This model reads out
-with a per-node regressor (d weights and a bias per gene, as the brief asks): 57,084,928.
+seed's 56,284,193 parameters, which is how the per-node bias is known. ``readout="shared"``
+is that regressor (with the graph's node as the first of its own most similar, the count is
+the seed's exactly); ``"per_node"`` gives each gene its own d weights and bias: 57,084,928.
 Torch is imported here; import this module inside training code only.
 """
 
@@ -211,8 +212,11 @@ class EdgeAttentiveLayer(torch.nn.Module):
         return src, dst, torch.cat([self.landmark_weight.reshape(-1), self.edge_weight]).detach()
 
 
+READOUTS = ("per_node", "shared")
+
+
 class GNNModule(torch.nn.Module):
-    """Input embedding, ``layers`` edge-attentive layers with dropout, and a per-node linear readout.
+    """Input embedding, ``layers`` edge-attentive layers with dropout, and a linear readout (per node or shared).
 
     Node input: a learned per-node embedding (the one-hot identity through a linear map) plus
     the node's landmark value times a learned vector (non-input nodes get 0), plus, with
@@ -220,7 +224,14 @@ class GNNModule(torch.nn.Module):
     """
 
     def __init__(
-        self, topology: GraphTopology, hidden: int, layers: int, activation: str, dropout: float, n_covariates: int
+        self,
+        topology: GraphTopology,
+        hidden: int,
+        layers: int,
+        activation: str,
+        dropout: float,
+        n_covariates: int,
+        readout: str = "per_node",
     ) -> None:
         super().__init__()
         n = topology.n_genes
@@ -232,14 +243,15 @@ class GNNModule(torch.nn.Module):
         self.layers = torch.nn.ModuleList(EdgeAttentiveLayer(topology, hidden, activation) for _ in range(layers))
         self.dropout = torch.nn.Dropout(dropout)
         bound = 1.0 / math.sqrt(hidden)
-        self.readout_weight = torch.nn.Parameter(torch.empty(n, hidden).uniform_(-bound, bound))
-        self.readout_bias = torch.nn.Parameter(torch.zeros(n))
+        readers = n if readout == "per_node" else 1  # one regressor shared by every node broadcasts over them
+        self.readout_weight = torch.nn.Parameter(torch.empty(readers, hidden).uniform_(-bound, bound))
+        self.readout_bias = torch.nn.Parameter(torch.zeros(readers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.dropout(self._first_layer(x))
         for layer in self.layers[1:]:
             h = self.dropout(layer(h))
-        return torch.einsum("nbd,nd->bn", h, self.readout_weight) + self.readout_bias
+        return torch.einsum("nbd,nd->bn", h, self.readout_weight.expand(len(h), -1)) + self.readout_bias
 
     def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
         """The first layer on the node inputs h⁰ = c + x·v (+ covariate term), without building h⁰.
@@ -281,7 +293,8 @@ class GNNRegressor(TorchInference):
     input columns of ``x``, in order) to every gene; the sparse block uses the table's
     similar/dissimilar edges. Landmark-kind rows are implied by ``landmark_positions`` and not
     read, so the same graph serves a model retrained on a subset of the landmarks. Columns of
-    ``x`` after the landmarks are ``n_covariates`` covariates (e.g. a tissue one-hot). MAE loss,
+    ``x`` after the landmarks are ``n_covariates`` covariates (e.g. a tissue one-hot);
+    ``readout`` is a regressor per node or one shared by all (seed 002's). MAE loss,
     Adam with weight decay 1e-6 and early stopping on validation SCC (``torch_training``); give
     ``lr_grid=(1e-3, 5e-4, 1e-4)`` to choose the learning rate as the seed does. Inputs and
     targets are expected on a z-score scale (``models.StandardizedModel`` does this).
@@ -297,6 +310,7 @@ class GNNRegressor(TorchInference):
         activation: str = "relu",
         dropout: float = 0.0,
         n_covariates: int = 0,
+        readout: str = "per_node",
         *,
         lr: float = 1e-3,
         lr_grid: Sequence[float] | None = None,
@@ -317,6 +331,7 @@ class GNNRegressor(TorchInference):
         self.activation = activation
         self.dropout = dropout
         self.n_covariates = n_covariates
+        self.readout = readout
         super().__init__(
             lr=lr,
             lr_grid=lr_grid,
@@ -340,9 +355,11 @@ class GNNRegressor(TorchInference):
             raise EstimatorInputError(f"y has {n_outputs} target genes but the graph has {self.n_genes}")
         if self.layers < 1 or self.hidden < 1 or not 0.0 <= self.dropout < 1.0:
             raise DataError(f"need layers ≥ 1, hidden ≥ 1 and 0 ≤ dropout < 1; got {self.layers}, {self.hidden}, {self.dropout}")
+        if self.readout not in READOUTS:
+            raise DataError(f"readout {self.readout!r}: expected one of {READOUTS}")
         sparse = _sparse_edges(self.edges)
         topology = GraphTopology(self.n_genes, self.landmark_positions, sparse["src"].to_numpy(), sparse["dst"].to_numpy())
-        return GNNModule(topology, self.hidden, self.layers, self.activation, self.dropout, self.n_covariates)
+        return GNNModule(topology, self.hidden, self.layers, self.activation, self.dropout, self.n_covariates, self.readout)
 
     def _loss(self, prediction: torch.Tensor, target: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
         return torch.nn.functional.l1_loss(prediction, target)

@@ -65,34 +65,41 @@ def _landmark_edges(unit: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray
     return src, dst, cosine
 
 
-def _neighbours_of_block(sims: np.ndarray, own: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
-    """Column indices of the k largest and k smallest similarities of each row, excluding ``own`` columns.
+def _neighbours_of_block(sims: np.ndarray, own: np.ndarray, k: int, with_self: bool) -> tuple[np.ndarray, ...]:
+    """Column indices of the k largest and k smallest similarities of each row, never the ``own`` column among the
+    smallest, and among the largest only (first) when ``with_self``.
 
     Most similar first, least similar first; ties keep ``argpartition``'s order (deterministic).
+    ``sims`` is left as it came in.
     """
     rows = np.arange(len(sims))
-    sims[rows, own] = -np.inf
+    kept = sims[rows, own].copy()
+    sims[rows, own] = np.inf if with_self else -np.inf
     top = np.argpartition(sims, sims.shape[1] - k, axis=1)[:, -k:]
     top = np.take_along_axis(top, np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable"), axis=1)
     sims[rows, own] = np.inf
     bottom = np.argpartition(sims, k - 1, axis=1)[:, :k]
     bottom = np.take_along_axis(bottom, np.argsort(np.take_along_axis(sims, bottom, axis=1), axis=1, kind="stable"), axis=1)
+    sims[rows, own] = kept
     return top, bottom
 
 
-def _similarity_edges(unit: np.ndarray, others: np.ndarray, k: int, block: int) -> tuple[np.ndarray, ...]:
-    """Each non-landmark ← its k most (kind similar) and k least (dissimilar) similar non-landmarks, by blocks of rows."""
+def _similarity_edges(unit: np.ndarray, others: np.ndarray, k: int, block: int, with_self: bool) -> tuple[np.ndarray, ...]:
+    """Each non-landmark ← its k most (kind similar) and k least (dissimilar) similar non-landmarks, by blocks of rows.
+
+    ``with_self`` makes a gene the first of its own k most similar (seed 002 aggregates "including the node itself").
+    """
     pool = unit[:, others]
     src, dst, kind, cosine = [], [], [], []
     for start in range(0, len(others), block):
         stop = min(start + block, len(others))
         sims = pool[:, start:stop].T @ pool  # block × non-landmarks
-        top, bottom = _neighbours_of_block(sims, np.arange(start, stop), k)
+        top, bottom = _neighbours_of_block(sims, np.arange(start, stop), k, with_self)
         chosen = np.concatenate([top, bottom], axis=1)  # per row: k similar, then k dissimilar
         src.append(others[chosen].ravel())
         dst.append(np.repeat(others[start:stop], 2 * k))
         kind.append(np.tile(np.repeat([SIMILAR, DISSIMILAR], k), stop - start))
-        cosine.append(np.take_along_axis(sims, chosen, axis=1).ravel())  # own cells were masked, never chosen
+        cosine.append(np.take_along_axis(sims, chosen, axis=1).ravel())
     return tuple(np.concatenate(parts) for parts in (src, dst, kind, cosine))
 
 
@@ -118,6 +125,7 @@ def build_gene_graph(
     k: int = 50,
     center: bool = True,
     block: int = 2048,
+    self_neighbour: bool = False,
 ) -> pd.DataFrame:
     """The seed-002 gene graph from training samples × genes expression.
 
@@ -126,8 +134,10 @@ def build_gene_graph(
     two genes over the training samples; a landmark's self edge has cosine 1, or 0 for a
     constant gene). Landmark edges come first, destination-major; then each non-landmark's k
     similar (most similar first) and k dissimilar (least similar first) edges. k must leave the
-    two neighbour sets disjoint: 2k ≤ (number of non-landmarks − 1), since a gene is never its
-    own neighbour.
+    two neighbour sets disjoint: 2k ≤ (number of non-landmarks − 1). A gene is never its own
+    neighbour unless ``self_neighbour``: then it is the first of its k most similar (its cosine
+    with itself is 1), seed 002's "including the node itself" within its 100 edges per gene, as
+    its parameter count (56,284,193) has it.
     """
     values = np.asarray(train_targets, dtype=np.float64)
     if values.ndim != 2 or len(values) < 2:
@@ -146,7 +156,7 @@ def build_gene_graph(
         )
     unit = unit_columns(values, center)
     lm_src, lm_dst, lm_cosine = _landmark_edges(unit, landmarks)
-    sim_src, sim_dst, sim_kind, sim_cosine = _similarity_edges(unit, others, k, block)
+    sim_src, sim_dst, sim_kind, sim_cosine = _similarity_edges(unit, others, k, block, self_neighbour)
     codes = np.concatenate([np.full(len(lm_src), LANDMARK, dtype=np.int8), sim_kind.astype(np.int8)])
     return pd.DataFrame(
         {
