@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from l1k_assets.inference.assets import GraphSettings
 from l1k_assets.inference.benchmark import constant_model_row
 from l1k_assets.inference.data import inference_arrays
 from l1k_assets.inference.graph import build_gene_graph, graph_samples
@@ -59,9 +60,14 @@ def test_seed_002_runs_under_the_paper_profile_on_the_real_gene_space(gse92743_s
     pairs, split, clue_978 = gse92743_shaped
     data = inference_arrays(pairs, split)
     assert (len(data.landmark_ids), len(data.target_ids)) == (970, 12_320)
-    graph = build_gene_graph(graph_samples(data, "train_validation"), data.landmark_positions, k=50, center=False)
+    paper_graph = RunProfile(name="paper").apply(GraphSettings())
+    samples = graph_samples(data, paper_graph.samples)
+    graph = build_gene_graph(
+        samples, data.landmark_positions, k=paper_graph.k, center=paper_graph.center, self_neighbour=paper_graph.self_neighbour
+    )
     non_landmarks = 12_320 - 970
     assert (graph.kind != "landmark").sum() == 2 * 50 * non_landmarks  # top and bottom 50 per non-landmark gene
+    assert (graph.src == graph.dst).sum() == 12_320  # every node aggregates itself: landmarks by their own edge
 
     settings = RunProfile(name="paper").apply(InferenceSettings(max_epochs=2))
     assert (settings.gnn_hidden, settings.gnn_layers, settings.mlp_hidden, settings.lr_grid) == (64, 4, None, [1e-3, 5e-4, 1e-4])
@@ -72,6 +78,8 @@ def test_seed_002_runs_under_the_paper_profile_on_the_real_gene_space(gse92743_s
         assert len(run.coverage.describe()["landmarks_missing"]) == 8  # the 8 of CLUE's 978 that GSE92743 lacks
         assert run.row["n_genes"] == 12_320 and np.isfinite(run.row["error_mean"])
         assert run.row["n_ranking_genes"] >= 970  # the ranking correlation adds the 970 landmark transcripts
+        if kind == "gnn":  # seed 002 Methods: 'The total number of trainable parameters was 56 284 193'
+            assert sum(p.numel() for p in run.model.model_.module_.parameters()) == 56_284_193
     constant = constant_model_row(data.y["test"], "L1000 (970)", data.landmark_mask())
     assert all(row["error_mean"] < constant["error_mean"] for row in rows.values()), (constant["error_mean"], rows)
     assert all(row["scc_mean"] > 0.8 for row in rows.values())  # every gene's level is learnt

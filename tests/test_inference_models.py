@@ -19,6 +19,7 @@ from l1k_assets.inference.baselines import (
 )
 from l1k_assets.inference.dnn import DNNInference, group_lasso_penalty, weighted_mse
 from l1k_assets.inference.metrics import sample_errors
+from l1k_assets.inference.models import StandardizedModel
 from tests.conftest import FakeClock
 
 
@@ -144,7 +145,9 @@ class _Recorder:
     def __init__(self, lr: float) -> None:
         self.lr = lr
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, progress=None) -> _Recorder:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, progress=None, score_scale=None
+    ) -> _Recorder:
         self.target_ = y_val
         self.budget_ = None if progress is None else progress.budget_seconds
         if progress is not None:
@@ -374,3 +377,26 @@ def test_the_gnn_takes_its_own_batch_size_and_paper_uses_the_shared_one() -> Non
     assert paper.gnn_batch_size is None and model_params("gnn", paper, compute)["batch_size"] == paper.batch_size
     with pytest.raises(ValueError, match="gnn_batch_size"):
         ModelSettings(gnn_batch_size=0)
+
+
+@pytest.mark.parametrize("select_on", ["z", "original"])
+def test_knn_chooses_k_by_validation_scc_on_the_scale_asked_for(select_on: str) -> None:
+    """Seed 002 selects on the RNA-seq values themselves: there SCC ranks genes by level, on z-scores by deviation."""
+    from l1k_assets.inference.baselines import KNNInference
+    from l1k_assets.inference.metrics import sample_scc
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 5))
+    y = rng.normal(0, 3, size=12) + x @ rng.normal(size=(5, 12)) + rng.normal(size=(90, 12))  # genes at their own levels
+    grid = (1, 3, 9)
+    model = StandardizedModel("knn", KNNInference(k_grid=grid), select_on=select_on).fit(x[:60], y[:60], x[60:], y[60:])
+    for k in grid:
+        single = StandardizedModel("knn", KNNInference(k_grid=(k,))).fit(x[:60], y[:60])
+        prediction, truth = single.predict(x[60:]), y[60:]
+        if select_on == "z":
+            prediction, truth = single.y_scaler_.forward(prediction), single.y_scaler_.forward(truth)
+        assert model.model_.grid_scores_[k]["scc"] == pytest.approx(float(np.mean(sample_scc(truth, prediction))))
+    restored = StandardizedModel.from_checkpoint(model.checkpoint_files())
+    assert restored.select_on == select_on
+    with pytest.raises(DataError, match="select_on 'raw'"):
+        StandardizedModel("knn", KNNInference(), select_on="raw").fit(x, y)

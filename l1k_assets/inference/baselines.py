@@ -34,6 +34,7 @@ from l1k_assets.estimators import InferenceRegressor, check_prediction_input, ch
 from l1k_assets.inference.metrics import sample_errors, validation_score
 from l1k_assets.inference.torch_training import TrainingHyperparameters, load_state, predict, state_bytes, torch_dtype, train
 from l1k_assets.progress import Progress
+from l1k_assets.scaling import Scaler
 
 PARAMS_FILE = "params.json"
 ARRAYS_FILE = "arrays.npz"
@@ -49,6 +50,7 @@ class _Estimator(Protocol):
         y_val: np.ndarray | None = ...,
         *,
         progress: Progress | None = ...,
+        score_scale: Scaler | None = ...,
     ) -> Any: ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
@@ -65,6 +67,7 @@ def fit_with_lr_grid(
     y_val: np.ndarray,
     grid: Sequence[float],
     progress: Progress | None = None,
+    score_scale: Scaler | None = None,
 ) -> tuple[E, dict[float, float]]:
     """Fit one estimator per learning rate and keep the one with the best validation score (SCC for profiles).
 
@@ -73,7 +76,8 @@ def fit_with_lr_grid(
     unfitted estimator. Returns the best fitted estimator and the score of every rate (ties go
     to the rate listed first; a NaN score never wins over a real one). Each rate reports to a
     child of ``progress`` and gets an equal share of the budget still left when it starts, so
-    a budget that ends the first rate early does not starve the others.
+    a budget that ends the first rate early does not starve the others. ``score_scale`` scores
+    on the targets' original scale (``metrics.validation_score``), in training and here.
     """
     if len(grid) == 0:
         raise DataError("the learning-rate grid is empty: give at least one learning rate")
@@ -85,8 +89,8 @@ def fit_with_lr_grid(
         child = None
         if progress is not None:
             child = progress.child(f"lr {lr:g}", progress.total, progress.budget_left() / (len(grid) - position))
-        estimator.fit(x, y, x_val, y_val, progress=child)
-        scores[lr] = validation_score(y_val, estimator.predict(x_val))[1]
+        estimator.fit(x, y, x_val, y_val, progress=child, score_scale=score_scale)
+        scores[lr] = validation_score(y_val, estimator.predict(x_val), score_scale)[1]
         if best is None or scores[lr] > best_score:
             best, best_score = estimator, scores[lr]
     assert best is not None  # the grid is not empty
@@ -225,8 +229,17 @@ class KNNInference(InferenceRegressor, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.seed = seed
 
-    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
-        """Keep the training set and choose k on validation; each k's scores go to ``progress``."""
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        x_val: Any = None,
+        y_val: Any = None,
+        *,
+        progress: Progress | None = None,
+        score_scale: Scaler | None = None,
+    ) -> Self:
+        """Keep the training set and choose k on validation (SCC on ``score_scale``'s original scale if given)."""
         grid = [int(k) for k in self.k_grid]
         if not grid or min(grid) < 1:
             raise DataError(f"k_grid must hold positive neighbour counts, got {list(self.k_grid)}")
@@ -253,7 +266,7 @@ class KNNInference(InferenceRegressor, BaseEstimator):
         for step, k in enumerate(grid, start=1):
             prediction = self._weighted_mean(indices[:, :k], distances[:, :k])
             self.grid_scores_[k] = {
-                "scc": validation_score(y_val, prediction)[1],
+                "scc": validation_score(y_val, prediction, score_scale)[1],
                 "error": float(np.mean(sample_errors(y_val, prediction))),
             }
             if progress is not None:
@@ -362,7 +375,16 @@ class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
     def _check_targets(self, y: np.ndarray, y_val: np.ndarray) -> None:
         """Refuse targets the loss cannot use; any finite values are fine by default."""
 
-    def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> Self:
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        x_val: Any = None,
+        y_val: Any = None,
+        *,
+        progress: Progress | None = None,
+        score_scale: Scaler | None = None,
+    ) -> Self:
         shape = y
         x, y, x_val, y_val = check_training_data(
             x, y, x_val, y_val, need_validation=True, validation_fraction=self.validation_fraction, seed=self.seed
@@ -371,7 +393,7 @@ class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
         self._check_targets(y, y_val)
         if self.lr_grid:
             best, scores = fit_with_lr_grid(
-                lambda lr: clone(self).set_params(lr=lr, lr_grid=None), x, y, x_val, y_val, self.lr_grid, progress
+                lambda lr: clone(self).set_params(lr=lr, lr_grid=None), x, y, x_val, y_val, self.lr_grid, progress, score_scale
             )
             vars(self).update({name: value for name, value in vars(best).items() if name.endswith("_")})
             self.lr_scores_ = scores
@@ -379,7 +401,7 @@ class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
             return self
         torch.manual_seed(self.seed)  # the initial weights depend on the seed only
         self.module_ = self._network(x.shape[1], y.shape[1])
-        result = train(self.module_, self._loss, x, y, x_val, y_val, self.settings(), progress)
+        result = train(self.module_, self._loss, x, y, x_val, y_val, self.settings(), progress, score_scale)
         self.n_inputs_, self.n_outputs_ = x.shape[1], y.shape[1]
         self.lr_ = float(self.lr)
         self.lr_scores_ = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from l1k_assets.scaling import Scaler
+
 
 def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each row of ``a`` with the same row of ``b`` (NaN for a constant row).
@@ -41,14 +43,18 @@ def sample_scc(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return _rowwise_pearson(rankdata(y_true, axis=1), rankdata(y_pred, axis=1))
 
 
-def validation_score(y_val: np.ndarray, prediction: np.ndarray) -> tuple[str, float]:
+def validation_score(y_val: np.ndarray, prediction: np.ndarray, scale: Scaler | None = None) -> tuple[str, float]:
     """The model-selection and early-stopping score, higher better, with its name.
 
     Seed 002's overall validation SCC (mean over samples of the across-gene Spearman) when
     there are at least two targets; a single target has nothing to rank across, so it is
-    scored by its negated mean squared error (``val_neg_mse``).
+    scored by its negated mean squared error (``val_neg_mse``). Models fit z-scored targets;
+    ``scale`` (the targets' scaler) scores them on the original scale instead, as seed 002
+    does: there a sample's SCC ranks genes by level, on z-scores by deviation from their mean.
     """
     y_val, prediction = np.asarray(y_val, float).reshape(len(y_val), -1), np.asarray(prediction, float).reshape(len(y_val), -1)
+    if scale is not None:
+        y_val, prediction = scale.inverse(y_val), scale.inverse(prediction)
     if y_val.shape[1] < 2:
         return "val_neg_mse", -float(np.mean((y_val - prediction) ** 2))
     return "val_scc", float(np.nanmean(sample_scc(y_val, prediction)))

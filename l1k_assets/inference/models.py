@@ -25,6 +25,8 @@ from l1k_assets.scaling import Scaler
 
 MODEL_KINDS = ("lr", "knn", "mlp", "gnn", "dnn")
 TORCH_KINDS = frozenset({"mlp", "gnn", "dnn"})
+SELECTING_KINDS = TORCH_KINDS | {"knn"}  # the kinds that choose something (epoch, rate, k) on validation
+SELECTION_SCALES = ("z", "original")
 MODEL_PREFIX = "model."
 SCALER_FILE = "scaler.npz"
 KIND_FILE = "kind.json"
@@ -71,24 +73,31 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
     estimator. ``scale_targets=False`` z-scores the inputs only: seed 001's weighted loss needs
     targets on their own non-negative scale (normalised log counts), where z-scores would
     turn weights negative. ``kind`` names the model in checkpoints (lr, knn, mlp, gnn, dnn).
+    ``select_on="original"`` makes the model choose its epoch, learning rate or k by validation
+    SCC on the targets' original scale (seed 002's criterion) rather than on z-scores.
     """
 
-    def __init__(self, kind: str, model: Any, *, scale_targets: bool = True) -> None:
+    def __init__(self, kind: str, model: Any, *, scale_targets: bool = True, select_on: str = "z") -> None:
         self.kind = kind
         self.model = model
         self.scale_targets = scale_targets
+        self.select_on = select_on
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> StandardizedModel:
         """Fit the scalers on the training rows, then a clone of the model on z-scores (reporting to ``progress``).
 
         Without ``x_val``/``y_val`` the model holds out its own validation rows, if it needs any.
         """
+        if self.select_on not in SELECTION_SCALES:
+            raise DataError(f"select_on {self.select_on!r}: expected one of {SELECTION_SCALES}")
         shape = y
         x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=False, min_samples=1)
         self.x_scaler_ = Scaler.fit(x)
         self.y_scaler_ = Scaler.fit(y) if self.scale_targets else Scaler.identity(y.shape[1])
         validation = (None, None) if x_val is None else (self.x_scaler_.forward(x_val), self.y_scaler_.forward(y_val))
-        self.model_ = clone(self.model).fit(self.x_scaler_.forward(x), self.y_scaler_.forward(y), *validation, progress=progress)
+        selection = {"score_scale": self.y_scaler_} if self.select_on == "original" and self.kind in SELECTING_KINDS else {}
+        unit_x, unit_y = self.x_scaler_.forward(x), self.y_scaler_.forward(y)
+        self.model_ = clone(self.model).fit(unit_x, unit_y, *validation, progress=progress, **selection)
         self._remember_shapes(x, shape)
         return self
 
@@ -112,7 +121,12 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
             y_constant=self.y_scaler_.constant,
         )
         files = {f"{MODEL_PREFIX}{name}": data for name, data in self.model_.checkpoint_files().items()}
-        shape = {"kind": self.kind, "scale_targets": self.scale_targets, "single_output": self.single_output_}
+        shape = {
+            "kind": self.kind,
+            "scale_targets": self.scale_targets,
+            "select_on": self.select_on,
+            "single_output": self.single_output_,
+        }
         return {**files, SCALER_FILE: buffer.getvalue(), KIND_FILE: json.dumps(shape).encode()}
 
     @classmethod
@@ -121,7 +135,8 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
         arrays = np.load(io.BytesIO(files[SCALER_FILE]))
         own = {name[len(MODEL_PREFIX) :]: data for name, data in files.items() if name.startswith(MODEL_PREFIX)}
         model = _model_class(shape["kind"]).from_checkpoint(own)
-        estimator = cls(shape["kind"], model, scale_targets=shape.get("scale_targets", True))
+        options = {"scale_targets": shape.get("scale_targets", True), "select_on": shape.get("select_on", "z")}
+        estimator = cls(shape["kind"], model, **options)
         estimator.model_ = model
         estimator.x_scaler_ = Scaler(arrays["x_mean"], arrays["x_sd"], arrays["x_constant"])
         estimator.y_scaler_ = Scaler(arrays["y_mean"], arrays["y_sd"], arrays["y_constant"])

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 
 from l1k_assets.inference.metrics import validation_score
 from l1k_assets.progress import Progress
+from l1k_assets.scaling import Scaler
 
 log = logging.getLogger("l1k.inference")
 
@@ -88,12 +89,14 @@ def train(
     y_val: np.ndarray,
     settings: TrainingSettings,
     progress: Progress | None = None,
+    score_scale: Scaler | None = None,
 ) -> TrainingResult:
     """Adam on mini-batches; after each epoch score validation (SCC); stop after ``patience`` epochs without gain.
 
     ``loss_fn(pred, target, model)`` may add penalties that depend on the model (group lasso).
     Every epoch goes to ``progress`` (epoch, train loss, validation SCC; it adds elapsed and
-    remaining time), and training stops once its budget is spent (``stopped_by_budget``);
+    remaining time; on ``score_scale``'s original scale when given), and training stops once its
+    budget is spent (``stopped_by_budget``);
     without one, epochs go to the ``l1k.progress`` logger and there is no budget. The model
     ends with its best epoch's weights.
     """
@@ -123,7 +126,7 @@ def train(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
-        name, score = validation_score(y_val, predict(model, x_val, settings))
+        name, score = validation_score(y_val, predict(model, x_val, settings), score_scale)
         record = {"epoch": epoch, "train_loss": total / len(xt), name: score}
         result.history.append(record)
         if score > result.best_score + 1e-6:
