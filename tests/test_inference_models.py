@@ -400,3 +400,32 @@ def test_knn_chooses_k_by_validation_scc_on_the_scale_asked_for(select_on: str) 
     assert restored.select_on == select_on
     with pytest.raises(DataError, match="select_on 'raw'"):
         StandardizedModel("knn", KNNInference(), select_on="raw").fit(x, y)
+
+
+def test_dnn_can_stop_on_validation_mse_as_seed_001_evaluates() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 6))
+    y = np.abs(x @ rng.normal(size=(6, 4)))  # non-negative, like seed 001's normalised log expression
+    params = {"hidden": (8,), "max_epochs": 12, "patience": 3, "lr": 1e-2}
+    model = DNNInference(stop_on="mse", **params).fit(x[:90], y[:90], x[90:], y[90:])
+    losses = [-epoch["val_neg_mse"] for epoch in model.history_]
+    assert "val_scc" not in model.history_[0] and model.best_epoch_ == int(np.argmin(losses))
+    best = np.mean((model.predict(x[90:]) - y[90:]) ** 2)
+    assert best == pytest.approx(min(losses), rel=1e-5)  # the restored weights are the lowest-MSE epoch's
+    with pytest.raises(DataError, match="stop_on 'loss'"):
+        DNNInference(stop_on="loss", **params).fit(x[:90], y[:90], x[90:], y[90:])
+
+
+def test_knn_on_the_landmark_values_themselves_matches_scikit_learn() -> None:
+    """Seed 002's KNN: Manhattan distances between raw L1000 vectors, inverse-distance weights."""
+    from l1k_assets.inference.baselines import KNNInference
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 4)) * np.array([1.0, 10.0, 0.1, 3.0])  # scales that z-scores would equalise
+    y = x @ rng.normal(size=(4, 6)) + rng.normal(size=(80, 6))
+    raw = StandardizedModel("knn", KNNInference(k_grid=(3,)), scale_inputs=False).fit(x[:60], y[:60])
+    reference = KNeighborsRegressor(3, weights="distance", metric="manhattan").fit(x[:60], y[:60])
+    np.testing.assert_allclose(raw.predict(x[60:]), reference.predict(x[60:]), atol=1e-9)
+    scaled = StandardizedModel("knn", KNNInference(k_grid=(3,))).fit(x[:60], y[:60])
+    assert np.abs(scaled.predict(x[60:]) - raw.predict(x[60:])).max() > 1e-3  # z-scored distances pick other neighbours
+    assert StandardizedModel.from_checkpoint(raw.checkpoint_files()).scale_inputs is False

@@ -16,6 +16,7 @@ top of an ``assets.py``.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from abc import ABC, abstractmethod
@@ -68,6 +69,7 @@ def fit_with_lr_grid(
     grid: Sequence[float],
     progress: Progress | None = None,
     score_scale: Scaler | None = None,
+    score: Callable[[np.ndarray, np.ndarray], tuple[str, float]] = validation_score,
 ) -> tuple[E, dict[float, float]]:
     """Fit one estimator per learning rate and keep the one with the best validation score (SCC for profiles).
 
@@ -76,8 +78,8 @@ def fit_with_lr_grid(
     unfitted estimator. Returns the best fitted estimator and the score of every rate (ties go
     to the rate listed first; a NaN score never wins over a real one). Each rate reports to a
     child of ``progress`` and gets an equal share of the budget still left when it starts, so
-    a budget that ends the first rate early does not starve the others. ``score_scale`` scores
-    on the targets' original scale (``metrics.validation_score``), in training and here.
+    a budget that ends the first rate early does not starve the others. Each estimator gets
+    ``score_scale`` (see ``metrics.validation_score``) and the rates are ranked by ``score``.
     """
     if len(grid) == 0:
         raise DataError("the learning-rate grid is empty: give at least one learning rate")
@@ -90,7 +92,7 @@ def fit_with_lr_grid(
         if progress is not None:
             child = progress.child(f"lr {lr:g}", progress.total, progress.budget_left() / (len(grid) - position))
         estimator.fit(x, y, x_val, y_val, progress=child, score_scale=score_scale)
-        scores[lr] = validation_score(y_val, estimator.predict(x_val), score_scale)[1]
+        scores[lr] = score(y_val, estimator.predict(x_val))[1]
         if best is None or scores[lr] > best_score:
             best, best_score = estimator, scores[lr]
     assert best is not None  # the grid is not empty
@@ -375,6 +377,10 @@ class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
     def _check_targets(self, y: np.ndarray, y_val: np.ndarray) -> None:
         """Refuse targets the loss cannot use; any finite values are fine by default."""
 
+    def _score(self, scale: Scaler | None) -> Callable[[np.ndarray, np.ndarray], tuple[str, float]]:
+        """The early-stopping and learning-rate score: seed 002's validation SCC (on ``scale``'s original scale if given)."""
+        return functools.partial(validation_score, scale=scale)
+
     def fit(
         self,
         x: Any,
@@ -393,7 +399,9 @@ class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
         self._check_targets(y, y_val)
         if self.lr_grid:
             best, scores = fit_with_lr_grid(
-                lambda lr: clone(self).set_params(lr=lr, lr_grid=None), x, y, x_val, y_val, self.lr_grid, progress, score_scale
+                lambda lr: clone(self).set_params(lr=lr, lr_grid=None),
+                *(x, y, x_val, y_val, self.lr_grid, progress, score_scale),
+                score=self._score(score_scale),
             )
             vars(self).update({name: value for name, value in vars(best).items() if name.endswith("_")})
             self.lr_scores_ = scores
@@ -401,7 +409,7 @@ class TorchInference(InferenceRegressor, TrainingHyperparameters, ABC):
             return self
         torch.manual_seed(self.seed)  # the initial weights depend on the seed only
         self.module_ = self._network(x.shape[1], y.shape[1])
-        result = train(self.module_, self._loss, x, y, x_val, y_val, self.settings(), progress, score_scale)
+        result = train(self.module_, self._loss, x, y, x_val, y_val, self.settings(), progress, self._score(score_scale))
         self.n_inputs_, self.n_outputs_ = x.shape[1], y.shape[1]
         self.lr_ = float(self.lr)
         self.lr_scores_ = {}

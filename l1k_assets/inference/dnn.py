@@ -17,13 +17,14 @@ penalty shrinks (``input_importance_``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from l1k_assets.errors import DataError
 from l1k_assets.inference.baselines import TorchInference, feedforward
+from l1k_assets.scaling import Scaler
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,8 @@ class DNNInference(TorchInference):
     entries and, when weighted, grows with the targets' level (weights of several units need a
     several times larger penalty than the unweighted loss): tune it per problem. Inputs may
     equal the targets (all genes → all genes) for landmark discovery; rank the inputs with
-    ``input_importance_()``.
+    ``input_importance_()``. ``stop_on`` is what early stopping watches: validation SCC (the
+    platform's rule) or validation MSE (seed 001's, whose figures are validation MSEs).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class DNNInference(TorchInference):
         dropout: float = 0.1,
         group_lasso: float = 0.0,
         weighted: bool = True,
+        stop_on: str = "scc",
         *,
         lr: float = 1e-2,
         lr_grid: Sequence[float] | None = None,
@@ -75,6 +78,7 @@ class DNNInference(TorchInference):
         self.dropout = dropout
         self.group_lasso = group_lasso
         self.weighted = weighted
+        self.stop_on = stop_on
         super().__init__(
             lr=lr,
             lr_grid=lr_grid,
@@ -104,6 +108,20 @@ class DNNInference(TorchInference):
                 f"the weighted loss weights each target by (target + 1), but a target is {lowest:.3g} < −1; "
                 "normalise targets to ≥ −1 (log expression is ≥ 0) or set weighted=False"
             )
+
+    def _score(self, scale: Scaler | None) -> Callable[[np.ndarray, np.ndarray], tuple[str, float]]:
+        """Validation SCC (seed 002's rule), or with ``stop_on="mse"`` the negated validation MSE (seed 001's)."""
+        if self.stop_on == "scc":
+            return super()._score(scale)
+        if self.stop_on != "mse":
+            raise DataError(f"stop_on {self.stop_on!r}: expected 'scc' or 'mse'")
+
+        def negated_mse(y_val: np.ndarray, prediction: np.ndarray) -> tuple[str, float]:
+            if scale is not None:
+                y_val, prediction = scale.inverse(y_val), scale.inverse(prediction)
+            return "val_neg_mse", -float(np.mean((np.asarray(y_val) - np.asarray(prediction)) ** 2))
+
+        return negated_mse
 
     def first_layer_weights_(self) -> np.ndarray:
         """The first layer's weights (hidden units × input columns): what seed 001 ranks genes by."""

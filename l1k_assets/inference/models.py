@@ -75,13 +75,18 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
     turn weights negative. ``kind`` names the model in checkpoints (lr, knn, mlp, gnn, dnn).
     ``select_on="original"`` makes the model choose its epoch, learning rate or k by validation
     SCC on the targets' original scale (seed 002's criterion) rather than on z-scores.
+    ``scale_inputs=False`` leaves the inputs as they are (seed 002's KNN measures distances on
+    the L1000 values themselves, where z-scores weigh every landmark alike).
     """
 
-    def __init__(self, kind: str, model: Any, *, scale_targets: bool = True, select_on: str = "z") -> None:
+    def __init__(
+        self, kind: str, model: Any, *, scale_targets: bool = True, select_on: str = "z", scale_inputs: bool = True
+    ) -> None:
         self.kind = kind
         self.model = model
         self.scale_targets = scale_targets
         self.select_on = select_on
+        self.scale_inputs = scale_inputs
 
     def fit(self, x: Any, y: Any, x_val: Any = None, y_val: Any = None, *, progress: Progress | None = None) -> StandardizedModel:
         """Fit the scalers on the training rows, then a clone of the model on z-scores (reporting to ``progress``).
@@ -92,7 +97,7 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
             raise DataError(f"select_on {self.select_on!r}: expected one of {SELECTION_SCALES}")
         shape = y
         x, y, x_val, y_val = check_training_data(x, y, x_val, y_val, need_validation=False, min_samples=1)
-        self.x_scaler_ = Scaler.fit(x)
+        self.x_scaler_ = Scaler.fit(x) if self.scale_inputs else Scaler.identity(x.shape[1])
         self.y_scaler_ = Scaler.fit(y) if self.scale_targets else Scaler.identity(y.shape[1])
         validation = (None, None) if x_val is None else (self.x_scaler_.forward(x_val), self.y_scaler_.forward(y_val))
         selection = {"score_scale": self.y_scaler_} if self.select_on == "original" and self.kind in SELECTING_KINDS else {}
@@ -125,6 +130,7 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
             "kind": self.kind,
             "scale_targets": self.scale_targets,
             "select_on": self.select_on,
+            "scale_inputs": self.scale_inputs,
             "single_output": self.single_output_,
         }
         return {**files, SCALER_FILE: buffer.getvalue(), KIND_FILE: json.dumps(shape).encode()}
@@ -135,7 +141,8 @@ class StandardizedModel(InferenceRegressor, BaseEstimator):
         arrays = np.load(io.BytesIO(files[SCALER_FILE]))
         own = {name[len(MODEL_PREFIX) :]: data for name, data in files.items() if name.startswith(MODEL_PREFIX)}
         model = _model_class(shape["kind"]).from_checkpoint(own)
-        options = {"scale_targets": shape.get("scale_targets", True), "select_on": shape.get("select_on", "z")}
+        options = {name: shape.get(name, default) for name, default in (("scale_targets", True), ("select_on", "z"))}
+        options["scale_inputs"] = shape.get("scale_inputs", True)
         estimator = cls(shape["kind"], model, **options)
         estimator.model_ = model
         estimator.x_scaler_ = Scaler(arrays["x_mean"], arrays["x_sd"], arrays["x_constant"])

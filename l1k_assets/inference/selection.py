@@ -307,10 +307,8 @@ def select_group_lasso(
     inputs, inputs_val = _standardise(x[:, positions], x_val[:, positions])
     model = DNNInference(group_lasso=penalty, **model_params).fit(inputs, y, inputs_val, y_val, progress=progress)
     order, scores = rank_first_layer(model.first_layer_weights_(), m, ranking)
-    details = {
-        "penalty": penalty,
-        "best_val_scc": float(model.history_[model.best_epoch_]["val_scc"]),
-        "stopped_by_budget": float(model.stopped_by_budget_),
-    }
+    best = model.history_[model.best_epoch_]
+    details = {"penalty": penalty, "stopped_by_budget": float(model.stopped_by_budget_)}
+    details |= {f"best_{name}": float(value) for name, value in best.items() if name.startswith("val_")}
     seconds = time.perf_counter() - started
     return Selection("group_lasso", positions[order].tolist(), scores.tolist(), seconds, details, model.history_)

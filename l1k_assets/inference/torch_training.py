@@ -24,7 +24,6 @@ from sklearn.base import BaseEstimator
 
 from l1k_assets.inference.metrics import validation_score
 from l1k_assets.progress import Progress
-from l1k_assets.scaling import Scaler
 
 log = logging.getLogger("l1k.inference")
 
@@ -89,13 +88,13 @@ def train(
     y_val: np.ndarray,
     settings: TrainingSettings,
     progress: Progress | None = None,
-    score_scale: Scaler | None = None,
+    score: Callable[[np.ndarray, np.ndarray], tuple[str, float]] = validation_score,
 ) -> TrainingResult:
     """Adam on mini-batches; after each epoch score validation (SCC); stop after ``patience`` epochs without gain.
 
     ``loss_fn(pred, target, model)`` may add penalties that depend on the model (group lasso).
-    Every epoch goes to ``progress`` (epoch, train loss, validation SCC; it adds elapsed and
-    remaining time; on ``score_scale``'s original scale when given), and training stops once its
+    Every epoch goes to ``progress`` (epoch, train loss, validation score: ``score(y_val, prediction)``,
+    seed 002's SCC by default; it adds elapsed and remaining time), and training stops once its
     budget is spent (``stopped_by_budget``);
     without one, epochs go to the ``l1k.progress`` logger and there is no budget. The model
     ends with its best epoch's weights.
@@ -126,16 +125,16 @@ def train(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
-        name, score = validation_score(y_val, predict(model, x_val, settings), score_scale)
-        record = {"epoch": epoch, "train_loss": total / len(xt), name: score}
+        name, value = score(y_val, predict(model, x_val, settings))
+        record = {"epoch": epoch, "train_loss": total / len(xt), name: value}
         result.history.append(record)
-        if score > result.best_score + 1e-6:
-            result.best_score, result.best_epoch, stale = score, epoch, 0
+        if value > result.best_score + 1e-6:
+            result.best_score, result.best_epoch, stale = value, epoch, 0
             best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
         else:
             stale += 1
         last = stale >= settings.patience or epoch + 1 == settings.max_epochs
-        progress.update(epoch + 1, force=last, train_loss=record["train_loss"], **{name: score})
+        progress.update(epoch + 1, force=last, train_loss=record["train_loss"], **{name: value})
         if last:
             break
         if progress.exhausted():

@@ -57,6 +57,9 @@ class InferenceSettings(BaseModel):
         ),
         "mlp_hidden": Sourced(None, "seed 002 Methods, MLP: 'each of the following layers has a dimension of 12 320'"),
         "knn_grid": Sourced([3, 5, 7, 9], "seed 002 Methods, KNN: 'We tested values of k at 3, 5, 7, and 9'"),
+        "knn_scale_inputs": Sourced(
+            False, "seed 002 Methods, KNN: distances between 'the L1000 values of the 970 landmark transcripts'"
+        ),
         "select_on": Sourced(
             "original", "seed 002 Methods: 'early stopping based on validation SCC' of the RNA-seq values themselves"
         ),
@@ -86,6 +89,7 @@ class InferenceSettings(BaseModel):
     dnn_lr: float = Field(1e-3, description="seed 001: 1e-2")
     dnn_patience: int = Field(5, description="seed 001: 5")
     knn_grid: list[int] = Field(default_factory=lambda: [3, 5, 7, 9])
+    knn_scale_inputs: bool = Field(True, description="KNN distances on z-scored landmarks (seed 002: on the values)")
     tissue_feature: bool = Field(False, description="append the sample's one-hot tissue (GTEx SMTS) to the inputs")
     select_on: str = Field(
         "z", description="validation SCC for epochs, rates and k on z-scores (z) or the original log scale (seed 002)"
@@ -167,7 +171,8 @@ def fit_model(
     data = model_inputs(data, categories)
     params = model_params(kind, settings, setup) | ({"n_covariates": len(categories)} if kind == "gnn" else {})
     estimator = make_model(kind, params, graph, len(data.target_ids), data.landmark_positions)
-    model = StandardizedModel(kind, estimator, select_on=settings.select_on)
+    scale_inputs = settings.knn_scale_inputs or kind != "knn"
+    model = StandardizedModel(kind, estimator, select_on=settings.select_on, scale_inputs=scale_inputs)
     share = settings.gnn_budget_share if kind == "gnn" else 1.0
     budget = None if settings.time_budget_seconds is None else share * settings.time_budget_seconds
     training = progress.child(kind, params.get("max_epochs"), budget)

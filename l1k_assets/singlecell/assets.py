@@ -181,7 +181,7 @@ def core_singlecell_landmarks(
         summary = {
             "n_genes": len(data.genes),
             "overlap_with_l1000": int(table.in_l1000.sum()),
-            "best_val_scc": chosen.details["best_val_scc"],
+            **{name: value for name, value in chosen.details.items() if name.startswith("best_val_")},
             "training_seconds": chosen.seconds,
             "epochs": len(chosen.history),
         }

@@ -36,11 +36,15 @@ class DnnSettings(BaseModel):
     max_epochs: int = 40
     patience: int = 5
     batch_size: int = 128
+    stop_on: str = Field("scc", description="early stopping on validation scc (the platform's rule) or mse (seed 001)")
     PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
         "hidden": SEED_001_DNN_WIDTHS,
         "lr": Sourced(1e-2, "seed 001 §2.2.2: 'an Adam optimizer with a learning rate of 1e^{-2}'"),
         "max_epochs": Sourced(100, "seed 001 §2.2.2: 'trained the network for 100 epochs'"),
         "patience": Sourced(5, "seed 001 §2.2.2: 'early stopping, with a patience of 5'"),
+        "stop_on": Sourced(
+            "mse", "seed 001 §2.2: early stopping, the models evaluated by 'Mean Squared Error Loss' (l1k's reading)"
+        ),
     }
 
 
@@ -53,6 +57,7 @@ def dnn_params(settings: DnnSettings, setup: TorchSetup, **extra: object) -> dic
         "max_epochs": settings.max_epochs,
         "patience": settings.patience,
         "batch_size": settings.batch_size,
+        "stop_on": settings.stop_on,
         **setup.torch_options(),
         **extra,
     }
