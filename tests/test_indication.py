@@ -182,6 +182,21 @@ def test_enrichment_p_values_and_fdr_are_hand_checkable() -> None:
         enrich(query, {"other": {"X": ["Z1", "Z2"]}}, background)
 
 
+def test_a_library_background_is_every_library_gene_and_changes_the_p_value_by_hand() -> None:
+    from l1k_assets.genesets.enrichment import enrichment_background
+
+    measured = [f"G{i}" for i in range(100)]
+    libraries = {"lib": {"A": [*measured[:10], *[f"X{i}" for i in range(40)]], "B": measured[50:70]}}
+    assert enrichment_background(measured, libraries, "measured") == measured
+    universe = enrichment_background(measured, libraries, "library")
+    assert len(universe) == 140 and universe[:100] == measured
+    query = measured[:5] + measured[50:52]
+    table = enrich(query, libraries, universe).set_index("term")
+    assert table.loc["A", "p_value"] == pytest.approx(hypergeom.sf(4, 140, 50, 7))  # A keeps its 40 unmeasured genes
+    with pytest.raises(DataError, match="enrichment background 'genome'"):
+        enrichment_background(measured, libraries, "genome")
+
+
 def test_k_medians_recovers_separated_clusters() -> None:
     x, y = _blobs(n_per=20, k=3, seed=2)
     labels = k_medians(x, 3)

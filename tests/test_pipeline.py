@@ -348,7 +348,7 @@ def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: Mat
     (tmp_path / "caps.yaml").write_text(PAPER_CAPS)
     paper = MaterializedHome(home, home / "dagster", "")
     command = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(home), "--scale", "tiny", "materialize"]
-    selection = "key:model_* or key:out_reduced_landmarks or key:out_pooled_landmark_discovery"
+    selection = "key:model_* or key:out_reduced_landmarks or key:out_pooled_landmark_discovery or key:out_indication_enrichment"
     command += ["--profile", "paper", "--select", selection, "--config", str(tmp_path / "caps.yaml")]
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=paper.env(), capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -372,6 +372,10 @@ def test_paper_profile_trains_every_model_with_the_seeds_settings(tiny_home: Mat
     pooled = paper.metadata("out_pooled_landmark_discovery")  # seed 001: the tissues pooled, 80/20, the max/min rule
     assert pooled["split"].value == "80_20" and pooled["n_cells"].value["test"] == pooled["n_cells"].value["validation"]
     assert pooled["run_profile"].value["settings"]["ranking"] == "max_min"
+    enrichment = paper.metadata("out_indication_enrichment")  # seed 000 ran Enrichr: a genome-wide background
+    assert enrichment["background"].value == "library" and enrichment["background_genes"].value > len(
+        paper.table("out_indication_genes")
+    )
 
 
 def test_a_config_naming_no_asset_is_refused_before_anything_runs(tiny_home: MaterializedHome, tmp_path: Path) -> None:

@@ -28,6 +28,23 @@ def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
     return out
 
 
+BACKGROUNDS = ("measured", "library")
+
+
+def enrichment_background(measured: Sequence[str], libraries: Mapping[str, Mapping[str, Sequence[str]]], kind: str) -> list[str]:
+    """The gene universe of an over-representation test: the ``measured`` genes, or every gene of the libraries too.
+
+    ``library`` approximates Enrichr's genome-wide background (its universe is the genes of
+    its libraries); ``measured`` keeps the test within the genes that could have been chosen.
+    """
+    if kind not in BACKGROUNDS:
+        raise DataError(f"enrichment background {kind!r}: expected one of {BACKGROUNDS}")
+    genes = dict.fromkeys(measured)
+    if kind == "library":
+        genes |= dict.fromkeys(g for sets in libraries.values() for members in sets.values() for g in members)
+    return list(genes)
+
+
 def enrich(genes: Sequence[str], libraries: Mapping[str, Mapping[str, Sequence[str]]], background: Sequence[str]) -> pd.DataFrame:
     """Over-representation of ``genes`` in every set of every library, within ``background``.
 

@@ -20,7 +20,7 @@ from l1k_assets.asset_utils import (
     run_profile,
     training_run,
 )
-from l1k_assets.genesets.enrichment import enrich
+from l1k_assets.genesets.enrichment import enrich, enrichment_background
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.indication import compounds as cmp
 from l1k_assets.indication.classifier import CalibratedForest, ClassifierConfig
@@ -259,37 +259,55 @@ def out_indication_genes(
     return table
 
 
-class EnrichmentSettings(dg.Config):
-    """How many genes go into enrichment, overall and per cancer type."""
+class EnrichmentSettings(ProfiledConfig):
+    """How many genes go into enrichment, overall and per cancer type, and against which background.
+
+    ``measured`` (the demo's) tests within the genes the classifier could choose from, the
+    landmarks, so a pathway is not enriched merely for having landmarks in it; ``library`` is
+    Enrichr's universe, every gene of the libraries (seed 000 ran Enrichr through gseapy).
+    """
 
     n_top_genes: int = 100
     n_top_per_type: int = 25
     fdr_threshold: float = 0.05
+    background: str = Field("measured", description="measured (the classifier's genes) or library (every library gene)")
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "background": Sourced("library", "seed 000 §3.5: 'over-representation analysis (Enrichr via GSEAp)', genome-wide"),
+    }
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"gseapy"})
+@dg.asset(group_name=GROUP, code_version="2", kinds={"gseapy"})
 def out_indication_enrichment(
     context: dg.AssetExecutionContext,
     config: EnrichmentSettings,
     out_indication_genes: pd.DataFrame,
     core_tumor_normal_deltas: pd.DataFrame,
     raw_gene_sets: pd.DataFrame,
+    profile: RunProfile,
 ) -> pd.DataFrame:
     """Over-representation (gseapy, BH FDR) of the top genes overall and of each cancer type's top genes."""
+    config = profile.apply(config)
     genes = out_indication_genes.index.tolist()
     libraries = {row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}
+    background = enrichment_background(genes, libraries, config.background)
     importance = out_indication_genes.impurity
     queries = {"all": importance.nlargest(config.n_top_genes).index.tolist()}
     per_type = top_genes_per_class(importance, class_contrast(core_tumor_normal_deltas, genes), config.n_top_per_type)
     queries.update(per_type)
-    frames = [enrich(query, libraries, genes).assign(query=name) for name, query in queries.items()]
+    frames = [enrich(query, libraries, background).assign(query=name) for name, query in queries.items()]
     table = pd.concat(frames, ignore_index=True)
     significant = table[table.fdr < config.fdr_threshold]
     best = significant.sort_values("fdr").groupby("query").head(3)[["query", "library", "term", "overlap", "fdr"]]
     context.add_output_metadata(
         {
             "significant_terms": dg.MetadataValue.md(best.to_markdown(index=False, floatfmt=".2e")),
-            **json_metadata(n_significant=len(significant), libraries=list(libraries), background_genes=len(genes)),
+            **json_metadata(
+                n_significant=len(significant),
+                libraries=list(libraries),
+                background=config.background,
+                background_genes=len(background),
+                run_profile=run_profile(profile, config),
+            ),
         }
     )
     return table
