@@ -30,6 +30,7 @@ SOURCE_ENV = {
     "allow_unframed": "L1K_ALLOW_UNFRAMED_DOWNLOADS",
     "redirect_hosts": "L1K_REDIRECT_HOSTS",
     "gdsc_base_url": "L1K_GDSC_BASE_URL",
+    "tcga_base_url": "L1K_TCGA_BASE_URL",
     "string_base_url": "L1K_STRING_BASE_URL",
     "genesets_base_url": "L1K_GENESETS_BASE_URL",
     "singlecell_base_url": "L1K_SINGLECELL_BASE_URL",

@@ -35,13 +35,14 @@ from l1k_assets.sources.layout import (
     LINCS2020_DEFAULT_BASE,
     MSIGDB_DEFAULT_BASE,
     STRING_DEFAULT_BASE,
+    XENA_GDC_DEFAULT_BASE,
     geo_suppl_url,
 )
 from l1k_assets.synthetic.generator import ensure_mirror
 from l1k_assets.synthetic.universe import SCALES
 from resources.home import home_dir
 
-Source = Literal["geo", "clue", "lincs2020", "gdsc", "string", "genesets", "singlecell"]
+Source = Literal["geo", "clue", "lincs2020", "gdsc", "string", "genesets", "singlecell", "tcga"]
 BUILD_SOURCES: dict[str, Source] = {"LINCS2020": "lincs2020"}  # CLUE build -> the source holding it
 
 
@@ -63,6 +64,9 @@ class DataSource(dg.ConfigurableResource):
         "strict", description="strict: an MD5 mismatch refuses the file; warn: it is kept and recorded on the asset page"
     )
     gdsc_base_url: str = GDSC_DEFAULT_BASE
+    tcga_base_url: str = Field(
+        XENA_GDC_DEFAULT_BASE, description="UCSC Xena's GDC hub (download/TCGA-<cohort>.*), with Ding et al.'s response table"
+    )
     string_base_url: str = STRING_DEFAULT_BASE
     genesets_base_url: str = MSIGDB_DEFAULT_BASE
     singlecell_base_url: str = Field(
@@ -111,6 +115,7 @@ class DataSource(dg.ConfigurableResource):
             "clue": self.clue_base_url,
             "lincs2020": self.lincs2020_base_url,
             "gdsc": self.gdsc_base_url,
+            "tcga": self.tcga_base_url,
             "string": self.string_base_url,
             "genesets": self.genesets_base_url,
         }[source].rstrip("/")

@@ -23,6 +23,7 @@ from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS, release_partitions, scheme_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.response import settings
+from l1k_assets.response.tcga import fetch_tcga_hub
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -58,6 +59,17 @@ def raw_gdsc(context: dg.AssetExecutionContext, data_source: DataSource) -> pd.D
         "smiles": GDSC_SMILES_FILE,
     }
     return _fetched(context, data_source, {role: gdsc_url(base, name) for role, name in names.items()})
+
+
+@dg.asset(group_name="response", code_version="1", kinds={"tsv"})
+def raw_tcga(context: dg.AssetExecutionContext, data_source: DataSource, raw_gdsc: pd.DataFrame) -> pd.DataFrame:
+    """Seed 003's patients: Ding et al.'s drug responses, Xena's probe map, and per cohort expression and phenotype.
+
+    The cohorts are those GDSC labels its cell lines with that the response table treats;
+    cohorts only the response table names are listed on the page and not fetched.
+    """
+    hub = fetch_tcga_hub(data_source.downloader(), data_source.base_url("tcga"), file_path(raw_gdsc, "response"))
+    return record_files(context, hub.files, cohorts=hub.cohorts, cohorts_without_gdsc_lines=hub.without_gdsc_lines)
 
 
 @dg.asset(group_name="response", code_version="1", kinds={"string"})

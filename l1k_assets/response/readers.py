@@ -24,7 +24,7 @@ log = logging.getLogger("l1k.response")
 EXPRESSION_PREFIX = "DATA."
 
 
-def _read_table(path: str | Path, required: Sequence[str], **options: Any) -> pd.DataFrame:
+def read_table(path: str | Path, required: Sequence[str], **options: Any) -> pd.DataFrame:
     """A delimited table with the ``required`` columns, else a FormatError naming the file."""
     try:
         table = pd.read_csv(path, **options)
@@ -38,7 +38,7 @@ def _read_table(path: str | Path, required: Sequence[str], **options: Any) -> pd
 
 def read_gdsc_responses(path: str | Path) -> pd.DataFrame:
     """GDSC fitted dose response as (cell_line = COSMIC id, drug = DRUG_ID, ln_ic50), ids as text."""
-    table = _read_table(path, ["COSMIC_ID", "DRUG_ID", "LN_IC50"], dtype={"COSMIC_ID": str, "DRUG_ID": str})
+    table = read_table(path, ["COSMIC_ID", "DRUG_ID", "LN_IC50"], dtype={"COSMIC_ID": str, "DRUG_ID": str})
     return pd.DataFrame(
         {
             "cell_line": table.COSMIC_ID.str.strip(),
@@ -50,7 +50,7 @@ def read_gdsc_responses(path: str | Path) -> pd.DataFrame:
 
 def read_gdsc_smiles(path: str | Path) -> pd.Series:
     """DRUG_ID → SMILES (missing where the table has none)."""
-    table = _read_table(path, ["DRUG_ID", "SMILES"], dtype=str, keep_default_na=False, na_values=[""])
+    table = read_table(path, ["DRUG_ID", "SMILES"], dtype=str, keep_default_na=False, na_values=[""])
     return pd.Series(table.SMILES.to_numpy(), index=table.DRUG_ID.str.strip().to_numpy(), name="smiles")
 
 
@@ -67,7 +67,7 @@ def read_gdsc_expression(path: str | Path) -> pd.DataFrame:
             text = archive.read(members[0])
     except zipfile.BadZipFile as err:
         raise FormatError(path, "a zip archive", found=str(err)) from err
-    table = _read_table(io.BytesIO(text), ["GENE_SYMBOLS"], sep="\t")
+    table = read_table(io.BytesIO(text), ["GENE_SYMBOLS"], sep="\t")
     table = table.dropna(subset=["GENE_SYMBOLS"])
     data = table[[c for c in table.columns if c.startswith(EXPRESSION_PREFIX)]].set_axis(table.GENE_SYMBOLS.astype(str))
     if data.index.duplicated().any():
@@ -78,8 +78,8 @@ def read_gdsc_expression(path: str | Path) -> pd.DataFrame:
 
 def read_string_edges(links_path: str | Path, info_path: str | Path) -> pd.DataFrame:
     """STRING links as undirected symbol edges (a < b, score), via the protein info table's preferred names."""
-    info = _read_table(info_path, ["#string_protein_id", "preferred_name"], sep="\t", dtype=str)
-    links = _read_table(links_path, ["protein1", "protein2", "combined_score"], sep=" ")
+    info = read_table(info_path, ["#string_protein_id", "preferred_name"], sep="\t", dtype=str)
+    links = read_table(links_path, ["protein1", "protein2", "combined_score"], sep=" ")
     names = pd.Series(info.preferred_name.to_numpy(), index=info["#string_protein_id"].to_numpy())
     a, b = links.protein1.map(names), links.protein2.map(names)
     unnamed = a.isna() | b.isna()

@@ -20,6 +20,13 @@ CLUE_BUILD_MIRROR_PATH = "s3/macchiato.clue.io/builds"
 GDSC_DEFAULT_BASE = "https://cog.sanger.ac.uk/cancerrxgene/GDSC_release8.5"
 STRING_DEFAULT_BASE = "https://stringdb-downloads.org/download"
 MSIGDB_DEFAULT_BASE = "https://data.broadinstitute.org/gsea-msigdb/msigdb/release/2023.2.Hs"
+# UCSC Xena's GDC hub: per-cohort files below download/ (TCGA-<cohort>.<dataset>.tsv.gz) and the gene probe map.
+XENA_GDC_DEFAULT_BASE = "https://gdc-hub.s3.us-east-1.amazonaws.com"
+XENA_DATASETS = {"expression": "htseq_fpkm", "phenotype": "GDC_phenotype"}
+XENA_PROBE_MAP = "gencode.v22.annotation.gene.probeMap"
+# Not a Xena file: Ding et al. (2016)'s curated TCGA drug responses (their Supplementary Table),
+# as a tab-separated table served beside the hub's files, as l1k serves GDSC's SMILES.
+TCGA_RESPONSE_FILE = "ding2016_tcga_drug_response.tsv"
 
 GDSC_RESPONSE_FILE = "GDSC2_fitted_dose_response_27Oct23.csv"
 GDSC_COMPOUNDS_FILE = "screened_compounds_rel_8.5.csv"
@@ -136,6 +143,19 @@ def string_url(base: str, kind: Literal["links", "info"], taxon: int = 9606, ver
     _one_of(kind, ("links", "info"), "STRING table kind")
     table = f"protein.{kind}.v{version}"
     return f"{base.rstrip('/')}/{table}/{taxon}.{table}.txt.gz"
+
+
+def xena_url(base: str, cohort: str, kind: Literal["expression", "phenotype"]) -> str:
+    """A TCGA cohort's gene expression (log2(FPKM + 1), Ensembl ids) or phenotype table on Xena's GDC hub."""
+    if re.fullmatch(r"[A-Z]{2,5}", cohort) is None:
+        raise ValueError(f"not a TCGA cohort code (2–5 capitals, e.g. BRCA): {cohort!r}")
+    dataset = XENA_DATASETS[_one_of(kind, tuple(XENA_DATASETS), "Xena dataset kind")]
+    return f"{base.rstrip('/')}/download/TCGA-{cohort}.{dataset}.tsv.gz"
+
+
+def xena_file_url(base: str, filename: str) -> str:
+    """A hub-wide file below download/ (the probe map, the response table)."""
+    return f"{base.rstrip('/')}/download/{filename}"
 
 
 def msigdb_url(base: str, filename: str) -> str:

@@ -60,6 +60,7 @@ from l1k_assets.sources.layout import (
 from l1k_assets.synthetic.chemistry import SCAFFOLDS, make_molecules
 from l1k_assets.synthetic.gzipped import write_gz_text
 from l1k_assets.synthetic.lincs_writer import distinct_ints, table_text
+from l1k_assets.synthetic.tcga_writer import BasalModel, write_tcga_hub
 from l1k_assets.synthetic.universe import Universe
 
 RESPONSE_COLUMNS = [
@@ -432,6 +433,9 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
 
     edges = string_edges(universe, fitness, universe.rng("string_edges"))
     write_string(root, universe, edges, universe.rng("string_ids"))
+    model = BasalModel(basal, fitness, BASAL_CELL_SD, BASAL_PROGRAM_SCALE, FITNESS_LOADING)
+    landmarks = list(planted.weights.columns)
+    tcga = write_tcga_hub(universe, root, cells, drugs, model, planted.all_weights(drugs), landmarks)
     return {
         "gdsc": {
             "n_cell_lines": len(cells),
@@ -452,4 +456,5 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
         },
         "string": {"n_edges": len(edges), "high_confidence_edges": int((edges.score > 900).sum())},
         "invalid_smiles": invalid,
+        "tcga": tcga,
     }

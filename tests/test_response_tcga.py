@@ -1,0 +1,136 @@
+"""Seed 003's patient sources: Xena's TCGA hub and Ding et al.'s responses, read from the generated hub and over HTTP."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from l1k_assets.errors import DataError, FormatError
+from l1k_assets.response.readers import read_gdsc_expression
+from l1k_assets.response.tcga import (
+    fetch_tcga_hub,
+    gdsc_cohorts,
+    match_gdsc_drugs,
+    primary_tumors,
+    read_drug_responses,
+    read_probe_map,
+    read_xena_expression,
+    read_xena_phenotype,
+    response_summary,
+)
+from l1k_assets.sources.download import Downloader
+from l1k_assets.sources.layout import (
+    GDSC_COMPOUNDS_FILE,
+    GDSC_EXPRESSION_FILE,
+    GDSC_RESPONSE_FILE,
+    TCGA_RESPONSE_FILE,
+    XENA_PROBE_MAP,
+    gdsc_url,
+    xena_file_url,
+    xena_url,
+)
+from l1k_assets.synthetic.response_writer import write_response_sources
+from l1k_assets.synthetic.universe import build_universe
+from tests.httpserver import serve_directory
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The tiny universe's GDSC and TCGA files, and their planted truth."""
+    root = tmp_path_factory.mktemp("sources")
+    return root, write_response_sources(build_universe("tiny"), root)
+
+
+def _base(root: Path) -> str:
+    return str(root / "tcga")
+
+
+def test_the_hub_reads_as_patients_by_gene_symbol_primary_tumors_only(hub: tuple[Path, dict]) -> None:
+    root, truth = hub
+    probe_map = read_probe_map(xena_file_url(_base(root), XENA_PROBE_MAP))
+    assert probe_map.index.str.match(r"^ENSG\d{11}$").all()  # versions stripped
+    for cohort, facts in truth["tcga"]["cohorts"].items():
+        expression = read_xena_expression(xena_url(_base(root), cohort, "expression"), probe_map)
+        phenotype = read_xena_phenotype(xena_url(_base(root), cohort, "phenotype"))
+        tumors = primary_tumors(expression, phenotype, cohort)
+        assert len(tumors) == facts["patients"] and len(expression) == facts["patients"] + 3  # three normals left out
+        assert tumors.index.str.fullmatch(r"TCGA-\w\w-\d{4}").all() and set(tumors.columns) == set(probe_map)
+        assert np.isfinite(tumors.to_numpy()).all() and (tumors.to_numpy() >= 0).all()  # log2(FPKM + 1)
+
+
+def test_responses_keep_recist_classes_and_match_gdsc_names(hub: tuple[Path, dict]) -> None:
+    root, truth = hub
+    responses = read_drug_responses(xena_file_url(_base(root), TCGA_RESPONSE_FILE))
+    assert set(responses.response) <= {"Complete Response", "Partial Response", "Stable Disease", "Clinical Progressive Disease"}
+    assert (responses.responder == responses.response.isin(["Complete Response", "Partial Response"])).all()
+    assert not responses.drug.str.startswith(" ").any()  # padded names stripped, "[Not Available]" dropped
+    gdsc = pd.read_csv(gdsc_url(str(root / "gdsc"), GDSC_COMPOUNDS_FILE)).DRUG_NAME
+    matched, missing = match_gdsc_drugs(responses.assign(drug=responses.drug.str.upper()), gdsc)
+    assert missing == [truth["tcga"]["not_in_gdsc"].upper()] and set(matched.drug) <= set(gdsc)
+    assert set(matched.drug) == set(truth["tcga"]["planted_drugs"]) | set(truth["tcga"]["null_drugs"])
+    summary = response_summary(matched)
+    assert (summary.responders + summary.non_responders == summary.n).all()
+
+
+def test_planted_drugs_respond_along_the_gdsc_sensitivity(hub: tuple[Path, dict]) -> None:
+    """Responders of a planted drug follow its GDSC sensitivity; a null drug's are a coin flip.
+
+    Every drug's planted ln IC50 rises with the fitness module (``gdsc.fitness_coefficient`` > 0),
+    so a planted drug's responders express it less, measured on the hub's own scale.
+    """
+    root, truth = hub
+    planted = set(truth["tcga"]["planted_drugs"])
+    responses = read_drug_responses(xena_file_url(_base(root), TCGA_RESPONSE_FILE))
+    probe_map = read_probe_map(xena_file_url(_base(root), XENA_PROBE_MAP))
+    fitness = truth["gdsc"]["fitness_genes"]
+    gaps = {"planted": [], "null": []}
+    for cohort in truth["tcga"]["cohorts"]:
+        expression = read_xena_expression(xena_url(_base(root), cohort, "expression"), probe_map)
+        tumors = primary_tumors(expression, read_xena_phenotype(xena_url(_base(root), cohort, "phenotype")), cohort)
+        proliferation = tumors[fitness].mean(axis=1)
+        for drug, rows in responses[responses.cancer == cohort].groupby("drug"):
+            if drug in planted or drug in truth["tcga"]["null_drugs"]:
+                by_class = proliferation.reindex(rows.patient).groupby(rows.responder.to_numpy()).mean()
+                gaps["planted" if drug in planted else "null"].append(by_class[True] - by_class[False])
+    assert truth["gdsc"]["fitness_coefficient"] > 0
+    assert np.mean(gaps["planted"]) < -0.3 and abs(np.mean(gaps["null"])) < 0.3, gaps
+
+
+def test_cohorts_come_from_gdsc_labels_and_the_hub_fetches_over_http(hub: tuple[Path, dict], tmp_path: Path) -> None:
+    root, truth = hub
+    response_file = gdsc_url(str(root / "gdsc"), GDSC_RESPONSE_FILE)
+    assert set(truth["tcga"]["cohorts"]) <= set(gdsc_cohorts(response_file))
+    assert "READ" in gdsc_cohorts(response_file) or "COAD" not in gdsc_cohorts(response_file)  # COAD/READ is two cohorts
+    with serve_directory(root) as server:
+        fetched = fetch_tcga_hub(Downloader(tmp_path / "cache", retries=1, backoff_s=0.01), f"{server.url}/tcga", response_file)
+    assert fetched.cohorts == sorted(truth["tcga"]["cohorts"]) and fetched.without_gdsc_lines == []
+    roles = set(fetched.files.role)
+    assert roles == {"responses", "probe_map"} | {f"{c}.{k}" for c in fetched.cohorts for k in ("expression", "phenotype")}
+    expression = fetched.files.set_index("role").loc[f"{fetched.cohorts[0]}.expression"]
+    assert expression.url.endswith(f"/tcga/download/TCGA-{fetched.cohorts[0]}.htseq_fpkm.tsv.gz")
+    with gzip.open(expression.path, "rt") as text:
+        assert text.readline().startswith("Ensembl_ID\t")
+
+
+def test_bad_hub_files_name_the_file_and_what_was_expected(hub: tuple[Path, dict], tmp_path: Path) -> None:
+    root, _ = hub
+    phenotype = tmp_path / "TCGA-XX.GDC_phenotype.tsv"
+    phenotype.write_text("submitter_id.samples\tprimary_site\nTCGA-A1-0001-01A\tLung\n")
+    with pytest.raises(FormatError, match=r"TCGA-XX\.GDC_phenotype\.tsv, line 1: expected columns .*sample_type\.samples"):
+        read_xena_phenotype(phenotype)
+    matrix = tmp_path / "matrix.tsv"
+    matrix.write_text("gene\tTCGA-A1-0001-01A\nENSG1\t1.0\n")
+    with pytest.raises(FormatError, match=r"matrix\.tsv, line 1: expected columns Ensembl_ID"):
+        read_xena_expression(matrix, pd.Series({"ENSG1": "TP53"}))
+    normals = pd.DataFrame({"sample": ["TCGA-A1-0001-11A"], "patient": ["TCGA-A1-0001"], "sample_type": ["Solid Tissue Normal"]})
+    with pytest.raises(DataError, match="TCGA-XX: no sample of type 'Primary Tumor'"):
+        primary_tumors(pd.DataFrame({"TP53": [1.0]}, index=["TCGA-A1-0001-11A"]), normals, "XX")
+    responses = tmp_path / "responses.tsv"
+    responses.write_text("cancer\tdrug_name\tmeasure_of_response\nLUAD\tCisplatin\tStable Disease\n")
+    with pytest.raises(FormatError, match="bcr_patient_barcode"):
+        read_drug_responses(responses)
+    assert read_gdsc_expression(gdsc_url(str(root / "gdsc"), GDSC_EXPRESSION_FILE)).shape[0] > 0
