@@ -134,3 +134,57 @@ def test_bad_hub_files_name_the_file_and_what_was_expected(hub: tuple[Path, dict
     with pytest.raises(FormatError, match="bcr_patient_barcode"):
         read_drug_responses(responses)
     assert read_gdsc_expression(gdsc_url(str(root / "gdsc"), GDSC_EXPRESSION_FILE)).shape[0] > 0
+
+
+# ---------------------------------------------------------------- ComBat and the model's scale
+
+
+def test_harmonisation_is_inmoose_combat_with_gdsc_as_the_reference() -> None:
+    from inmoose.pycombat import pycombat_norm
+
+    from l1k_assets.response.patients import harmonise_cohort
+
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(6)]
+    gdsc = pd.DataFrame(rng.normal(8.0, 1.0, (5, 6)), index=[f"c{i}" for i in range(5)], columns=genes)
+    tcga = pd.DataFrame(rng.normal(3.0, 2.0, (7, 6)), index=[f"p{i}" for i in range(7)], columns=genes)
+    tcga["G5"] = 1.0  # constant in one source: ComBat cannot scale it
+    result = harmonise_cohort("LUAD", gdsc, tcga.assign(EXTRA=0.5))
+    direct = pycombat_norm(pd.concat([gdsc, tcga]).T.iloc[:5], ["GDSC"] * 5 + ["TCGA"] * 7, ref_batch="GDSC").T
+    np.testing.assert_allclose(result.after.to_numpy(), direct.to_numpy())
+    np.testing.assert_allclose(result.after.loc[gdsc.index].to_numpy(), gdsc[genes[:5]].to_numpy())  # the reference stays
+    assert result.dropped_genes == ["G5"] and list(result.patients().index) == list(tcga.index)
+    separation = result.separation()
+    assert separation["silhouette_after"] < separation["silhouette_before"]
+    with pytest.raises(DataError, match="cohort LUAD: 1 TCGA sample"):
+        harmonise_cohort("LUAD", gdsc, tcga.iloc[:1])
+
+
+def test_patients_are_scaled_by_gdscs_median_and_mad() -> None:
+    from l1k_assets.response.patients import gdsc_robust_z, split_by_cohort
+
+    gdsc = pd.DataFrame({"A": [1.0, 2.0, 4.0, 10.0], "B": [5.0, 5.0, 5.0, 5.0]}, index=["c1", "c2", "c3", "c4"])
+    patients = pd.DataFrame({"A": [3.0], "B": [6.0]}, index=["p1"])
+    z = gdsc_robust_z(gdsc, patients)
+    assert z.loc["p1", "A"] == pytest.approx((3.0 - 3.0) / (1.4826 * 1.5))  # median 3, MAD median(|x − 3|) = 1.5
+    assert z.loc["p1", "B"] == pytest.approx(1.0 / (1.4826 * 0.01))  # a constant GDSC gene is divided by the floor
+    cohorts = split_by_cohort(gdsc, pd.Series({"c1": "COAD/READ", "c2": "LUAD", "c3": "COAD/READ", "c9": "LUAD"}))
+    assert list(cohorts["COAD"].index) == list(cohorts["READ"].index) == ["c1", "c3"] and list(cohorts["LUAD"].index) == ["c2"]
+
+
+def test_combat_brings_the_generated_patients_onto_gdsc(hub: tuple[Path, dict]) -> None:
+    from l1k_assets.response.patients import patient_inputs
+    from l1k_assets.response.tcga import cohort_tumors, gdsc_tcga_labels
+
+    root, truth = hub
+    roles = {"probe_map": xena_file_url(_base(root), XENA_PROBE_MAP)}
+    for cohort in truth["tcga"]["cohorts"]:
+        roles |= {f"{cohort}.{kind}": xena_url(_base(root), cohort, kind) for kind in ("expression", "phenotype")}
+    files = pd.DataFrame({"role": list(roles), "path": list(roles.values())})
+    gdsc = read_gdsc_expression(gdsc_url(str(root / "gdsc"), GDSC_EXPRESSION_FILE))
+    inputs = patient_inputs(cohort_tumors(files), gdsc, gdsc_tcga_labels(gdsc_url(str(root / "gdsc"), GDSC_RESPONSE_FILE)))
+    separation = inputs.separation().set_index("cohort")
+    assert (separation.silhouette_after < separation.silhouette_before - 0.2).all(), separation
+    patients = inputs.expression.drop(columns="cohort")
+    assert len(patients) == sum(c["patients"] for c in truth["tcga"]["cohorts"].values())
+    assert abs(float(patients.median().median())) < 0.5  # on GDSC's robust-z scale, not log2(FPKM + 1)

@@ -13,6 +13,7 @@ from l1k_assets.asset_utils import (
     file_path,
     image_metadata,
     json_metadata,
+    markdown_table,
     progress_sink,
     record_files,
     record_model,
@@ -23,7 +24,9 @@ from l1k_assets.lincs.gctx_set import GctxSet
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS, release_partitions, scheme_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.response import settings
-from l1k_assets.response.tcga import fetch_tcga_hub
+from l1k_assets.response.patients import patient_inputs
+from l1k_assets.response.readers import read_gdsc_expression
+from l1k_assets.response.tcga import cohort_tumors, fetch_tcga_hub, gdsc_tcga_labels
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -70,6 +73,37 @@ def raw_tcga(context: dg.AssetExecutionContext, data_source: DataSource, raw_gds
     """
     hub = fetch_tcga_hub(data_source.downloader(), data_source.base_url("tcga"), file_path(raw_gdsc, "response"))
     return record_files(context, hub.files, cohorts=hub.cohorts, cohorts_without_gdsc_lines=hub.without_gdsc_lines)
+
+
+@dg.asset(group_name="response", code_version="1", kinds={"inmoose", "parquet"})
+def core_patient_expression(context: dg.AssetExecutionContext, raw_tcga: pd.DataFrame, raw_gdsc: pd.DataFrame) -> pd.DataFrame:
+    """TCGA primary tumors per cohort, ComBat-corrected onto GDSC's lines of that type, as robust z against GDSC."""
+    inputs = patient_inputs(
+        cohort_tumors(raw_tcga),
+        read_gdsc_expression(file_path(raw_gdsc, "expression")),
+        gdsc_tcga_labels(file_path(raw_gdsc, "response")),
+    )
+    separation = inputs.separation()
+    embeddings = inputs.embeddings()
+    context.add_output_metadata(
+        {
+            "batch_separation": markdown_table(separation),
+            **{
+                f"pca_{stage}": image_metadata(
+                    plots.scatter_by_label(points, labels, f"GDSC and TCGA {stage} ComBat (per-cohort PCA)", ("PC1", "PC2")),
+                    f"{stage} ComBat",
+                )
+                for stage, (points, labels) in embeddings.items()
+            },
+            **json_metadata(
+                patients=inputs.expression.cohort.value_counts().to_dict(),
+                genes=inputs.expression.shape[1] - 1,
+                mean_silhouette_before=float(separation.silhouette_before.mean()),
+                mean_silhouette_after=float(separation.silhouette_after.mean()),
+            ),
+        }
+    )
+    return inputs.expression
 
 
 @dg.asset(group_name="response", code_version="1", kinds={"string"})

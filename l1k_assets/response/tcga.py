@@ -134,14 +134,20 @@ def response_summary(responses: pd.DataFrame) -> pd.DataFrame:
     return counts.reset_index().astype({"responders": np.int64, "non_responders": np.int64})
 
 
+def gdsc_tcga_labels(path: str | Path) -> pd.Series:
+    """Each GDSC cell line's (COSMIC id) TCGA label from the fitted dose-response table (``TCGA_DESC``)."""
+    table = read_table(path, ["COSMIC_ID", "TCGA_DESC"], usecols=["COSMIC_ID", "TCGA_DESC"], dtype=str, keep_default_na=False)
+    first = table.drop_duplicates("COSMIC_ID")
+    return pd.Series(first.TCGA_DESC.str.strip().to_numpy(), index=first.COSMIC_ID.str.strip().to_numpy(), name="tcga")
+
+
 def gdsc_cohorts(path: str | Path) -> list[str]:
     """The TCGA cohorts GDSC's cell lines are labelled with (``TCGA_DESC``; ``COAD/READ`` is two), sorted.
 
     Seed 003 takes TCGA's patients "using the TCGA classification information of cell lines
     provided by GDSC"; GDSC's non-TCGA labels (``UNCLASSIFIED``, blanks) name no cohort.
     """
-    labels = read_table(path, ["TCGA_DESC"], usecols=["TCGA_DESC"], dtype=str, keep_default_na=False).TCGA_DESC
-    cohorts = {part.strip() for label in labels.unique() for part in label.split("/")}
+    cohorts = {part.strip() for label in gdsc_tcga_labels(path).unique() for part in label.split("/")}
     return sorted(c for c in cohorts if re.fullmatch(r"[A-Z]{2,5}", c) and c != "UNCLASSIFIED")
 
 
@@ -174,3 +180,16 @@ def fetch_tcga_hub(downloader: Downloader, base: str, gdsc_responses: str | Path
         raise DataError(f"no cohort of the response table ({sorted(set(responses.cancer))}) has GDSC cell lines")
     urls = {f"{c}.{kind}": xena_url(base, c, kind) for c in cohorts for kind in ("expression", "phenotype")}
     return TcgaHub(pd.concat([shared, fetch_urls(downloader, urls)], ignore_index=True), cohorts, without)
+
+
+def cohort_tumors(files: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per cohort of a ``fetch_tcga_hub`` file table, its primary tumors (patients × gene symbols)."""
+    paths = files.set_index("role").path
+    probe_map = read_probe_map(paths["probe_map"])
+    cohorts = sorted(role.removesuffix(".expression") for role in paths.index if role.endswith(".expression"))
+    return {
+        c: primary_tumors(
+            read_xena_expression(paths[f"{c}.expression"], probe_map), read_xena_phenotype(paths[f"{c}.phenotype"]), c
+        )
+        for c in cohorts
+    }
