@@ -160,6 +160,22 @@ def dendrogram_panels(trees: Mapping[str, np.ndarray], labels: np.ndarray, title
     return _png(fig)
 
 
+def box_panels(groups: Mapping[str, Mapping[str, np.ndarray]], title: str, ylabel: str) -> bytes:
+    """One panel per key, a box per inner key with the points over it (patients' predictions by response class)."""
+    cols = max(len(groups), 1)
+    fig, axes = _figure(2.6 * cols + 0.6, 3.6, 1, cols)
+    for ax, (name, boxes) in zip(np.ravel(axes), groups.items(), strict=False):
+        values = [np.asarray(v, dtype=float) for v in boxes.values()]
+        ax.boxplot(values, tick_labels=list(boxes), showfliers=False)
+        for position, points in enumerate(values, start=1):
+            ax.scatter(np.full(len(points), position) + np.linspace(-0.12, 0.12, len(points)), points, s=6, alpha=0.6)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    np.ravel(axes)[0].set_ylabel(ylabel)
+    fig.suptitle(title)
+    return _png(fig)
+
+
 def _patch(colour: object, label: str) -> object:
     from matplotlib.patches import Patch
 

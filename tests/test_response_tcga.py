@@ -188,3 +188,49 @@ def test_combat_brings_the_generated_patients_onto_gdsc(hub: tuple[Path, dict]) 
     patients = inputs.expression.drop(columns="cohort")
     assert len(patients) == sum(c["patients"] for c in truth["tcga"]["cohorts"].values())
     assert abs(float(patients.median().median())) < 0.5  # on GDSC's robust-z scale, not log2(FPKM + 1)
+
+
+# ---------------------------------------------------------------- responders against non-responders
+
+
+def test_responder_tests_are_scipys_one_sided_t_and_centre_within_cancer_type() -> None:
+    from scipy.stats import ttest_ind
+
+    from l1k_assets.response.patients import one_class_groups, responder_tests
+
+    rng = np.random.default_rng(4)
+    n = 40
+    cancer = np.repeat(["A", "B"], n)
+    responder = np.r_[rng.random(n) < 0.8, rng.random(n) < 0.2]  # type A holds most responders
+    predicted = np.where(cancer == "A", -1.0, 1.0) + rng.normal(0.0, 0.5, 2 * n)  # the drug is stronger on type A only
+    table = pd.DataFrame({"cancer": cancer, "patient": [f"p{i}" for i in range(2 * n)], "drug": "X"})
+    table = table.assign(responder=responder, predicted_ln_ic50=predicted)
+    pooled = responder_tests(table, within_cancer_type=False).iloc[0]
+    expected = ttest_ind(predicted[responder], predicted[~responder], alternative="less")
+    assert pooled.p_one_sided == pytest.approx(expected.pvalue) and pooled.t == pytest.approx(expected.statistic)
+    assert pooled.p_one_sided < 1e-3  # the pooled test credits the type
+    within = responder_tests(table).iloc[0]
+    assert within.p_one_sided > 0.05  # within each type the responders are no more sensitive
+    few = responder_tests(table, min_per_class=100).iloc[0]
+    assert np.isnan(few.p_one_sided) and few.responders == int(responder.sum())
+    assert one_class_groups(table.assign(responder=table.cancer == "A")) == ["A/X", "B/X"]
+
+
+def test_patients_responding_to_planted_drugs_are_predicted_more_sensitive(tiny_home) -> None:
+    truth = tiny_home.manifest()["truth"]["response"]["tcga"]
+    meta = tiny_home.metadata("out_patient_response")
+    tests = tiny_home.table("out_patient_response").groupby("drug").size()
+    assert set(tests.index) == set(truth["planted_drugs"]) | set(truth["null_drugs"])
+    assert (
+        meta["drugs_not_in_gdsc"].value == [truth["not_in_gdsc"]]
+        and "data:image/png;base64," in meta["predictions_by_response"].value
+    )
+    rows = [line.split("|") for line in meta["responder_tests"].value.splitlines()[2:]]
+    p = {r[1].strip(): float(r[-3]) for r in rows}
+    d = {r[1].strip(): float(r[-2]) for r in rows}
+    assert sum(p[drug] < 0.05 for drug in truth["planted_drugs"]) >= 2, p
+    assert all(p[drug] > 0.05 for drug in truth["null_drugs"]), p
+    assert min(d[x] for x in truth["planted_drugs"]) > max(d[x] for x in truth["null_drugs"]), d
+    separation = tiny_home.metadata("core_patient_expression")
+    assert separation["mean_silhouette_after"].value < separation["mean_silhouette_before"].value - 0.2
+    assert "data:image/png;base64," in separation["pca_after"].value

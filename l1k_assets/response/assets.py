@@ -1,7 +1,7 @@
 """Drug-response assets: GDSC, STRING and compound sources, and CSG2A pretrained on L1000 then fine-tuned to GDSC."""
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import dagster as dg
 import numpy as np
@@ -17,16 +17,18 @@ from l1k_assets.asset_utils import (
     progress_sink,
     record_files,
     record_model,
+    run_profile,
     training_run,
 )
 from l1k_assets.errors import DataError
 from l1k_assets.lincs.gctx_set import GctxSet
+from l1k_assets.paper_sources import Sourced
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS, release_partitions, scheme_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.response import settings
-from l1k_assets.response.patients import patient_inputs
-from l1k_assets.response.readers import read_gdsc_expression
-from l1k_assets.response.tcga import cohort_tumors, fetch_tcga_hub, gdsc_tcga_labels
+from l1k_assets.response.patients import patient_inputs, patient_response
+from l1k_assets.response.readers import read_gdsc_drug_names, read_gdsc_expression
+from l1k_assets.response.tcga import cohort_tumors, fetch_tcga_hub, gdsc_tcga_labels, read_drug_responses
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
@@ -40,7 +42,7 @@ from l1k_assets.sources.layout import (
 from resources.checkpoints import CheckpointStore
 from resources.compute import ComputeResource
 from resources.data_source import DataSource
-from resources.profile import RunProfile
+from resources.profile import ProfiledConfig, RunProfile
 from resources.tracking import MlflowTracking
 
 if TYPE_CHECKING:
@@ -336,3 +338,77 @@ def out_drug_response_benchmark(
     flat = table.copy()
     flat.columns = [f"{scheme} {metric}" for scheme, metric in flat.columns]
     return flat.reset_index()
+
+
+class PatientResponseSettings(ProfiledConfig):
+    """Which fine-tuned model predicts the patients, how responders are compared, and the significance level.
+
+    l1k compares responders with non-responders of the same cancer type (predictions centred
+    per type and drug), so a type that holds more responders by chance is not credited;
+    seed 003 pools the types, which the paper profile does.
+    """
+
+    scheme: str = Field("mixed", description="the split scheme whose final CSG2A predicts (seed 003: the mixed set)")
+    alpha: float = Field(0.05, description="one-sided p-value below which a drug's responders count as separated")
+    within_cancer_type: bool = Field(True, description="centre predictions per cancer type and drug before the test")
+    min_per_class: int = Field(11, description="responders and non-responders a drug needs to be tested")
+    PAPER_SOURCES: ClassVar[dict[str, Sourced]] = {
+        "within_cancer_type": Sourced(
+            False, "seed 003 §4.5: a one-sided t-test per drug over the patients of every cancer type given it"
+        ),
+        "min_per_class": Sourced(11, "seed 003 §4.5: '13 drugs with over 10 responders and non-responders each'"),
+    }
+
+
+@dg.asset(group_name="response", code_version="1", kinds={"pytorch", "scipy"}, deps=[model_csg2a_finetuned])
+def out_patient_response(
+    context: dg.AssetExecutionContext,
+    config: PatientResponseSettings,
+    core_patient_expression: pd.DataFrame,
+    core_drug_conditions: pd.DataFrame,
+    raw_tcga: pd.DataFrame,
+    raw_gdsc: pd.DataFrame,
+    checkpoints: CheckpointStore,
+    profile: RunProfile,
+) -> pd.DataFrame:
+    """Seed 003's patient validation: each treated patient's predicted ln IC50, and per drug a one-sided t-test of
+    responders (complete or partial response) against non-responders, with Cohen's d and a box plot."""
+    from l1k_assets.response.csg2a import CSG2ARegressor
+
+    config = profile.apply(config)
+    asset = model_csg2a_finetuned.key.to_user_string()
+    manifest = checkpoints.manifest(asset, config.scheme)
+    model = CSG2ARegressor.from_checkpoint(checkpoints.read_files(asset, config.scheme))
+    structures = core_drug_conditions.set_index("drug").drop(columns=["dose_scaled", "time_scaled"])
+    result = patient_response(
+        model,
+        manifest.extra["genes"],
+        core_patient_expression,
+        read_drug_responses(file_path(raw_tcga, "responses")),
+        read_gdsc_drug_names(file_path(raw_gdsc, "response")),
+        structures.set_axis(structures.index.astype(str)),
+        config.within_cancer_type,
+        config.min_per_class,
+    )
+    for group in result.one_class:
+        context.log.warning(f"{group}: every treated patient is in one response class; it adds to the drug's test only")
+    significant = result.significant(config.alpha)
+    context.add_output_metadata(
+        {
+            "responder_tests": markdown_table(result.tests),
+            "predictions_by_response": image_metadata(
+                plots.box_panels(result.boxes(), "Predicted ln IC50 by clinical response", "predicted ln IC50"), "box plots"
+            ),
+            **json_metadata(
+                drugs_tested=int(result.tests.p_one_sided.notna().sum()),
+                drugs_significant=len(significant),
+                significant_drugs=significant,
+                drugs_not_in_gdsc=result.drugs_not_in_gdsc,
+                one_class_groups=result.one_class,
+                model=f"{asset}[{config.scheme}]",
+                model_mlflow_run=manifest.mlflow_run_id,
+                run_profile=run_profile(profile, config),
+            ),
+        }
+    )
+    return result.predictions

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,3 +159,141 @@ def patient_inputs(tumors: Mapping[str, pd.DataFrame], gdsc: pd.DataFrame, label
     expression = pd.concat(frames).rename_axis("patient")
     genes = [c for c in expression.columns if c != "cohort"]
     return PatientInputs(expression[["cohort", *genes]], harmonised)
+
+
+def drug_ids_by_name(names: pd.Series) -> dict[str, list[str]]:
+    """GDSC drug name → its DRUG_IDs (``names`` is DRUG_ID → DRUG_NAME): GDSC screened some drugs more than once."""
+    out: dict[str, list[str]] = {}
+    for drug_id, name in names.items():
+        out.setdefault(str(name), []).append(str(drug_id))
+    return out
+
+
+def predict_patients(
+    model: Any,
+    genes: list[str],
+    patients: pd.DataFrame,
+    pairs: pd.DataFrame,
+    drug_ids: Mapping[str, list[str]],
+    structures: pd.DataFrame,
+) -> pd.DataFrame:
+    """Each treated patient's predicted ln IC50 for the drug given: the model on [robust-z expression | structure].
+
+    ``patients`` is ``PatientInputs.expression``; ``pairs`` the GDSC-matched responses
+    (cancer, patient, drug, responder). A drug GDSC screened several times gets the mean of its
+    screens' predictions. Genes the patients lack are 0 (the median), as for the cell lines;
+    pairs whose patient has no expression or whose drug no structure are left out, with a count.
+    """
+    z = patients.drop(columns="cohort").reindex(columns=genes, fill_value=0.0).astype(np.float64)
+    has_structure = {name: [i for i in ids if i in structures.index] for name, ids in drug_ids.items()}
+    usable = pairs.patient.isin(z.index) & pairs.drug.map(lambda d: bool(has_structure.get(d))).astype(bool)
+    if (~usable).any():
+        log.warning("left out %d of %d patient–drug pairs: no expression or no structure", int((~usable).sum()), len(pairs))
+    kept = pairs[usable].reset_index(drop=True)
+    if kept.empty:
+        raise DataError(f"none of the {len(pairs)} patient–drug pairs has both expression and a drug structure")
+    predictions = np.zeros(len(kept))
+    for name, rows in kept.groupby("drug").groups.items():
+        ids = has_structure[str(name)]
+        expression = z.loc[kept.patient[rows]].to_numpy()
+        screens = [
+            model.predict(np.hstack([expression, np.repeat(structures.loc[[i]].to_numpy(), len(rows), axis=0)])) for i in ids
+        ]
+        predictions[np.asarray(rows)] = np.mean(screens, axis=0)
+    return kept.assign(predicted_ln_ic50=predictions)
+
+
+def responder_tests(predictions: pd.DataFrame, within_cancer_type: bool = True, min_per_class: int = 2) -> pd.DataFrame:
+    """Per drug: do responders have a lower predicted ln IC50? One-sided t-test and Cohen's d (pooled sd).
+
+    Seed 003 (§4.5) tests each drug with at least ``min_per_class`` responders and as many
+    non-responders ("over 10" each there) over every cancer type treated with it, pooled. A drug's
+    predictions differ by cancer type (a drug that reverses one type's program is predicted
+    stronger on all of its patients), so where one type happens to hold more responders the
+    pooled test credits the type, not the patient; ``within_cancer_type`` centres the
+    predictions per cancer type and drug first, so only differences between patients of the
+    same type count. A drug below ``min_per_class`` in either class gets NaN with its counts.
+    """
+    from scipy.stats import ttest_ind
+
+    values = predictions.predicted_ln_ic50
+    if within_cancer_type:
+        values = values - values.groupby([predictions.cancer, predictions.drug]).transform("mean")
+    rows = []
+    for drug, group in predictions.assign(tested=values).groupby("drug", sort=True):
+        yes = group.tested[group.responder].to_numpy()
+        no = group.tested[~group.responder].to_numpy()
+        row = {"drug": drug, "cancers": ", ".join(sorted(set(group.cancer))), "responders": len(yes), "non_responders": len(no)}
+        if min(len(yes), len(no)) < max(min_per_class, 2):
+            rows.append(row | {"t": np.nan, "p_one_sided": np.nan, "cohens_d": np.nan})
+            continue
+        test = ttest_ind(yes, no, alternative="less")
+        pooled = np.sqrt(((len(yes) - 1) * yes.var(ddof=1) + (len(no) - 1) * no.var(ddof=1)) / (len(yes) + len(no) - 2))
+        d = (no.mean() - yes.mean()) / pooled if pooled > 0 else np.nan
+        rows.append(
+            row
+            | {
+                "mean_responders": float(yes.mean()),
+                "mean_non_responders": float(no.mean()),
+                "t": float(test.statistic),
+                "p_one_sided": float(test.pvalue),
+                "cohens_d": float(d),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def one_class_groups(predictions: pd.DataFrame) -> list[str]:
+    """The (cancer, drug) groups whose patients all responded or none did: a within-type comparison is impossible."""
+    classes = predictions.groupby(["cancer", "drug"]).responder.nunique()
+    return [f"{cancer}/{drug}" for (cancer, drug), n in classes.items() if n < 2]
+
+
+@dataclass
+class PatientResponse:
+    """Predicted response of every treated patient, the per-drug tests, and what could not be used."""
+
+    predictions: pd.DataFrame  # cancer, patient, drug, response, responder, predicted_ln_ic50
+    tests: pd.DataFrame  # per drug: counts, means, t, one-sided p, Cohen's d
+    drugs_not_in_gdsc: list[str]
+    one_class: list[str]  # cancer/drug groups with a single response class
+
+    def significant(self, alpha: float) -> list[str]:
+        """The drugs whose responders are predicted more sensitive at one-sided p < ``alpha``."""
+        return self.tests.drug[self.tests.p_one_sided < alpha].tolist()
+
+    def boxes(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per drug, the predictions of responders and non-responders (the box plot's data)."""
+        return {
+            str(drug): {
+                cls: group.predicted_ln_ic50[group.responder == (cls == "responders")].to_numpy()
+                for cls in ("responders", "non-responders")
+            }
+            for drug, group in self.predictions.groupby("drug", sort=True)
+        }
+
+
+def patient_response(
+    model: Any,
+    genes: list[str],
+    patients: pd.DataFrame,
+    responses: pd.DataFrame,
+    gdsc_names: pd.Series,
+    structures: pd.DataFrame,
+    within_cancer_type: bool = True,
+    min_per_class: int = 2,
+) -> PatientResponse:
+    """Seed 003 §3.3.3 end to end: match the response table's drugs to GDSC's, predict, test responders per drug.
+
+    ``responses`` is ``tcga.read_drug_responses``' table, ``gdsc_names`` GDSC's DRUG_ID → name,
+    ``structures`` the drugs' structure features by DRUG_ID (the fine-tuning inputs);
+    ``within_cancer_type`` and ``min_per_class`` are ``responder_tests``'.
+    """
+    from l1k_assets.response.tcga import match_gdsc_drugs
+
+    matched, missing = match_gdsc_drugs(responses[responses.cancer.isin(set(patients.cohort))], gdsc_names)
+    if missing:
+        log.warning("drugs the response table names but GDSC never screened: %s", missing)
+    predictions = predict_patients(model, genes, patients, matched, drug_ids_by_name(gdsc_names), structures)
+    tests = responder_tests(predictions, within_cancer_type, min_per_class)
+    return PatientResponse(predictions, tests, missing, one_class_groups(predictions))

@@ -48,6 +48,13 @@ def read_gdsc_responses(path: str | Path) -> pd.DataFrame:
     )
 
 
+def read_gdsc_drug_names(path: str | Path) -> pd.Series:
+    """DRUG_ID → DRUG_NAME of the drugs in GDSC's fitted dose-response table (one row per id)."""
+    table = read_table(path, ["DRUG_ID", "DRUG_NAME"], usecols=["DRUG_ID", "DRUG_NAME"], dtype=str).dropna()
+    first = table.drop_duplicates("DRUG_ID")
+    return pd.Series(first.DRUG_NAME.str.strip().to_numpy(), index=first.DRUG_ID.str.strip().to_numpy(), name="drug_name")
+
+
 def read_gdsc_smiles(path: str | Path) -> pd.Series:
     """DRUG_ID → SMILES (missing where the table has none)."""
     table = read_table(path, ["DRUG_ID", "SMILES"], dtype=str, keep_default_na=False, na_values=[""])

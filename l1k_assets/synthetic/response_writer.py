@@ -435,7 +435,8 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
     write_string(root, universe, edges, universe.rng("string_ids"))
     model = BasalModel(basal, fitness, BASAL_CELL_SD, BASAL_PROGRAM_SCALE, FITNESS_LOADING)
     landmarks = list(planted.weights.columns)
-    tcga = write_tcga_hub(universe, root, cells, drugs, model, planted.all_weights(drugs), landmarks)
+    usable = drugs.assign(usable=~drugs.DRUG_ID.isin(invalid))
+    tcga = write_tcga_hub(universe, root, cells, usable, model, planted.all_weights(drugs), landmarks)
     return {
         "gdsc": {
             "n_cell_lines": len(cells),

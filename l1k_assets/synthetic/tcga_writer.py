@@ -4,12 +4,13 @@ Patients of a cohort share the biology of GDSC's cell lines of that cancer type 
 levels, tumor program and proliferation module, ``response_writer.basal_expression``'s model)
 and are then measured on another platform: log2(FPKM + 1) is an affine map of it per gene,
 plus a shift per cohort, which is the batch effect ComBat has to remove. Each cohort treats
-its patients with a few GDSC drugs: for the *planted* drugs a patient responds when the
-planted GDSC sensitivity (``PlantedResponse``, on z-scores against GDSC's lines) says the
-patient is sensitive, for the *null* drugs the response is a coin flip. The response table
-also carries what real records have: responses outside RECIST ("[Not Available]"), a drug
-GDSC never screened, padded names. Normal-tissue samples sit in the expression matrix and the
-phenotype table marks them.
+its patients with a few GDSC drugs: for the *planted* drugs (drugs acting through the shared
+modules, not one program) a patient responds when the planted GDSC sensitivity
+(``PlantedResponse``, on z-scores against GDSC's lines) says the patient is sensitive, for
+the *null* drugs the response is a coin flip. The response table also carries what real
+records have: responses outside RECIST ("[Not Available]"), a drug GDSC never screened,
+padded names. Normal-tissue samples sit in the expression matrix and the phenotype table
+marks them.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from l1k_assets.sources.layout import TCGA_RESPONSE_FILE, XENA_PROBE_MAP, xena_f
 from l1k_assets.synthetic.gzipped import BULK_LEVEL, write_gz_text
 from l1k_assets.synthetic.universe import Universe
 
-TCGA_PATIENTS = {"tiny": 30, "default": 60, "large": 120}  # primary tumors per cohort
+TCGA_PATIENTS = {"tiny": 50, "default": 80, "large": 160}  # primary tumors per cohort
 N_COHORTS = {"tiny": 3, "default": 4, "large": 6}
 NORMALS_PER_COHORT = 3
 PLANTED_DRUGS, NULL_DRUGS = 3, 3  # drugs whose responders follow the planted sensitivity, and coin-flip drugs
 DRUGS_PER_COHORT = 2  # of each kind
-TREATED_FRACTION = 0.7
+TREATED_FRACTION = 0.8
 SENSITIVITY_NOISE_SD = 0.3  # on the planted ln IC50 scale, before the median split
 NOT_IN_GDSC = "Tamoxifenol"  # a drug the response table names and GDSC never screened
 PLATFORM_SLOPE = (0.8, 1.25)  # log2(FPKM + 1) per RMA log2 unit, per gene
@@ -102,6 +103,23 @@ class BasalModel:
         return (biology.T - mean) / sd
 
 
+def _planted_and_null(drugs: pd.DataFrame, types: set[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the planted and the null drugs (among those with a usable structure: the model needs one).
+
+    Planted drugs act on the treated cohorts through the shared modules (fitness, structure
+    class), which GDSC's lines of every type teach a model: drugs reversing no program first,
+    then reversers of a type no cohort has. A reverser of a cohort's own program would tie its
+    responders to that program, which the few GDSC lines of one type cannot teach.
+    """
+    reverses = drugs.reverses.to_numpy()
+    rank = np.where(reverses == "", 0, np.where(np.isin(reverses, sorted(types)), 2, 1))
+    order = np.lexsort((rng.random(len(drugs)), rank))
+    order = order[drugs.usable.to_numpy()[order]]
+    planted = order[:PLANTED_DRUGS]
+    rest = rng.permutation(order[PLANTED_DRUGS:])
+    return planted, rest[:NULL_DRUGS]
+
+
 def _responses(
     cohort: str,
     patients: list[str],
@@ -109,11 +127,15 @@ def _responses(
     drugs: pd.DataFrame,
     weights: np.ndarray,
     kinds: tuple[np.ndarray, np.ndarray],
+    turn: int,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """Ding-style rows for ``DRUGS_PER_COHORT`` of the planted and of the null drugs (``kinds``: their positions)."""
-    planted = rng.choice(kinds[0], DRUGS_PER_COHORT, replace=False)
-    null = rng.choice(kinds[1], DRUGS_PER_COHORT, replace=False)
+    """Ding-style rows for ``DRUGS_PER_COHORT`` of the planted and of the null drugs (``kinds``: their positions).
+
+    The ``turn``-th cohort starts at the ``turn``-th drug of each kind, so every drug is given in some cohort.
+    """
+    planted = np.roll(kinds[0], -turn)[:DRUGS_PER_COHORT]
+    null = np.roll(kinds[1], -turn)[:DRUGS_PER_COHORT]
     rows = []
     for k in [*planted, *null]:
         treated = np.flatnonzero(rng.random(len(patients)) < TREATED_FRACTION)
@@ -152,7 +174,8 @@ def write_tcga_hub(
     """Write the hub below ``root/tcga`` and return its planted truth.
 
     ``weights`` is the planted drugs × ``landmarks`` sensitivity (``PlantedResponse.all_weights``)
-    acting on z-scores against GDSC's lines, as GDSC's own ln IC50 does.
+    acting on z-scores against GDSC's lines, as GDSC's own ln IC50 does; ``drugs.usable`` marks
+    the drugs with a parsable structure, the only ones planted or null.
     """
     rng = universe.rng("tcga")
     base = str(Path(root) / "tcga")
@@ -161,10 +184,10 @@ def write_tcga_hub(
     slope = rng.uniform(*PLATFORM_SLOPE, len(ids))[:, None]
     offset = rng.normal(*PLATFORM_OFFSET, len(ids))[:, None]
     atomic_write_text(Path(xena_file_url(base, XENA_PROBE_MAP)), probe_map_text(universe))
-    order = rng.permutation(len(drugs))
-    kinds = order[:PLANTED_DRUGS], order[PLANTED_DRUGS : PLANTED_DRUGS + NULL_DRUGS]
+    cohorts = _cohorts(cells, N_COHORTS[universe.scale.name])
+    kinds = _planted_and_null(drugs, set(cohorts.values()), rng)
     responses, truth = [], {}
-    for cohort, ctype in _cohorts(cells, N_COHORTS[universe.scale.name]).items():
+    for turn, (cohort, ctype) in enumerate(cohorts.items()):
         patients = _barcodes(cohort, n + NORMALS_PER_COHORT, rng)
         biology = basal.patients(universe, ctype, len(patients), rng)
         normals = np.arange(n, len(patients))
@@ -185,7 +208,7 @@ def write_tcga_hub(
         )
         write_gz_text(Path(xena_url(base, cohort, "phenotype")), phenotype.to_csv(sep="\t", index=False))
         z = basal.z_scores(biology.iloc[:, :n])[landmarks]
-        responses.append(_responses(cohort, patients[:n], z, drugs, weights, kinds, rng))
+        responses.append(_responses(cohort, patients[:n], z, drugs, weights, kinds, turn, rng))
         truth[cohort] = {"cancer_type": ctype, "patients": n}
     table = pd.concat(responses, ignore_index=True)
     atomic_write_text(Path(xena_file_url(base, TCGA_RESPONSE_FILE)), table.to_csv(sep="\t", index=False))
