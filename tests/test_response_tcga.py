@@ -234,3 +234,45 @@ def test_patients_responding_to_planted_drugs_are_predicted_more_sensitive(tiny_
     separation = tiny_home.metadata("core_patient_expression")
     assert separation["mean_silhouette_after"].value < separation["mean_silhouette_before"].value - 0.2
     assert "data:image/png;base64," in separation["pca_after"].value
+
+
+# ---------------------------------------------------------------- what the attention learned
+
+
+def test_top_pairs_moa_correlations_and_perturbation_by_hand() -> None:
+    from l1k_assets.response.interpretation import moa_correlations, moa_summary, sensitive_vs_resistant, top_pairs
+
+    attention = np.array([[9.0, 1.0, 5.0], [1.0, 9.0, 3.0], [5.0, 3.0, 9.0]])
+    pairs = top_pairs(attention, ["A", "B", "C"], 2)
+    assert pairs[["gene_a", "gene_b", "attention"]].values.tolist() == [["A", "C", 5.0], ["B", "C", 3.0]]  # diagonal never
+
+    rng = np.random.default_rng(0)
+    shared = {"ab": rng.normal(size=(6, 6)), "cd": rng.normal(size=(6, 6))}  # a and b share one pattern, c and d another
+    maps = {d: shared["ab" if d in "ab" else "cd"] + rng.normal(0, 0.2, (6, 6)) for d in "abcd"}
+    prior = np.zeros((6, 6))
+    correlations = moa_correlations(maps, {"a": "X", "b": "X", "c": "Y", "d": "Y"}, prior)
+    expected = np.corrcoef([m[np.triu_indices(6, 1)] for m in (maps["a"], maps["b"])])[0, 1]
+    assert correlations.set_index(["drug_a", "drug_b"]).loc[("a", "b"), "r_with_prior"] == pytest.approx(expected)
+    assert correlations.same_moa.sum() == 2 and len(correlations) == 6
+    summary = moa_summary(correlations).set_index("map")
+    assert summary.loc["with prior", "same_moa_r"] > summary.loc["with prior", "different_moa_r"]
+    with pytest.raises(DataError, match="one mechanism"):
+        moa_summary(correlations.assign(same_moa=True))
+
+    ln_ic50 = np.arange(12.0)
+    basal = np.zeros((12, 4))
+    perturbed = np.where(ln_ic50[:, None] < 3, 2.0, 0.5) + rng.normal(0, 0.01, (12, 4))  # the 3 most sensitive move most
+    moved = sensitive_vs_resistant(basal, perturbed, ln_ic50, 0.25)
+    assert moved["lines_per_group"] == 3 and moved["distance_sensitive"] == pytest.approx(4.0, abs=0.05)
+    assert moved["p_one_sided"] < 0.001 and moved["genes_differing"] == 4
+
+
+def test_attention_interpretation_maps_every_drug_it_can(tiny_home) -> None:
+    pairs = tiny_home.table("out_attention_interpretation")
+    meta = tiny_home.metadata("out_attention_interpretation")
+    assert (pairs.groupby("drug").size() == 100).all() and meta["drugs"].value == pairs.drug.nunique() >= 2
+    assert pairs.groupby("drug").attention.is_monotonic_decreasing.all() and pairs.drug_name.notna().all()
+    assert "| with prior " in meta["moa_correlation"].value and "| without prior " in meta["moa_correlation"].value
+    rows = [line.split("|") for line in meta["sensitive_vs_resistant"].value.splitlines()[2:]]
+    farther = [float(r[3]) > float(r[4]) for r in rows]  # distance_sensitive > distance_resistant
+    assert len(rows) == meta["drugs"].value and np.mean(farther) > 0.5  # the drug moves sensitive lines more, as in seed 003

@@ -673,6 +673,25 @@ class CSG2ARegressor(_CSG2AEstimator):
             total = block if total is None else total + block
         return (total / len(x)).double().cpu().numpy()
 
+    @torch.no_grad()
+    def perturbed_profiles(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """(scaled basal profiles, predicted perturbed profiles) of the rows of ``x`` at the fine-tuning condition.
+
+        What the network, pretrained on L1000, expects the drug to do to each cell line's
+        expression: seed 003 compares these between sensitive and resistant lines.
+        """
+        x = self._inputs(x)
+        self.module_.eval()
+        device, dtype = torch.device(self.device), torch_dtype(self.dtype)
+        basal, perturbed = [], []
+        for start in range(0, len(x), batch_size):
+            scaled, structure, conditions = self.module_.network_inputs(
+                torch.as_tensor(x[start : start + batch_size], dtype=dtype, device=device)
+            )
+            basal.append(scaled.float().cpu().numpy())
+            perturbed.append(self.module_.network(scaled, structure, conditions)[0].float().cpu().numpy())
+        return np.concatenate(basal).astype(np.float64), np.concatenate(perturbed).astype(np.float64)
+
     def checkpoint_files(self) -> dict[str, bytes]:
         check_is_fitted(self, "module_")
         fitted = {

@@ -48,11 +48,14 @@ def read_gdsc_responses(path: str | Path) -> pd.DataFrame:
     )
 
 
-def read_gdsc_drug_names(path: str | Path) -> pd.Series:
-    """DRUG_ID → DRUG_NAME of the drugs in GDSC's fitted dose-response table (one row per id)."""
-    table = read_table(path, ["DRUG_ID", "DRUG_NAME"], usecols=["DRUG_ID", "DRUG_NAME"], dtype=str).dropna()
-    first = table.drop_duplicates("DRUG_ID")
-    return pd.Series(first.DRUG_NAME.str.strip().to_numpy(), index=first.DRUG_ID.str.strip().to_numpy(), name="drug_name")
+def read_gdsc_drugs(path: str | Path) -> pd.DataFrame:
+    """GDSC's drugs from its fitted dose-response table: DRUG_ID (index) → name and pathway (its mechanism class)."""
+    columns = ["DRUG_ID", "DRUG_NAME", "PATHWAY_NAME"]
+    table = read_table(path, columns, usecols=columns, dtype=str, keep_default_na=False).drop_duplicates("DRUG_ID")
+    return pd.DataFrame(
+        {"name": table.DRUG_NAME.str.strip().to_numpy(), "pathway": table.PATHWAY_NAME.str.strip().to_numpy()},
+        index=pd.Index(table.DRUG_ID.str.strip().to_numpy(), name="drug"),
+    )
 
 
 def read_gdsc_smiles(path: str | Path) -> pd.Series:

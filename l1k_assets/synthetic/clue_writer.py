@@ -138,7 +138,7 @@ def _condition_columns(rows: pd.DataFrame) -> dict[str, object]:
 
     Non-compounds have no dose: -666 throughout, as in the real tables.
     """
-    dose = pd.to_numeric(rows.pert_dose.replace(MISSING, np.nan))
+    dose = pd.to_numeric(rows.pert_dose.mask(rows.pert_dose == MISSING))
     compound = rows.pert_type == "trt_cp"
     return {
         "bead_batch": "b17",
@@ -165,7 +165,7 @@ def signature_table(simulated: SimulatedRelease, rng: np.random.Generator) -> pd
     """siginfo_beta: the release's signatures in LINCS 2020's names, with exemplar flags and replicate lists."""
     sig, design = simulated.sig, simulated.design.set_index("inst_id")
     wells = sig.distil_id.str.split("|")
-    dose = pd.to_numeric(sig.pert_dose.replace(MISSING, np.nan))
+    dose = pd.to_numeric(sig.pert_dose.mask(sig.pert_dose == MISSING))
     exemplar = dose.fillna(0).groupby([sig.pert_id, sig.cell_id]).rank(method="first", ascending=False) == 1
     own = {
         "nsample": wells.map(len),
