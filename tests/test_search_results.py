@@ -68,7 +68,7 @@ def test_the_result_is_a_real_search(searched: Searched) -> None:
 def test_tsv_round_trip(searched: Searched, tmp_path: Path) -> None:
     table, _ = searched
     path = write_results(table, tmp_path / "hits.tsv")
-    back = pd.read_csv(path, sep="\t")
+    back = pd.read_csv(path, sep="\t", float_precision="round_trip")  # every digit written is read back
     pd.testing.assert_frame_equal(back, table, check_dtype=False)
     assert back.pert_dose.isna().all() and back[SCORES].equals(table[SCORES])  # floats exact
 
