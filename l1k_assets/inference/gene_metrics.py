@@ -332,19 +332,22 @@ def gene_recall(
     }
 
 
-def robust_z(y: np.ndarray, mad_floor: float = DEFAULT_MAD_FLOOR) -> np.ndarray:
+def robust_z(y: np.ndarray, mad_floor: float = DEFAULT_MAD_FLOOR, reference: np.ndarray | None = None) -> np.ndarray:
     """Per gene across samples: (x − median) / (1.4826 · max(MAD, floor)).
 
     The floor keeps near-constant genes from getting huge z-scores out of noise; a constant
-    gene (MAD 0) is divided by the floor and so gets z = 0 in every sample.
+    gene (MAD 0) is divided by the floor and so gets z = 0 in every sample. With ``reference``
+    (samples × the same genes) the median and MAD are the reference's: new samples put on the
+    scale another set was scaled by.
     """
     if mad_floor <= 0:
         raise ValueError(f"mad_floor must be positive, got {mad_floor}")
     values = np.asarray(y, dtype=float)
-    if values.ndim != 2:
-        raise DataError(f"robust z-scores need a 2-D samples × genes array, got shape {values.shape}")
-    median = np.median(values, axis=0)
-    mad = np.median(np.abs(values - median), axis=0)
+    base = values if reference is None else np.asarray(reference, dtype=float)
+    if values.ndim != 2 or base.ndim != 2 or base.shape[1] != values.shape[1]:
+        raise DataError(f"robust z-scores need 2-D samples × genes arrays on the same genes, got {values.shape}, {base.shape}")
+    median = np.median(base, axis=0)
+    mad = np.median(np.abs(base - median), axis=0)
     return (values - median) / (MAD_SCALE * np.maximum(mad, mad_floor))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError
-from l1k_assets.inference.gene_metrics import DEFAULT_MAD_FLOOR, MAD_SCALE
+from l1k_assets.inference.gene_metrics import robust_z
 
 log = logging.getLogger("l1k.response")
 
@@ -88,16 +88,19 @@ def harmonise_cohort(cohort: str, gdsc: pd.DataFrame, tcga: pd.DataFrame) -> Har
     return HarmonisedCohort(cohort, before, after.loc[before.index, kept], source, dropped)
 
 
-def gdsc_robust_z(gdsc_all: pd.DataFrame, values: pd.DataFrame, mad_floor: float = DEFAULT_MAD_FLOOR) -> pd.DataFrame:
-    """``values`` (rows × genes) as robust z-scores against GDSC's cell lines: (x − median) / (1.4826 · max(MAD, floor)).
+def gdsc_robust_z(gdsc_all: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """``values`` (rows × genes) as robust z-scores against GDSC's cell lines (``robust_z`` with them as reference).
 
-    The median and MAD are every GDSC line's, per gene, as the fine-tuning inputs were
-    scaled; genes GDSC lacks come out NaN.
+    The reference is every GDSC line with a finite value for each of these genes, as the
+    fine-tuning inputs were scaled (``benchmark.response_data``); genes GDSC lacks are an error.
     """
-    reference = gdsc_all.reindex(columns=values.columns).astype(np.float64)
-    median = reference.median()
-    mad = (reference - median).abs().median()
-    return (values - median) / (MAD_SCALE * np.maximum(mad, mad_floor))
+    missing = [g for g in values.columns if g not in gdsc_all.columns]
+    if missing:
+        raise DataError(f"GDSC's expression lacks {len(missing)} of the patients' genes, e.g. {missing[:3]}")
+    reference = gdsc_all[list(values.columns)].astype(np.float64)
+    reference = reference[np.isfinite(reference.to_numpy()).all(axis=1)]
+    z = robust_z(values.to_numpy(np.float64), reference=reference.to_numpy())
+    return pd.DataFrame(z, index=values.index, columns=values.columns)
 
 
 def split_by_cohort(lines: pd.DataFrame, labels: pd.Series) -> Mapping[str, pd.DataFrame]:
