@@ -248,16 +248,24 @@ def test_top_pairs_moa_correlations_and_perturbation_by_hand() -> None:
 
     rng = np.random.default_rng(0)
     shared = {"ab": rng.normal(size=(6, 6)), "cd": rng.normal(size=(6, 6))}  # a and b share one pattern, c and d another
-    maps = {d: shared["ab" if d in "ab" else "cd"] + rng.normal(0, 0.2, (6, 6)) for d in "abcd"}
-    prior = np.zeros((6, 6))
-    correlations = moa_correlations(maps, {"a": "X", "b": "X", "c": "Y", "d": "Y"}, prior)
-    expected = np.corrcoef([m[np.triu_indices(6, 1)] for m in (maps["a"], maps["b"])])[0, 1]
-    assert correlations.set_index(["drug_a", "drug_b"]).loc[("a", "b"), "r_with_prior"] == pytest.approx(expected)
+    without = {d: shared["ab" if d in "ab" else "cd"] + rng.normal(0, 0.2, (6, 6)) for d in "abcd"}
+    common = 5.0 * rng.normal(size=(6, 6))  # what every drug's map shares (basal term, prior) swamps the whole map
+    maps = {"with prior": {d: m + common for d, m in without.items()}, "without prior": without}
+    correlations = moa_correlations(maps, {"a": "X", "b": "X", "c": "Y", "d": "Y"}).set_index(["drug_a", "drug_b"])
+    upper = {d: m[np.triu_indices(6, 1)] for d, m in maps["with prior"].items()}
+    mean = np.mean(list(upper.values()), axis=0)
+    whole = np.corrcoef(upper["a"], upper["c"])[0, 1]
+    specific = np.corrcoef(upper["a"] - mean, upper["c"] - mean)[0, 1]
+    assert correlations.loc[("a", "c"), "r with prior"] == pytest.approx(whole) and whole > 0.8  # different MoAs, yet alike
+    assert correlations.loc[("a", "c"), "r with prior, drug-specific"] == pytest.approx(specific) and specific < 0
     assert correlations.same_moa.sum() == 2 and len(correlations) == 6
-    summary = moa_summary(correlations).set_index("map")
-    assert summary.loc["with prior", "same_moa_r"] > summary.loc["with prior", "different_moa_r"]
+    summary = moa_summary(correlations.reset_index())
+    assert list(summary.index) == ["with prior", "with prior, drug-specific", "without prior", "without prior, drug-specific"]
+    assert (summary.same_moa_r > summary.different_moa_r).all()
+    specific_parts = summary.loc["with prior, drug-specific"]
+    assert specific_parts.same_moa_r - specific_parts.different_moa_r > 1
     with pytest.raises(DataError, match="one mechanism"):
-        moa_summary(correlations.assign(same_moa=True))
+        moa_summary(correlations.reset_index().assign(same_moa=True))
 
     ln_ic50 = np.arange(12.0)
     basal = np.zeros((12, 4))
@@ -273,6 +281,9 @@ def test_attention_interpretation_maps_every_drug_it_can(tiny_home) -> None:
     assert (pairs.groupby("drug").size() == 100).all() and meta["drugs"].value == pairs.drug.nunique() >= 2
     assert pairs.groupby("drug").attention.is_monotonic_decreasing.all() and pairs.drug_name.notna().all()
     assert "| with prior " in meta["moa_correlation"].value and "| without prior " in meta["moa_correlation"].value
+    # the planted MoA groups (reversers of one cancer type: one GDSC pathway, one L1000 effect) in whole maps and their own parts
+    assert meta["same_moa_r"].value > meta["different_moa_r"].value
+    assert meta["same_moa_r_drug_specific"].value > meta["different_moa_r_drug_specific"].value + 0.3
     rows = [line.split("|") for line in meta["sensitive_vs_resistant"].value.splitlines()[2:]]
     farther = [float(r[3]) > float(r[4]) for r in rows]  # distance_sensitive > distance_resistant
     assert len(rows) == meta["drugs"].value and np.mean(farther) > 0.5  # the drug moves sensitive lines more, as in seed 003

@@ -375,12 +375,12 @@ def out_patient_response(
 ) -> pd.DataFrame:
     """Seed 003's patient validation: each treated patient's predicted ln IC50, and per drug a one-sided t-test of
     responders (complete or partial response) against non-responders, with Cohen's d and a box plot."""
-    from l1k_assets.response.csg2a import CSG2ARegressor
+    from l1k_assets.response.training import final_model
 
     config = profile.apply(config)
     asset = model_csg2a_finetuned.key.to_user_string()
     manifest = checkpoints.manifest(asset, config.scheme)
-    model = CSG2ARegressor.from_checkpoint(checkpoints.read_files(asset, config.scheme))
+    model = final_model(checkpoints.read_files(asset, config.scheme))
     structures = core_drug_conditions.set_index("drug").drop(columns=["dose_scaled", "time_scaled"])
     result = patient_response(
         model,
@@ -450,13 +450,13 @@ def out_attention_interpretation(
 ) -> pd.DataFrame:
     """Seed 003's interpretation: per-drug mean attention, its top pairs' pathways, same- vs different-MoA map
     correlation with and without the PPI prior, and sensitive vs resistant lines' predicted perturbed profiles."""
-    from l1k_assets.response.csg2a import CSG2ARegressor
-    from l1k_assets.response.training import gdsc_response_data
+    from l1k_assets.response.training import FINAL_MODELS, final_model, gdsc_response_data
 
     config = profile.apply(config)
     asset = model_csg2a_finetuned.key.to_user_string()
     manifest = checkpoints.manifest(asset, config.scheme)
-    model = CSG2ARegressor.from_checkpoint(checkpoints.read_files(asset, config.scheme))
+    files = checkpoints.read_files(asset, config.scheme)
+    models = {kind: final_model(files, name) for kind, name in zip(("with prior", "without prior"), FINAL_MODELS, strict=True)}
     genes = manifest.extra["genes"]
     data = gdsc_response_data(file_path(raw_gdsc, "response"), file_path(raw_gdsc, "expression"), core_drug_conditions, genes)
     counts = data.responses.drug.value_counts()
@@ -464,7 +464,7 @@ def out_attention_interpretation(
     gdsc = read_gdsc_drugs(file_path(raw_gdsc, "response"))
     libraries = choose_library({row.role: read_gmt(row.path) for row in raw_gene_sets.itertuples()}, config.library)
     report = attention_report(
-        model,
+        models,
         drug_rows(data, chosen, config.min_lines),
         genes,
         gdsc.pathway.to_dict(),
@@ -476,14 +476,16 @@ def out_attention_interpretation(
     best = significant.sort_values("fdr").groupby("drug").head(2)[["drug", "term", "overlap", "fdr"]]
     context.add_output_metadata(
         {
-            "moa_correlation": markdown_table(report.moa),
+            "moa_correlation": markdown_table(report.moa.reset_index()),
             "sensitive_vs_resistant": markdown_table(report.perturbation),
             "enriched_terms": markdown_table(best.assign(drug=best.drug.map(gdsc.name))),
             **json_metadata(
                 drugs=len(report.perturbation),
                 drugs_with_enriched_terms=int(significant.drug.nunique()),
-                same_moa_r=float(report.moa.same_moa_r.iloc[0]),
-                different_moa_r=float(report.moa.different_moa_r.iloc[0]),
+                same_moa_r=float(report.moa.same_moa_r["with prior"]),
+                different_moa_r=float(report.moa.different_moa_r["with prior"]),
+                same_moa_r_drug_specific=float(report.moa.same_moa_r["with prior, drug-specific"]),
+                different_moa_r_drug_specific=float(report.moa.different_moa_r["with prior, drug-specific"]),
                 model=f"{asset}[{config.scheme}]",
                 run_profile=run_profile(profile, config),
             ),

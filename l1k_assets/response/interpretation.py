@@ -4,9 +4,9 @@ For each drug the fine-tuned network's attention is averaged over the cell lines
 (``CSG2ARegressor.mean_attention``, the paper's per-drug map). Its strongest gene pairs go
 through the same over-representation test as the rest of l1k (gseapy, BH FDR) against a
 gene-set library. Maps of drugs sharing a mechanism (GDSC's pathway annotation) should
-correlate more than maps of drugs that do not (the paper: 0.338 vs 0.169), with the STRING
-prior in the map and without it (the paper, retraining without the prior: 0.102 → 0.064;
-here the prior's term is taken out of the same model's map). Finally the network's predicted
+correlate more than maps of drugs that do not (the paper: 0.338 vs 0.169), for CSG2A with the
+STRING prior and for CSG2A retrained without it (the paper: 0.102 → 0.064), whole and in the
+part specific to each drug (the map minus the drugs' mean map). Finally the network's predicted
 perturbed profiles of each drug's most sensitive and most resistant lines are compared: how far
 the drug moves them from their basal profile (the paper's zero-shot distance) and how many
 genes differ.
@@ -31,9 +31,9 @@ class AttentionReport:
 
     top_pairs: pd.DataFrame  # drug, rank, gene_a, gene_b, attention
     enrichment: pd.DataFrame  # drug, library, term, overlap, p_value, fdr …
-    moa: pd.DataFrame  # map: with / without prior; same- and different-MoA mean correlation, pairs, one-sided p
+    moa: pd.DataFrame  # per map (whole or drug-specific): same- and different-MoA mean correlation, pairs, one-sided p
     perturbation: pd.DataFrame  # per drug: lines per group, mean distance each, t, p, genes differing at FDR < 0.05
-    correlations: pd.DataFrame  # drug pairs: same_moa, r with prior, r without
+    correlations: pd.DataFrame  # drug pairs: same_moa, r per map
 
 
 def _upper(matrix: np.ndarray) -> np.ndarray:
@@ -53,23 +53,27 @@ def top_pairs(attention: np.ndarray, genes: Sequence[str], k: int) -> pd.DataFra
     )
 
 
-def moa_correlations(maps: Mapping[str, np.ndarray], moa: Mapping[str, str], prior: np.ndarray) -> pd.DataFrame:
-    """Pearson correlation of every two drugs' maps (upper triangles), with the prior's term in and taken out."""
-    drugs = sorted(maps)
-    with_prior = np.vstack([_upper(maps[d]) for d in drugs])
-    without = with_prior - _upper(prior)[None, :]
-    rows = []
-    for matrix, column in ((with_prior, "r_with_prior"), (without, "r_without_prior")):
-        r = np.corrcoef(matrix)
-        rows.append(pd.DataFrame({column: r[np.triu_indices(len(drugs), k=1)]}))
+def moa_correlations(maps: Mapping[str, Mapping[str, np.ndarray]], moa: Mapping[str, str]) -> pd.DataFrame:
+    """Pearson correlation of every two drugs' maps (upper triangles), whole and drug-specific, per kind of map.
+
+    ``maps`` holds per kind (e.g. "with prior", "without prior") each drug's map. The
+    drug-specific part is a map minus the mean map of the drugs: what every drug shares (the
+    basal expression's term, the prior) otherwise dominates the correlation of any two drugs.
+    """
+    kinds = list(maps)
+    drugs = sorted(maps[kinds[0]])
     i, j = np.triu_indices(len(drugs), k=1)
-    pairs = pd.DataFrame({"drug_a": np.asarray(drugs)[i], "drug_b": np.asarray(drugs)[j]})
-    pairs["same_moa"] = [moa[a] == moa[b] for a, b in zip(pairs.drug_a, pairs.drug_b, strict=True)]
-    return pd.concat([pairs, *rows], axis=1)
+    out = pd.DataFrame({"drug_a": np.asarray(drugs)[i], "drug_b": np.asarray(drugs)[j]})
+    out["same_moa"] = [moa[a] == moa[b] for a, b in zip(out.drug_a, out.drug_b, strict=True)]
+    for kind in kinds:
+        whole = np.vstack([_upper(maps[kind][d]) for d in drugs])
+        out[f"r {kind}"] = np.corrcoef(whole)[i, j]
+        out[f"r {kind}, drug-specific"] = np.corrcoef(whole - whole.mean(axis=0))[i, j]
+    return out
 
 
 def moa_summary(correlations: pd.DataFrame) -> pd.DataFrame:
-    """Mean correlation of same- and different-MoA drug pairs, with and without the prior, and a one-sided test."""
+    """Per map, the mean correlation of same- and of different-MoA drug pairs and a one-sided Mann–Whitney test."""
     from scipy.stats import mannwhitneyu
 
     same = correlations.same_moa.to_numpy(bool)
@@ -79,12 +83,12 @@ def moa_summary(correlations: pd.DataFrame) -> pd.DataFrame:
             f"{'one mechanism' if same.all() else 'no shared mechanism'}"
         )
     rows = []
-    for column, label in (("r_with_prior", "with prior"), ("r_without_prior", "without prior")):
+    for column in [c for c in correlations.columns if c.startswith("r ")]:
         r = correlations[column].to_numpy()
         test = mannwhitneyu(r[same], r[~same], alternative="greater")
         rows.append(
             {
-                "map": label,
+                "map": column.removeprefix("r "),
                 "same_moa_r": float(r[same].mean()),
                 "different_moa_r": float(r[~same].mean()),
                 "same_pairs": int(same.sum()),
@@ -92,7 +96,7 @@ def moa_summary(correlations: pd.DataFrame) -> pd.DataFrame:
                 "p_one_sided": float(test.pvalue),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("map")
 
 
 def sensitive_vs_resistant(basal: np.ndarray, perturbed: np.ndarray, ln_ic50: np.ndarray, quantile: float) -> dict[str, float]:
@@ -124,7 +128,7 @@ def sensitive_vs_resistant(basal: np.ndarray, perturbed: np.ndarray, ln_ic50: np
 
 
 def attention_report(
-    model: Any,
+    models: Mapping[str, Any],
     rows_by_drug: Mapping[str, tuple[np.ndarray, np.ndarray]],
     genes: Sequence[str],
     moa: Mapping[str, str],
@@ -133,22 +137,26 @@ def attention_report(
     n_pairs: int = 1000,
     quantile: float = 0.25,
 ) -> AttentionReport:
-    """Seed 003's interpretation of a fine-tuned CSG2A over the drugs of ``rows_by_drug`` (drug → (x rows, ln IC50)).
+    """Seed 003's interpretation of fine-tuned CSG2As over the drugs of ``rows_by_drug`` (drug → (x rows, ln IC50)).
 
-    ``genes`` are the network's genes in order, ``moa`` each drug's mechanism, ``libraries``
-    the gene-set libraries of the enrichment (background: the network's genes).
+    ``models`` maps a kind of map to its network: the first (CSG2A with the STRING prior) is
+    interpreted in full, every one enters the MoA correlation (seed 003 compares the network
+    retrained without the prior). ``genes`` are the networks' genes in order, ``moa`` each drug's
+    mechanism, ``libraries`` the gene-set libraries of the enrichment (background: the genes).
     """
-    prior = model.module_.network.attention.ppi.detach().double().cpu().numpy()
-    maps, pairs, terms, moved = {}, [], [], []
+    main = next(iter(models))
+    maps: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in models}
+    pairs, terms, moved = [], [], []
     for drug, (x, ln_ic50) in sorted(rows_by_drug.items()):
-        maps[drug] = model.mean_attention(x)
-        top = top_pairs(maps[drug], genes, n_pairs).assign(drug=drug)
+        for kind, model in models.items():
+            maps[kind][drug] = model.mean_attention(x)
+        top = top_pairs(maps[main][drug], genes, n_pairs).assign(drug=drug)
         pairs.append(top)
         members = list(dict.fromkeys([*top.gene_a, *top.gene_b]))
         terms.append(enrich(members, libraries, genes).assign(drug=drug))
-        basal, perturbed = model.perturbed_profiles(x)
+        basal, perturbed = models[main].perturbed_profiles(x)
         moved.append({"drug": drug, **sensitive_vs_resistant(basal, perturbed, ln_ic50, quantile)})
-    correlations = moa_correlations(maps, moa, prior)
+    correlations = moa_correlations(maps, moa)
     return AttentionReport(
         pd.concat(pairs, ignore_index=True),
         pd.concat(terms, ignore_index=True),

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,15 @@ from l1k_assets.response import benchmark as bm
 from l1k_assets.response.settings import FinetuneSettings, PretrainSettings, StructureSettings
 from l1k_assets.torch_setup import TorchSetup
 
+if TYPE_CHECKING:
+    from l1k_assets.response.csg2a import CSG2ARegressor
+
 PPI_FILE = "ppi.npy"
 VARIANTS = ("with_ppi", "without_ppi", "plain")  # the attention network with and without STRING, the plain linear one
+# The final models trained on all pairs: CSG2A (its files unprefixed, what predicts) and, for seed 003's
+# attention without the prior (§4.4, "retrained without the PPI prior"), the no-PPI ablation under this prefix.
+FINAL_MODELS = ("csg2a", "csg2a_no_ppi")
+NO_PPI_PREFIX = "csg2a_no_ppi."
 
 
 def structure_features(smiles: pd.Series, settings: StructureSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,6 +162,20 @@ def pretrain_csg2a(
     return PretrainResult(table, files, ppi, genes, symbols, settings.structures, chosen, n_available, len(excluded))
 
 
+def final_model(files: Mapping[str, bytes], model: str = "csg2a") -> CSG2ARegressor:
+    """One of a fine-tuned checkpoint's final models (``FINAL_MODELS``): CSG2A, or CSG2A retrained without the prior."""
+    from l1k_assets.response.csg2a import CSG2ARegressor
+
+    if model not in FINAL_MODELS:
+        raise DataError(f"the fine-tuned checkpoint holds {list(FINAL_MODELS)}, not {model!r}")
+    if model == "csg2a":
+        return CSG2ARegressor.from_checkpoint({k: b for k, b in files.items() if not k.startswith(NO_PPI_PREFIX)})
+    own = {k.removeprefix(NO_PPI_PREFIX): b for k, b in files.items() if k.startswith(NO_PPI_PREFIX)}
+    if not own:
+        raise DataError("this fine-tuned checkpoint predates the final no-PPI model: rematerialize model_csg2a_finetuned")
+    return CSG2ARegressor.from_checkpoint(own)
+
+
 def load_pretrained(files: Mapping[str, bytes]) -> bm.Pretrained:
     """The pretrained networks (attention with and without the prior, plain linear) and the prior, from a checkpoint."""
     ppi = np.load(io.BytesIO(files[PPI_FILE]), allow_pickle=False)
@@ -172,10 +194,9 @@ def gdsc_response_data(
 
 
 def final_fingerprint(pretrained_digests: Mapping[str, str], data: bm.ResponseData, settings: bm.BenchmarkSettings) -> str:
-    """What the final model depends on: the pretrained weights, the pairs and the network settings (not the scheme)."""
-    digest = hashlib.sha256(
-        json.dumps({"pretrained": dict(pretrained_digests), "settings": repr(settings)}, sort_keys=True).encode()
-    )
+    """What the final models depend on: the pretrained weights, the pairs and the network settings (not the scheme)."""
+    facts = {"pretrained": dict(pretrained_digests), "settings": repr(settings), "models": FINAL_MODELS}
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
     for frame in (data.responses, data.expression, data.structures):
         digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     return digest.hexdigest()
@@ -192,7 +213,7 @@ class ReusedFinal:
 
 @dataclass
 class FinetuneResult:
-    """Per-fold errors of every model in one scheme, and the final CSG2A trained on all pairs (or reused)."""
+    """Per-fold errors of every model in one scheme, and the final models trained on all pairs (or reused)."""
 
     scheme: str
     per_fold: pd.DataFrame
@@ -269,12 +290,17 @@ def finetune_csg2a(
     fingerprint = final_fingerprint(pretrained_digests, data, bench)
     reused = reusable(fingerprint)
     if reused is None:
-        final = bm.FACTORIES["csg2a"](bench, data.n_genes, pretrained)
         x, y = data.arrays()
         holdout = np.random.default_rng(setup.seed).random(len(y)) < settings.validation_fraction
-        training = progress.child(f"final csg2a {scheme}", bench.max_epochs, settings.time_budget_seconds)
-        final.fit(x[~holdout], y[~holdout], x[holdout], y[holdout], progress=training)
-        reused = ReusedFinal(scheme, final.checkpoint_files(), bool(final.stopped_by_budget_))
+        files, stopped = {}, False
+        for name in FINAL_MODELS:
+            final = bm.FACTORIES[name](bench, data.n_genes, pretrained)
+            training = progress.child(f"final {name} {scheme}", bench.max_epochs, settings.time_budget_seconds)
+            final.fit(x[~holdout], y[~holdout], x[holdout], y[holdout], progress=training)
+            prefix = "" if name == "csg2a" else NO_PPI_PREFIX
+            files |= {prefix + k: b for k, b in final.checkpoint_files().items()}
+            stopped = stopped or bool(final.stopped_by_budget_)
+        reused = ReusedFinal(scheme, files, stopped)
     return FinetuneResult(
         scheme,
         per_fold,

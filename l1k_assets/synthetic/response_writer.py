@@ -32,7 +32,11 @@ exactly. A network that learned in pretraining which genes a structure moves has
 start: it sees that twins act alike and which program a drug reverses, which a model of the
 GDSC pairs alone must find per drug from a few dozen cell lines. STRING gets
 high-confidence (> 900) edges inside each cancer program and within the fitness module,
-plus random low-score edges. A few drugs carry an invalid SMILES, recorded in the truth, so
+plus random low-score edges. Seed 003's MoA groups: GDSC annotates a reverser with its LINCS
+mechanism, which the reversers of one cancer type share with their L1000 effect, so the
+pretrained network gives them alike condition vectors and their attention maps share a part
+no other drug has (``moa_groups`` in the truth: pathway -> drugs); every other drug carries its
+structure class's target and pathway (``CLASS_TARGETS``). A few drugs carry an invalid SMILES, recorded in the truth, so
 the pipeline's exclusion of unparsable structures is testable.
 """
 
@@ -61,7 +65,7 @@ from l1k_assets.synthetic.chemistry import SCAFFOLDS, make_molecules
 from l1k_assets.synthetic.gzipped import write_gz_text
 from l1k_assets.synthetic.lincs_writer import distinct_ints, table_text
 from l1k_assets.synthetic.tcga_writer import BasalModel, write_tcga_hub
-from l1k_assets.synthetic.universe import Universe
+from l1k_assets.synthetic.universe import PROGRAM_PATHWAYS, Universe
 
 RESPONSE_COLUMNS = [
     "DATASET",
@@ -181,10 +185,24 @@ def screened_compounds(universe: Universe, n: int, rng: np.random.Generator) -> 
     )
 
 
+def reverser_pathway(cancer_type: str) -> str:
+    """GDSC's pathway name for the reversers of a cancer type: their program's pathway, e.g. "Wnt beta catenin signaling"."""
+    return PROGRAM_PATHWAYS[cancer_type].split("_", 1)[1].replace("_", " ").capitalize()
+
+
 def gdsc_drugs(universe: Universe, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """GDSC-like drugs: LINCS compounds with a target and pathway, screening range and potency (μ) per class."""
+    """GDSC-like drugs: LINCS compounds with a target and pathway, screening range and potency (μ) per class.
+
+    A reverser's target and pathway are its LINCS mechanism (reversers of one cancer type share
+    it, and their L1000 effect); every other drug has its structure class's.
+    """
     screened = screened_compounds(universe, n, rng)
     classes = screened.structure_class.tolist()
+    lincs_moa = universe.compounds.set_index("pert_id").moa
+    mechanisms = [
+        (lincs_moa[pert], reverser_pathway(ctype)) if ctype else CLASS_TARGETS[c]
+        for pert, ctype, c in zip(screened.pert_id, screened.reverses, classes, strict=True)
+    ]
     n_stems = len(NAME_STEMS)
     n_unique = n_stems * len(NAME_MIDDLES)  # stem × middle pairs; later names get a number
     names = [
@@ -202,8 +220,8 @@ def gdsc_drugs(universe: Universe, n: int, rng: np.random.Generator) -> pd.DataF
             "DRUG_ID": np.sort(distinct_ints(rng, 1000, 2200, n)),
             "DRUG_NAME": names,
             "SYNONYMS": [f"SYN-{k}" for k in rng.integers(100, 9999, n)],
-            "TARGET": [CLASS_TARGETS[c][0] for c in classes],
-            "TARGET_PATHWAY": [CLASS_TARGETS[c][1] for c in classes],
+            "TARGET": [target for target, _ in mechanisms],
+            "TARGET_PATHWAY": [pathway for _, pathway in mechanisms],
             "PUBCHEM_CID": distinct_ints(rng, 100_000, 90_000_000, n),
             "SMILES": screened.smiles.to_numpy(),
             "structure_class": classes,
@@ -454,6 +472,7 @@ def write_response_sources(universe: Universe, root: Path) -> dict[str, Any]:
             "reverses": {str(d): r for d, r in zip(drugs.DRUG_ID, drugs.reverses, strict=True) if r},
             "drug_classes": {str(d): c for d, c in zip(drugs.DRUG_ID, drugs.structure_class, strict=True)},
             "class_genes": {c: {"gene": g, "coefficient": w} for c, (g, w) in planted.class_genes.items()},
+            "moa_groups": {k: [str(d) for d in g.DRUG_ID] for k, g in drugs.groupby("TARGET_PATHWAY")},
         },
         "string": {"n_edges": len(edges), "high_confidence_edges": int((edges.score > 900).sum())},
         "invalid_smiles": invalid,
