@@ -10,6 +10,7 @@ query runs, so a typo in a folder costs nothing and leaves no partial file.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def add_query_command(sub: argparse._SubParsersAction) -> None:
     query.add_argument("--up", type=Path, help="file of up-regulated genes (symbols, gene ids or Ensembl ids)")
     query.add_argument("--down", type=Path, help="file of down-regulated genes")
     query.add_argument("--cancer-type", help="use this cancer type's consensus reversal query instead of files")
+    query.add_argument("--gmt", type=Path, help="many queries in one pass: a GMT of NAME_UP / NAME_DN sets (CLUE's format)")
     query.add_argument("--release", help="LINCS release (default: the last one indexed)")
     query.add_argument("--method", default="wtcs", choices=["wtcs", "rges", "xsum", "xcos"])
     query.add_argument("--top", type=int, default=50)
@@ -67,19 +69,25 @@ def cmd_query(args: argparse.Namespace) -> int:
     from l1k_assets.errors import L1kError
     from l1k_assets.search.connectivity import SignatureFilter
     from l1k_assets.search.genespace import format_report
-    from l1k_assets.search.results import check_output_path, results_json, write_results
+    from l1k_assets.search.query_gmt import read_query_gmt
+    from l1k_assets.search.results import OutputPathError, check_output_path, results_json, write_results
     from l1k_assets.search.session import QueryOptions, read_gene_list
     from l1k_jobs.signature_search import Query, SignatureSearch
 
     console, errors = Console(), error_console()
-    if bool(args.cancer_type) == bool(args.up or args.down):
-        print_error("give either --up FILE and --down FILE, or --cancer-type NAME")
+    if sum((bool(args.cancer_type), bool(args.up or args.down), bool(args.gmt))) != 1:
+        print_error("give one of --up FILE and --down FILE, --cancer-type NAME or --gmt FILE")
+        return 2
+    if args.gmt and args.permutations:
+        print_error("--permutations is for one query; a --gmt batch reports scores without p-values")
         return 2
     dose = tuple(args.dose) if args.dose else None
     filters = SignatureFilter(args.cell or None, args.pert_type or None, dose, args.time or None)
     try:
         if args.output:
             check_output_path(args.output)
+            if args.gmt and Path(args.output).suffix.lower() == ".gct":
+                raise OutputPathError(args.output, "a batch is saved as .tsv or .parquet (one row per query and signature)")
         options = QueryOptions(
             method=args.method,
             top=args.top,
@@ -89,6 +97,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             space=args.space,
             min_genes=args.min_genes,
         )
+        if args.gmt:
+            return _batch(args, read_query_gmt(args.gmt), options, str(home), console)
         query = Query(
             up=read_gene_list(args.up) if args.up else [],
             down=read_gene_list(args.down) if args.down else [],
@@ -139,4 +149,40 @@ def cmd_query(args: argparse.Namespace) -> int:
         console.print(_table(mechanisms, "Mechanisms (MoA)", ["moa", "n_perturbagens", "members"], [key]))
     if args.output:
         console.print(f"saved {len(result.table)} signatures to {args.output}")
+    return 0
+
+
+def _batch(args: argparse.Namespace, queries: dict, options: object, home: str, console: Console) -> int:
+    """Score a query GMT in shared passes; print one line per query, save the combined table, or emit JSON."""
+    from l1k_assets.search.results import results_json, write_results
+    from l1k_assets.search.session import batch_table
+    from l1k_jobs.signature_search import SignatureSearch
+
+    results = SignatureSearch(home).run_batch(queries, options, not args.no_tau, args.release)  # type: ignore[arg-type]
+    if args.output:
+        write_results(batch_table(results), args.output)
+    if args.json:
+        documents = {
+            name: json.loads(results_json(r.description, r.genes, r.table, perturbagens=r.perturbagens))
+            for name, r in results.items()
+        }
+        print(json.dumps(documents))
+        return 0
+    best = pd.DataFrame(
+        [
+            {
+                "query": name,
+                "n_up": str(len(r.up)),
+                "n_down": str(len(r.down)),
+                "top_perturbagen": str(r.perturbagens.pert_iname.iloc[0]) if len(r.perturbagens) else "",
+                "top_signature": str(r.table.sig_id.iloc[0]) if len(r.table) else "",
+                r.description["ranked_by"]: float(r.table[r.description["ranked_by"]].iloc[0]) if len(r.table) else float("nan"),
+            }
+            for name, r in results.items()
+        ]
+    )
+    key = best.columns[-1]
+    console.print(_table(best, f"{args.method.upper()} · {len(results)} queries in one pass", list(best.columns[:-1]), [key]))
+    if args.output:
+        console.print(f"saved {sum(len(r.table) for r in results.values())} rows ({len(results)} queries) to {args.output}")
     return 0

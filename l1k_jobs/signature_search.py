@@ -5,12 +5,13 @@ spaces in a file, ``#`` starts a comment), or names a cancer type whose consensu
 query ``out_consensus_queries`` holds. It runs on the release's ``core_signature_ranks``
 index with that release's ``core_lincs_signatures`` for annotations, filters and NCS, its
 ``core_reference_null`` for τ and the Repurposing Hub table of ``raw_compounds`` for
-mechanisms, through :func:`l1k_assets.search.session.run_query` (what the query asset runs).
+mechanisms, through :func:`l1k_assets.search.session.run_queries` (what the query asset runs);
+``run_batch`` scores many named queries (a CLUE query GMT) in shared passes over the index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -20,8 +21,10 @@ from l1k_assets.errors import DataError
 from l1k_assets.lincs.metadata import read_moa_table
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
-from l1k_assets.search.session import QueryOptions, QueryResult, consensus_genes, run_query
+from l1k_assets.search.session import QueryOptions, QueryResult, consensus_genes, run_queries
 from resources.parquet_io import ParquetIOManager
+
+DEFAULT_OPTIONS = QueryOptions()
 
 
 @dataclass
@@ -72,19 +75,32 @@ class SignatureSearch:
 
     def run(self, query: Query, release: str | None = None, progress: Callable[[int, int], None] | None = None) -> QueryResult:
         """The top signatures and summaries for ``query`` on ``release`` (the last built one by default)."""
+        up, down = self.consensus(query.cancer_type) if query.cancer_type else (query.up, query.down)
+        (result,) = self.run_batch({"query": (up, down)}, query.options, query.tau, release, progress).values()
+        result.description.update(cancer_type=query.cancer_type)
+        return result
+
+    def run_batch(
+        self,
+        queries: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+        options: QueryOptions = DEFAULT_OPTIONS,
+        tau: bool = True,
+        release: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, QueryResult]:
+        """Named up/down queries (e.g. ``read_query_gmt``'s) scored together, in shared passes over the index."""
         built = self.releases()
         if not built:
             raise FileNotFoundError("no rank index is built: run `l1k materialize` (asset core_signature_ranks) first")
         release = release or built[-1]
         if release not in built:
             raise DataError(f"release {release!r} has no rank index; built: {built}")
-        up, down = self.consensus(query.cancer_type) if query.cancer_type else (query.up, query.down)
-        use_tau = query.tau and query.options.method == "wtcs"
-        null = self.reference_null(release) if use_tau else None
+        null = self.reference_null(release) if tau and options.method == "wtcs" else None
         genes = self.tables.read("core_lincs_genes", release)
         sig_info = self.tables.read("core_lincs_signatures", release)
         path = self.tables.read("core_signature_ranks", release).path.iloc[0]
         with RankIndex(path) as index:
-            result = run_query(index, genes, sig_info, up, down, query.options, null, self.mechanisms(), progress)
-        result.description.update(release=release, cancer_type=query.cancer_type)
-        return result
+            results = run_queries(index, genes, sig_info, queries, options, null, self.mechanisms(), progress)
+        for result in results.values():
+            result.description.update(release=release)
+        return results

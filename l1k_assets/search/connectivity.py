@@ -117,48 +117,61 @@ def _in_rank_order(bits: np.ndarray, hit_ranks: np.ndarray) -> None:
 
 @njit(parallel=True, cache=True, nogil=True)
 def _weighted_es(
-    ranks: np.ndarray, scores: np.ndarray, genes: np.ndarray, first: int, width: int, n_genes: int, out: np.ndarray
+    ranks: np.ndarray,
+    scores: np.ndarray,
+    genes: np.ndarray,
+    bounds: np.ndarray,
+    first: int,
+    width: int,
+    n_genes: int,
+    out: np.ndarray,
 ) -> None:
-    """CMap's weighted ES (weight 1) of the gene set at rows ``genes`` in signatures ``first + j``, from peaks and troughs.
+    """CMap's weighted ES (weight 1) of gene sets in signatures ``first + j``, from peaks and troughs.
 
-    The hits are visited in rank order straight off each signature's bitmap (as
-    :func:`_in_rank_order` lists them), each scored as it comes: no list of ranks is stored
-    and read back, and the bitmap walk overlaps the running sum's dependency chain.
+    Set q is rows ``genes[bounds[q]:bounds[q + 1]]``; ``out[q, j]`` its ES in signature
+    ``first + j``. Every set is scored in a tile of signatures before the next tile, so a batch
+    of queries reads each tile's stretch of the index while it is in cache. The hits are
+    visited in rank order straight off each signature's bitmap (as :func:`_in_rank_order` lists
+    them), each scored as it comes, clearing the bitmap for the next set.
     """
-    n = genes.shape[0]
-    miss = 1.0 / (n_genes - n)
     words = (n_genes >> 6) + 1
     for tile in prange((width + TILE - 1) // TILE):
         start = tile * TILE
         size = min(width, start + TILE) - start
         bits = np.zeros((size, words), np.uint64)
         weights, totals = np.empty((size, n_genes + 1), scores.dtype), np.zeros(size)  # |z| at each hit rank
-        _mark_tile(ranks, scores, genes, first + start, bits, weights, totals)
-        for j in range(uintp(size)):
-            equal = totals[j] == 0.0  # hits that all score 0 step up equally, as weighted_es does
-            scale = 1.0 / n if equal else 1.0 / totals[j]
-            cum = 0.0
-            peak, peak_at = -np.inf, 0
-            trough, trough_at = np.inf, 0
-            i = 0
-            for word_at in range(words):
-                word = bits[j, uintp(word_at)]
-                while word:
-                    r = (word_at << 6) + trailing_zeros(word)
-                    word &= word - np.uint64(1)
-                    misses = (r - 1 - i) * miss
-                    before = cum * scale - misses
-                    cum += 1.0 if equal else np.float64(weights[j, uintp(r)])
-                    after = cum * scale - misses
-                    if after > peak:
-                        peak, peak_at = after, r
-                    if before < trough:
-                        trough, trough_at = before, r - 1
-                    i += 1
-            if peak > -trough or (peak == -trough and peak_at < trough_at):
-                out[start + j] = peak
-            else:
-                out[start + j] = trough
+        for q in range(bounds.shape[0] - 1):
+            members = genes[bounds[q] : bounds[q + 1]]
+            n = members.shape[0]
+            miss = 1.0 / (n_genes - n)
+            totals[:] = 0.0
+            _mark_tile(ranks, scores, members, first + start, bits, weights, totals)
+            for j in range(uintp(size)):
+                equal = totals[j] == 0.0  # hits that all score 0 step up equally, as weighted_es does
+                scale = 1.0 / n if equal else 1.0 / totals[j]
+                cum = 0.0
+                peak, peak_at = -np.inf, 0
+                trough, trough_at = np.inf, 0
+                i = 0
+                for word_at in range(words):
+                    word = bits[j, uintp(word_at)]
+                    bits[j, uintp(word_at)] = 0
+                    while word:
+                        r = (word_at << 6) + trailing_zeros(word)
+                        word &= word - np.uint64(1)
+                        misses = (r - 1 - i) * miss
+                        before = cum * scale - misses
+                        cum += 1.0 if equal else np.float64(weights[j, uintp(r)])
+                        after = cum * scale - misses
+                        if after > peak:
+                            peak, peak_at = after, r
+                        if before < trough:
+                            trough, trough_at = before, r - 1
+                        i += 1
+                if peak > -trough or (peak == -trough and peak_at < trough_at):
+                    out[q, start + j] = peak
+                else:
+                    out[q, start + j] = trough
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -250,9 +263,10 @@ def _opposed(up: np.ndarray, down: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _es(rows: Rows, n_genes: int) -> np.ndarray:
-    out = np.empty(rows.columns())
-    _weighted_es(rows.ranks, rows.scores, *rows.at(), n_genes, out)
-    return out
+    genes, first, width = rows.at()
+    out = np.empty((1, width))
+    _weighted_es(rows.ranks, rows.scores, genes, np.array([0, len(genes)]), first, width, n_genes, out)
+    return out[0]
 
 
 def _ks(rows: Rows, n_genes: int) -> np.ndarray:
@@ -327,31 +341,53 @@ def score_signatures(
     block_size: int = BLOCK,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Raw score of every signature of the index (NaN outside the boolean mask ``selected``).
+    """Raw score of every signature of the index for one query (NaN outside the boolean mask ``selected``)."""
+    return score_many(index, [(up, down)], method, selected, block_size, progress)[0]
+
+
+def score_many(
+    index: RankIndex,
+    queries: Sequence[tuple[Sequence[str], Sequence[str]]],
+    method: Method = "wtcs",
+    selected: np.ndarray | None = None,
+    block_size: int = BLOCK,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Raw scores (queries × signatures) of up/down queries in one pass over the index (NaN outside ``selected``).
 
     ``progress(done, total)`` is called after each block (signatures covered so far, of all).
 
-    The kernels read the query genes' rows of the index's mapped matrices in place: a query
-    allocates only its output (8 bytes per signature). Each block's rows are prefetched while
-    the block before it is scored, so a cold index streams from disk instead of faulting.
+    The kernels read the query genes' rows of the index's mapped matrices in place: a batch
+    allocates only its output (8 bytes per query and signature). Each block's rows (of every
+    query's genes) are prefetched once while the block before it is scored; WTCS scores every
+    set of the batch tile by tile of signatures, the other methods query after query per block.
     """
     method = _check_method(method)
-    up_pos, down_pos = query_genes(index, up, down)
+    positions = [query_genes(index, up, down) for up, down in queries]
+    sets = [rows for pair in positions for rows in pair]
+    genes = np.concatenate(sets)
+    bounds = np.concatenate([[0], np.cumsum([len(rows) for rows in sets])]).astype(np.int64)
     ranks, scores = index.ranks, (index.scores if method in WEIGHTED else None)
-    genes = np.concatenate([up_pos, down_pos])
-    out = np.full(index.n_signatures, np.nan)
+    union = np.unique(genes)
+    out = np.full((len(queries), index.n_signatures), np.nan)
     spans = _spans(index.n_signatures, block_size, selected)
     for i, (start, stop) in enumerate(spans):
         for ahead in spans[i : i + 2] if i == 0 else spans[i + 1 : i + 2]:  # the next block is read while this one is scored
-            index.prefetch(genes, *ahead, scores=scores is not None)
-        up_rows = Rows(ranks, scores, up_pos, start, stop - start)
-        down_rows = Rows(ranks, scores, down_pos, start, stop - start)
-        norms = index.extreme_norm[start:stop]
-        out[start:stop] = score_rows(method, up_rows, down_rows, index.n_genes, index.extreme_n, norms)
+            index.prefetch(union, *ahead, scores=scores is not None)
+        if method == "wtcs":
+            es = np.empty((len(sets), stop - start))
+            _weighted_es(ranks, scores, genes, bounds, start, stop - start, index.n_genes, es)
+            out[:, start:stop] = _opposed(es[0::2], es[1::2], 0.5)
+        else:
+            norms = index.extreme_norm[start:stop]
+            for q, (up_pos, down_pos) in enumerate(positions):
+                up_rows = Rows(ranks, scores, up_pos, start, stop - start)
+                down_rows = Rows(ranks, scores, down_pos, start, stop - start)
+                out[q, start:stop] = score_rows(method, up_rows, down_rows, index.n_genes, index.extreme_n, norms)
         if progress is not None:
             progress(stop, index.n_signatures)
     if selected is not None:
-        out[~selected] = np.nan
+        out[:, ~selected] = np.nan
     return out
 
 
@@ -547,7 +583,21 @@ def score_table(
     block_size: int = BLOCK,
     progress: Callable[[int, int], None] | None = None,
 ) -> Scored:
-    """Score every signature the query considers: raw score, NCS (WTCS with ``sig_info``), τ (with ``null``).
+    """Score every signature one query considers: :func:`score_tables` for a batch of one."""
+    return score_tables(index, [(up, down)], method, sig_info, filters, null, block_size, progress)[0]
+
+
+def score_tables(
+    index: RankIndex,
+    queries: Sequence[tuple[Sequence[str], Sequence[str]]],
+    method: Method = "wtcs",
+    sig_info: pd.DataFrame | SignatureTable | None = None,
+    filters: SignatureFilter | None = None,
+    null: ReferenceNull | None = None,
+    block_size: int = BLOCK,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Scored]:
+    """Score every signature the queries consider, in one pass: raw score, NCS (WTCS with ``sig_info``), τ (with ``null``).
 
     NCS is per cell line × perturbagen type over all signatures of the groups considered; τ is
     the NCS's signed percentile in its perturbagen type's reference null
@@ -555,7 +605,7 @@ def score_table(
     :class:`SignatureTable` aligned to this index once for many queries.
     """
     method = _check_method(method)
-    up_pos, down_pos = query_genes(index, up, down)
+    sizes = [tuple(len(rows) for rows in query_genes(index, up, down)) for up, down in queries]
     signatures = SignatureTable.align(index, sig_info) if isinstance(sig_info, pd.DataFrame) else sig_info
     if signatures is not None:
         signatures.check(index)
@@ -571,14 +621,17 @@ def score_table(
         selected = None  # nothing left out: score every signature without a mask
     normalise = method == "wtcs" and meta is not None
     scored = signatures.whole_groups(selected) if normalise and selected is not None else selected
-    raw = score_signatures(index, up, down, method, scored, block_size, progress)
-    table = pd.DataFrame({method: raw}, index=index.sig_ids)
-    if normalise:
-        table["ncs"] = signatures.ncs(raw, scored)
-    if null is not None:
-        table["tau"] = null.tau(table.ncs.to_numpy(), meta.pert_type.to_numpy())
-    considered = ~np.isnan(raw) if selected is None else selected
-    return Scored(method, table, considered, meta, (len(up_pos), len(down_pos)))
+    raw_scores = score_many(index, queries, method, scored, block_size, progress)
+    out = []
+    for raw, size in zip(raw_scores, sizes, strict=True):
+        table = pd.DataFrame({method: raw}, index=index.sig_ids)
+        if normalise:
+            table["ncs"] = signatures.ncs(raw, scored)
+        if null is not None:
+            table["tau"] = null.tau(table.ncs.to_numpy(), meta.pert_type.to_numpy())
+        considered = ~np.isnan(raw) if selected is None else selected
+        out.append(Scored(method, table, considered, meta, size))
+    return out
 
 
 def ranked_signatures(

@@ -11,7 +11,7 @@ maximum-quantile rule over *all* considered signatures, not only the listed ones
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +19,17 @@ import numpy as np
 import pandas as pd
 
 from l1k_assets.errors import DataError, FormatError
-from l1k_assets.search.connectivity import Direction, Method, SignatureFilter, ranked_signatures, score_table
-from l1k_assets.search.genespace import GeneSpace, Space
+from l1k_assets.search.connectivity import (
+    Direction,
+    Method,
+    Scored,
+    SignatureFilter,
+    SignatureTable,
+    ranked_signatures,
+    score_table,
+    score_tables,
+)
+from l1k_assets.search.genespace import GeneSpace, QueryGenesError, ResolvedQuery, Space
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.reference_null import ReferenceNull
 from l1k_assets.search.summary import summarize_mechanisms, summarize_perturbagens
@@ -29,6 +38,8 @@ MOA_COLUMNS = ("moa", "MOA", "mechanism_of_action")  # where sig_info/pert_info 
 COMPOUND = "trt_cp"
 MAX_GENE_FILE_BYTES = 4 * 2**20  # ~30 times the longest name list a query can use
 MAX_GENES = 20_000  # more than every gene of a release
+BATCH_MEMORY_BYTES = 2**30  # what one pass of a batch may hold in scores and tables
+BYTES_PER_QUERY_SIGNATURE = 40  # the raw score, its table's columns (score, NCS, τ) and the considered mask
 
 
 @dataclass(frozen=True)
@@ -143,17 +154,64 @@ def run_query(
     moa: pd.DataFrame | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> QueryResult:
-    """Resolve, score, rank and summarise one up/down query against a release's rank index.
+    """Resolve, score, rank and summarise one up/down query against a release's rank index (a batch of one).
 
     ``genes`` is the release's gene table, ``sig_info`` its signature metadata, ``null`` its
     reference null (τ needs WTCS, which NCS comes from; ``None`` reports no τ), ``moa`` the
     Repurposing Hub drug table for mechanisms when sig_info has none.
     """
+    return next(iter(run_queries(index, genes, sig_info, {"query": (up, down)}, options, null, moa, progress).values()))
+
+
+def queries_per_pass(n_signatures: int, memory_bytes: int = BATCH_MEMORY_BYTES) -> int:
+    """How many queries one pass over the index scores: their scores and tables (~40 bytes a signature) within memory."""
+    return max(1, memory_bytes // (BYTES_PER_QUERY_SIGNATURE * max(n_signatures, 1)))
+
+
+def run_queries(
+    index: RankIndex,
+    genes: pd.DataFrame,
+    sig_info: pd.DataFrame,
+    queries: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+    options: QueryOptions = QueryOptions(),
+    null: ReferenceNull | None = None,
+    moa: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, QueryResult]:
+    """Resolve, score, rank and summarise named up/down queries, scored together in passes over the index.
+
+    Every query is resolved in the gene space first, so a bad one fails before any scoring;
+    sig_info is aligned once and each pass scores as many queries as ``queries_per_pass``
+    holds in memory, sharing every block read (:func:`~l1k_assets.search.connectivity.score_tables`).
+    Each result is what :func:`run_query` gives for that query alone.
+    """
     space = GeneSpace(genes, index.gene_ids, options.space)
-    resolved = space.resolve(up, down, options.min_genes)
-    meta = with_mechanisms(sig_info, moa)
+    resolved = {}
+    for name, (up, down) in queries.items():
+        try:
+            resolved[name] = space.resolve(up, down, options.min_genes)
+        except QueryGenesError as exc:
+            if len(queries) > 1:  # say which query of a batch (the type, report and sides stay)
+                exc.args = (f"query {name!r}: {exc}",)
+            raise
+    signatures = SignatureTable.align(index, with_mechanisms(sig_info, moa))
     filters = options.filters or SignatureFilter()  # controls are never listed unless asked for
-    scored = score_table(index, resolved.up, resolved.down, options.method, meta, filters, null, progress=progress)
+    names = list(resolved)
+    step = queries_per_pass(index.n_signatures)
+    results = {}
+    for first in range(0, len(names), step):
+        group = names[first : first + step]
+        pairs = [(resolved[n].up, resolved[n].down) for n in group]
+        scored = score_tables(index, pairs, options.method, signatures, filters, null, progress=progress)
+        for name, one in zip(group, scored, strict=True):
+            results[name] = _summarised(index, one, resolved[name], space, options, null)
+    return results
+
+
+def _summarised(
+    index: RankIndex, scored: Scored, resolved: ResolvedQuery, space: GeneSpace, options: QueryOptions, null: ReferenceNull | None
+) -> QueryResult:
+    """One scored query's top signatures, perturbagen and mechanism summaries, and description."""
     table = ranked_signatures(index, scored, options.top, options.direction, options.permutations, options.seed)
     key = scored.key
     considered = scored.considered()
@@ -175,3 +233,12 @@ def run_query(
         "n_with_tau": int(np.isfinite(considered.tau).sum()) if "tau" in considered.columns else 0,
     }
     return QueryResult(table, perturbagens, mechanisms, resolved.report, resolved.up, resolved.down, description)
+
+
+def batch_table(results: Mapping[str, QueryResult]) -> pd.DataFrame:
+    """Every query's top signatures in one table, a ``query`` column first (the saved form of a batch)."""
+    if not results:
+        raise DataError("a batch needs at least one query")
+    return pd.concat([r.table.assign(query=name) for name, r in results.items()], ignore_index=True).pipe(
+        lambda t: t[["query", *[c for c in t.columns if c != "query"]]]
+    )
