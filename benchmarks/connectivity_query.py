@@ -9,6 +9,7 @@ query each run in their own process so each peak RSS is its own. Human lines go 
 last stdout line is JSON.
 
     python benchmarks/connectivity_query.py --signatures 1000000
+    python benchmarks/connectivity_query.py --signatures 1000000 --queries 100   # + 100 queries alone vs one batch
 """
 
 from __future__ import annotations
@@ -30,8 +31,16 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 from l1k_assets.lincs.gctx import GctxAppender, read_gctx  # noqa: E402
-from l1k_assets.search.connectivity import METHODS, SignatureTable, search  # noqa: E402
+from l1k_assets.search.connectivity import (  # noqa: E402
+    METHODS,
+    SignatureTable,
+    ranked_signatures,
+    score_table,
+    score_tables,
+    search,
+)
 from l1k_assets.search.rank_index import RankIndex, build_rank_index  # noqa: E402
+from l1k_assets.search.session import queries_per_pass  # noqa: E402
 
 N_GENES = 978
 QUERY_SIZE = 150
@@ -119,6 +128,44 @@ def run_query(workdir: Path, n: int, seed: int, repeats: int) -> dict[str, objec
     }
 
 
+def run_batch(workdir: Path, n: int, seed: int, n_queries: int) -> dict[str, object]:
+    """``n_queries`` random 150/150 queries, one by one (``score_table`` each), then as one batch (``score_tables``).
+
+    Both rank each query's top 50 after NCS, with sig_info aligned once beforehand, so the
+    ratio is what sharing the passes over the index saves; every score is compared.
+    """
+    queries = [query(seed + 1000 + k) for k in range(n_queries)]
+    with RankIndex(workdir / "level5.rank.h5") as index:
+        signatures = SignatureTable.align(index, sig_info(n))
+        search(index, *queries[0], "wtcs", sig_info=signatures, top=50)  # compiled kernels and a warm index for both
+        started, cpu_started = time.perf_counter(), time.process_time()
+        singles = []
+        for up, down in queries:
+            scored = score_table(index, up, down, "wtcs", signatures)
+            ranked_signatures(index, scored, 50)
+            singles.append(scored.scores)
+        single_s, single_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        started, cpu_started = time.perf_counter(), time.process_time()
+        batch = []
+        step = queries_per_pass(index.n_signatures)
+        for first in range(0, n_queries, step):
+            for scored in score_tables(index, queries[first : first + step], "wtcs", signatures):
+                ranked_signatures(index, scored, 50)
+                batch.append(scored.scores)
+        batch_s, batch_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    equal = all(a.equals(b) for a, b in zip(singles, batch, strict=True))
+    return {
+        "queries": n_queries,
+        "queries_per_pass": step,
+        "single_total_s": single_s,
+        "single_cpu_s": single_cpu,
+        "batch_total_s": batch_s,
+        "batch_cpu_s": batch_cpu,
+        "scores_equal": equal,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def wtcs_transcription(z: np.ndarray, up: np.ndarray, down: np.ndarray) -> float:
     """WTCS of one signature, transcribed per signature in NumPy: sort, running sums, extremes."""
 
@@ -150,6 +197,7 @@ def run_reference(workdir: Path, n: int, seed: int, sample: int) -> dict[str, fl
 def in_subprocess(step: str, args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     command = [sys.executable, __file__, "--step", step, "--workdir", str(workdir), "--signatures", str(args.signatures)]
     command += ["--seed", str(args.seed), "--repeats", str(args.repeats), "--reference-sample", str(args.reference_sample)]
+    command += ["--queries", str(args.queries)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -161,13 +209,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference-sample", type=int, default=2_000)
     parser.add_argument("--workdir", type=Path, default=ROOT / ".l1k_home" / "bench" / "connectivity_query")
-    parser.add_argument("--step", choices=["build", "query", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--queries", type=int, default=0, help="also time this many queries one by one and as one batch")
+    parser.add_argument("--step", choices=["build", "query", "reference", "batch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
         steps = {
             "build": lambda: run_build(args.workdir),
             "query": lambda: run_query(args.workdir, args.signatures, args.seed, args.repeats),
             "reference": lambda: run_reference(args.workdir, args.signatures, args.seed, args.reference_sample),
+            "batch": lambda: run_batch(args.workdir, args.signatures, args.seed, args.queries),
         }
         print(json.dumps(steps[args.step]()))
         return
@@ -177,7 +227,8 @@ def main() -> None:
         started = time.perf_counter()
         generate(workdir / "level5.gctx", args.signatures, args.seed)
         print(f"generated {args.signatures} signatures in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    results = {step: in_subprocess(step, args, workdir) for step in ("build", "query", "reference")}
+    steps = ("build", "query", "reference", *(("batch",) if args.queries else ()))
+    results = {step: in_subprocess(step, args, workdir) for step in steps}
     for step, result in results.items():
         print(f"{step}: {result}", file=sys.stderr)
     query_s = results["query"]["median_s"]["wtcs"]
@@ -203,6 +254,12 @@ def main() -> None:
         "reference_projected_s": reference_total,
         "speedup_vs_reference": reference_total / query_s,
     }
+    if args.queries:
+        batch = results["batch"]
+        summary["batch"] = batch | {
+            "baseline": f"{args.queries} single queries (score_table + top 50 each, sig_info aligned once) in the same run",
+            "speedup_vs_single": batch["single_total_s"] / batch["batch_total_s"],
+        }
     print(json.dumps(summary))
 
 
