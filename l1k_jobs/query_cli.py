@@ -25,6 +25,7 @@ SIGNATURE_COLUMNS = ("rank", "sig_id", "pert_iname", "pert_id", "pert_type", "ce
 SCORE_COLUMNS = ("wtcs", "rges", "xsum", "xcos", "ncs", "tau", "p_value")
 SHOWN_PERTURBAGENS = 10
 SHOWN_MECHANISMS = 5
+SHOWN_SETS = 10
 
 
 def add_query_command(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +47,11 @@ def add_query_command(sub: argparse._SubParsersAction) -> None:
     query.add_argument("--dose", type=float, nargs=2, metavar=("MIN_UM", "MAX_UM"), help="dose range in µM")
     query.add_argument("--time", type=float, action="append", help="only this time point in hours (repeatable)")
     query.add_argument("--permutations", type=int, default=0, help="permutation p-values for the listed signatures")
+    kinds = ["moa", "target", "pert_type"]
+    query.add_argument("--enrich", action="append", choices=kinds, help="drug-set enrichment of the hits (repeatable)")
+    query.add_argument("--enrich-gmt", type=Path, help="drug-set enrichment against a GMT of perturbagen names")
+    query.add_argument("--enrich-top", type=int, default=20, help="perturbagens counted as hits by the hypergeometric test")
+    query.add_argument("--enrich-permutations", type=int, default=1000, help="permutations of the running-sum test")
     query.add_argument("--output", type=Path, help="save the signature table: results.tsv, .parquet or .gct (GCT 1.3)")
     query.add_argument("--json", action="store_true", help="print the query, gene report and results as JSON")
     query.set_defaults(func=cmd_query)
@@ -97,8 +103,9 @@ def cmd_query(args: argparse.Namespace) -> int:
             space=args.space,
             min_genes=args.min_genes,
         )
+        search = SignatureSearch(str(home))
         if args.gmt:
-            return _batch(args, read_query_gmt(args.gmt), options, str(home), console)
+            return _batch(args, read_query_gmt(args.gmt), options, search, console)
         query = Query(
             up=read_gene_list(args.up) if args.up else [],
             down=read_gene_list(args.down) if args.down else [],
@@ -114,9 +121,11 @@ def cmd_query(args: argparse.Namespace) -> int:
                 # shown only for queries that take over a second
                 bar.update(task, completed=done, total=total, visible=time.monotonic() - started > 1.0)
 
-            result = SignatureSearch(str(home)).run(query, args.release, progress)
+            result = search.run(query, args.release, progress)
+        enrichment = _enrichment(args, {"query": result}, search)
         if args.output:
             write_results(result.table, args.output)
+            _save_enrichment(enrichment, args.output)
     except (L1kError, FileNotFoundError, OSError) as exc:
         print_error(exc)
         report = getattr(exc, "report", None)
@@ -147,20 +156,22 @@ def cmd_query(args: argparse.Namespace) -> int:
         mechanisms = result.mechanisms.head(SHOWN_MECHANISMS).astype({"n_perturbagens": str})
         key = str(result.description["ranked_by"])
         console.print(_table(mechanisms, "Mechanisms (MoA)", ["moa", "n_perturbagens", "members"], [key]))
+    _print_enrichment(enrichment, console)
     if args.output:
         console.print(f"saved {len(result.table)} signatures to {args.output}")
     return 0
 
 
-def _batch(args: argparse.Namespace, queries: dict, options: object, home: str, console: Console) -> int:
+def _batch(args: argparse.Namespace, queries: dict, options: object, search: object, console: Console) -> int:
     """Score a query GMT in shared passes; print one line per query, save the combined table, or emit JSON."""
     from l1k_assets.search.results import results_json, write_results
-    from l1k_assets.search.session import batch_table
-    from l1k_jobs.signature_search import SignatureSearch
+    from l1k_assets.search.session import batch_summary, batch_table
 
-    results = SignatureSearch(home).run_batch(queries, options, not args.no_tau, args.release)  # type: ignore[arg-type]
+    results = search.run_batch(queries, options, not args.no_tau, args.release)  # type: ignore[attr-defined]
+    enrichment = _enrichment(args, results, search)
     if args.output:
         write_results(batch_table(results), args.output)
+        _save_enrichment(enrichment, args.output)
     if args.json:
         documents = {
             name: json.loads(results_json(r.description, r.genes, r.table, perturbagens=r.perturbagens))
@@ -168,21 +179,63 @@ def _batch(args: argparse.Namespace, queries: dict, options: object, home: str, 
         }
         print(json.dumps(documents))
         return 0
-    best = pd.DataFrame(
-        [
-            {
-                "query": name,
-                "n_up": str(len(r.up)),
-                "n_down": str(len(r.down)),
-                "top_perturbagen": str(r.perturbagens.pert_iname.iloc[0]) if len(r.perturbagens) else "",
-                "top_signature": str(r.table.sig_id.iloc[0]) if len(r.table) else "",
-                r.description["ranked_by"]: float(r.table[r.description["ranked_by"]].iloc[0]) if len(r.table) else float("nan"),
-            }
-            for name, r in results.items()
-        ]
-    )
-    key = best.columns[-1]
-    console.print(_table(best, f"{args.method.upper()} · {len(results)} queries in one pass", list(best.columns[:-1]), [key]))
+    per_query = {} if enrichment is None else {name: rows for name, rows in enrichment.groupby("query", sort=False)}
+    best = batch_summary(results, per_query)
+    key = str(next(iter(results.values())).description["ranked_by"])
+    text = [c for c in best.columns if c != key]
+    title = f"{args.method.upper()} · {len(results)} queries in one pass"
+    console.print(_table(best.astype({"n_up": str, "n_down": str}), title, text, [key]))
+    _print_enrichment(enrichment, console)
     if args.output:
         console.print(f"saved {sum(len(r.table) for r in results.values())} rows ({len(results)} queries) to {args.output}")
     return 0
+
+
+def _enrichment(args: argparse.Namespace, results: dict, search: object) -> pd.DataFrame | None:
+    """Drug-set enrichment of each query's ranked perturbagens (``--enrich``, ``--enrich-gmt``), a ``query`` column first."""
+    if not (args.enrich or args.enrich_gmt):
+        return None
+    from l1k_assets.genesets.gmt import read_gmt
+    from l1k_assets.search.drug_sets import drug_set_enrichment
+
+    gmt = read_gmt(args.enrich_gmt) if args.enrich_gmt else None
+    annotations = search.mechanisms()  # type: ignore[attr-defined]
+    tables = [
+        drug_set_enrichment(
+            result.perturbagens,
+            str(result.description["ranked_by"]),
+            args.direction,
+            args.enrich or (),
+            annotations,
+            gmt,
+            args.enrich_top,
+            args.enrich_permutations,
+        ).assign(query=name)
+        for name, result in results.items()
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["query", *[c for c in table.columns if c != "query"]]]
+
+
+def enrichment_paths(output: Path) -> tuple[Path, Path]:
+    """Where ``--output hits.tsv`` puts the enrichment: ``hits.enrichment.tsv`` and its plot ``hits.enrichment.png``."""
+    return output.with_name(f"{output.stem}.enrichment.tsv"), output.with_name(f"{output.stem}.enrichment.png")
+
+
+def _save_enrichment(table: pd.DataFrame | None, output: Path) -> None:
+    if table is None:
+        return
+    from l1k_assets.fileio import atomic_write_bytes, atomic_write_text
+    from l1k_assets.search.drug_sets import enrichment_plot
+
+    tsv, png = enrichment_paths(Path(output))
+    atomic_write_text(tsv, table.to_csv(sep="\t", index=False))
+    atomic_write_bytes(png, enrichment_plot(table, "Drug-set enrichment of the hits"))
+
+
+def _print_enrichment(table: pd.DataFrame | None, console: Console) -> None:
+    if table is None:
+        return
+    best = table.nsmallest(SHOWN_SETS, "fdr").astype({"size": str})
+    title = "Drug sets (BH FDR within each kind and test)"
+    console.print(_table(best, title, ["query", "kind", "test", "set", "size"], ["p_value", "fdr"]))

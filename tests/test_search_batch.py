@@ -135,3 +135,39 @@ def test_query_command_takes_a_gmt_and_refuses_a_bad_one_before_writing(tiny_hom
     both = subprocess.run([*base, "--gmt", str(gmt), "--cancer-type", "LUAD"], **run)
     assert both.returncode == 2 and "give one of" in both.stderr
     assert not (tmp_path / "none.tsv").exists() and not (tmp_path / "none.gct").exists()
+
+
+# ---------------------------------------------------------------- drug sets of the hits and the batch asset
+
+
+def test_a_cancer_types_reversers_share_the_most_enriched_mechanism(tiny_home: MaterializedHome, tmp_path: Path) -> None:
+    truth = tiny_home.manifest()["truth"]["universe"]
+    cancer = "LUAD"
+    pathway = truth["program_pathways"][cancer].split("_", 1)[1].lower()
+    base = [sys.executable, "-m", "l1k_jobs.cli", "--home", str(tiny_home.home), "query", "--release", RELEASE]
+    base += ["--cancer-type", cancer]
+    enrich = ["--enrich", "moa", "--enrich", "target", "--enrich-top", "4", "--enrich-permutations", "400"]
+    run = {"cwd": PROJECT_ROOT, "capture_output": True, "text": True, "timeout": 300, "env": tiny_home.env()}
+    done = subprocess.run([*base, *enrich, "--output", str(tmp_path / "hits.tsv")], **run)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "hits.enrichment.tsv", sep="\t")
+    assert (tmp_path / "hits.enrichment.png").read_bytes().startswith(b"\x89PNG") and "Drug sets" in done.stdout
+    moa = table[table.kind == "moa"].set_index(["test", "set"])
+    planted = f"{pathway} antagonist"  # the reversers of one cancer type share this mechanism (build_universe)
+    assert moa.loc[("hypergeometric", planted), "overlap"] == 2 and moa.loc[("hypergeometric", planted), "p_value"] < 0.05
+    assert moa.loc[("running_sum", planted), "nes"] > 0 and moa.loc[("running_sum", planted), "p_value"] < 0.05
+    assert moa.xs("hypergeometric").p_value.idxmin() == planted
+    no_moa = tmp_path / "sets.gmt"
+    no_moa.write_text("mine\t\tcmpd-0001\n")  # a one-member set: nothing to test
+    refused = subprocess.run([*base, "--enrich-gmt", str(no_moa), "--output", str(tmp_path / "x.tsv")], **run)
+    assert refused.returncode == 2 and "no gmt set has 2 or more" in refused.stderr and not (tmp_path / "x.tsv").exists()
+
+
+def test_the_batch_asset_scores_every_consensus_query_with_its_drug_sets(tiny_home: MaterializedHome) -> None:
+    table = tiny_home.table("out_batch_query", RELEASE)
+    queries = tiny_home.table("out_consensus_queries").cancer_type.unique()
+    assert sorted(table["query"].unique()) == sorted(queries) and (table.groupby("query").size() == 50).all()
+    meta = tiny_home.metadata("out_batch_query", RELEASE)
+    assert meta["n_queries"].value == len(queries) and "data:image/png;base64," in meta["drug_set_plot"].value
+    saved = tiny_home.metadata("out_signature_query", RELEASE)
+    assert "| moa " in saved["drug_sets"].value and "running_sum" in saved["drug_sets"].value

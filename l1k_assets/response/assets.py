@@ -456,7 +456,7 @@ def out_attention_interpretation(
     asset = model_csg2a_finetuned.key.to_user_string()
     manifest = checkpoints.manifest(asset, config.scheme)
     files = checkpoints.read_files(asset, config.scheme)
-    models = {kind: final_model(files, name) for kind, name in zip(("with prior", "without prior"), FINAL_MODELS, strict=True)}
+    models = {kind: final_model(files, name) for kind, name in FINAL_MODELS.items()}
     genes = manifest.extra["genes"]
     data = gdsc_response_data(file_path(raw_gdsc, "response"), file_path(raw_gdsc, "expression"), core_drug_conditions, genes)
     counts = data.responses.drug.value_counts()
@@ -472,8 +472,7 @@ def out_attention_interpretation(
         n_pairs=config.n_pairs,
         quantile=config.quantile,
     )
-    significant = report.enrichment[report.enrichment.fdr < 0.05]
-    best = significant.sort_values("fdr").groupby("drug").head(2)[["drug", "term", "overlap", "fdr"]]
+    best = report.best_terms()
     context.add_output_metadata(
         {
             "moa_correlation": markdown_table(report.moa.reset_index()),
@@ -481,11 +480,8 @@ def out_attention_interpretation(
             "enriched_terms": markdown_table(best.assign(drug=best.drug.map(gdsc.name))),
             **json_metadata(
                 drugs=len(report.perturbation),
-                drugs_with_enriched_terms=int(significant.drug.nunique()),
-                same_moa_r=float(report.moa.same_moa_r["with prior"]),
-                different_moa_r=float(report.moa.different_moa_r["with prior"]),
-                same_moa_r_drug_specific=float(report.moa.same_moa_r["with prior, drug-specific"]),
-                different_moa_r_drug_specific=float(report.moa.different_moa_r["with prior, drug-specific"]),
+                drugs_with_enriched_terms=int(best.drug.nunique()),
+                **report.moa_figures(),
                 model=f"{asset}[{config.scheme}]",
                 run_profile=run_profile(profile, config),
             ),

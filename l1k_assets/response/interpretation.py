@@ -35,6 +35,19 @@ class AttentionReport:
     perturbation: pd.DataFrame  # per drug: lines per group, mean distance each, t, p, genes differing at FDR < 0.05
     correlations: pd.DataFrame  # drug pairs: same_moa, r per map
 
+    def moa_figures(self) -> dict[str, float]:
+        """Same- and different-MoA mean correlation of the CSG2A's maps, whole (the paper's figure) and drug-specific."""
+        figures = {}
+        for suffix, row in (("", "with prior"), ("_drug_specific", "with prior, drug-specific")):
+            figures[f"same_moa_r{suffix}"] = float(self.moa.same_moa_r[row])
+            figures[f"different_moa_r{suffix}"] = float(self.moa.different_moa_r[row])
+        return figures
+
+    def best_terms(self, fdr: float = 0.05, per_drug: int = 2) -> pd.DataFrame:
+        """Each drug's strongest terms below ``fdr`` (drug, term, overlap, fdr)."""
+        significant = self.enrichment[self.enrichment.fdr < fdr].sort_values("fdr")
+        return significant.groupby("drug").head(per_drug)[["drug", "term", "overlap", "fdr"]]
+
 
 def _upper(matrix: np.ndarray) -> np.ndarray:
     return matrix[np.triu_indices_from(matrix, k=1)]

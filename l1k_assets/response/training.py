@@ -36,7 +36,7 @@ PPI_FILE = "ppi.npy"
 VARIANTS = ("with_ppi", "without_ppi", "plain")  # the attention network with and without STRING, the plain linear one
 # The final models trained on all pairs: CSG2A (its files unprefixed, what predicts) and, for seed 003's
 # attention without the prior (§4.4, "retrained without the PPI prior"), the no-PPI ablation under this prefix.
-FINAL_MODELS = ("csg2a", "csg2a_no_ppi")
+FINAL_MODELS = {"with prior": "csg2a", "without prior": "csg2a_no_ppi"}  # the kind of attention map → model
 NO_PPI_PREFIX = "csg2a_no_ppi."
 
 
@@ -166,8 +166,8 @@ def final_model(files: Mapping[str, bytes], model: str = "csg2a") -> CSG2ARegres
     """One of a fine-tuned checkpoint's final models (``FINAL_MODELS``): CSG2A, or CSG2A retrained without the prior."""
     from l1k_assets.response.csg2a import CSG2ARegressor
 
-    if model not in FINAL_MODELS:
-        raise DataError(f"the fine-tuned checkpoint holds {list(FINAL_MODELS)}, not {model!r}")
+    if model not in FINAL_MODELS.values():
+        raise DataError(f"the fine-tuned checkpoint holds {list(FINAL_MODELS.values())}, not {model!r}")
     if model == "csg2a":
         return CSG2ARegressor.from_checkpoint({k: b for k, b in files.items() if not k.startswith(NO_PPI_PREFIX)})
     own = {k.removeprefix(NO_PPI_PREFIX): b for k, b in files.items() if k.startswith(NO_PPI_PREFIX)}
@@ -195,7 +195,7 @@ def gdsc_response_data(
 
 def final_fingerprint(pretrained_digests: Mapping[str, str], data: bm.ResponseData, settings: bm.BenchmarkSettings) -> str:
     """What the final models depend on: the pretrained weights, the pairs and the network settings (not the scheme)."""
-    facts = {"pretrained": dict(pretrained_digests), "settings": repr(settings), "models": FINAL_MODELS}
+    facts = {"pretrained": dict(pretrained_digests), "settings": repr(settings), "models": list(FINAL_MODELS.values())}
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
     for frame in (data.responses, data.expression, data.structures):
         digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
@@ -293,7 +293,7 @@ def finetune_csg2a(
         x, y = data.arrays()
         holdout = np.random.default_rng(setup.seed).random(len(y)) < settings.validation_fraction
         files, stopped = {}, False
-        for name in FINAL_MODELS:
+        for name in FINAL_MODELS.values():
             final = bm.FACTORIES[name](bench, data.n_genes, pretrained)
             training = progress.child(f"final {name} {scheme}", bench.max_epochs, settings.time_budget_seconds)
             final.fit(x[~holdout], y[~holdout], x[holdout], y[holdout], progress=training)

@@ -25,10 +25,22 @@ from l1k_assets.partitions import release_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.quality import reference_size
 from l1k_assets.search.connectivity import SignatureFilter, SignatureTable
+from l1k_assets.search.drug_sets import drug_set_enrichment, enrichment_plot
 from l1k_assets.search.genespace import GeneSpace, format_report, index_space_genes
+from l1k_assets.search.query_gmt import read_query_gmt
 from l1k_assets.search.rank_index import RankIndex, build_rank_index
 from l1k_assets.search.reference_null import ReferenceNull
-from l1k_assets.search.session import QueryOptions, consensus_genes, read_gene_list, run_query
+from l1k_assets.search.session import (
+    QueryOptions,
+    QueryResult,
+    batch_summary,
+    batch_table,
+    consensus_genes,
+    queries_per_pass,
+    read_gene_list,
+    run_queries,
+    run_query,
+)
 from l1k_assets.search.tau import build_reference_null, reference_mask
 from resources.data_source import DataSource
 from resources.home import home_dir
@@ -168,18 +180,46 @@ def core_reference_null(
     yield check_result("reference_size", reference_size(summary, config.min_signatures, config.min_queries))
 
 
-class QuerySettings(dg.Config):
+class QueryShape(dg.Config):
+    """How saved queries are scored and what is reported of their hits (shared by one query and a batch)."""
+
+    method: str = Field("wtcs", description="wtcs (with NCS and τ), rges, xsum or xcos")
+    top: int = 50
+    direction: str = Field("reverse", description="reverse (most negative first) or mimic")
+    space: str = Field("bing", description="gene space: bing or landmark")
+    pert_types: list[str] = Field(default_factory=lambda: ["trt_cp"], description="signatures considered; empty = all")
+    enrich: list[str] = Field(
+        default_factory=lambda: ["moa", "target"], description="drug-set enrichment of the hits by moa, target, pert_type"
+    )
+    enrich_top: int = Field(20, description="perturbagens counted as hits by the hypergeometric test")
+    enrich_permutations: int = Field(1000, description="permutations of the running-sum test (gseapy prerank)")
+
+    def options(self) -> QueryOptions:
+        return QueryOptions(
+            method=self.method,  # type: ignore[arg-type]
+            top=self.top,
+            direction=self.direction,  # type: ignore[arg-type]
+            filters=SignatureFilter(pert_types=self.pert_types) if self.pert_types else None,
+            space=self.space,  # type: ignore[arg-type]
+        )
+
+    def enrichment(self, result: QueryResult, moa: pd.DataFrame) -> pd.DataFrame | None:
+        """The drug-set enrichment of one query's ranked perturbagens (None when ``enrich`` is empty)."""
+        if not self.enrich:
+            return None
+        key = str(result.description["ranked_by"])
+        return drug_set_enrichment(
+            result.perturbagens, key, self.direction, self.enrich, moa, None, self.enrich_top, self.enrich_permutations
+        )
+
+
+class QuerySettings(QueryShape):
     """One saved query: its name, its genes (files, as ``l1k query --up/--down`` reads them) or a cancer type."""
 
     name: str = Field("", description="shown on the asset page; default: the gene files' or cancer type's name")
     up_file: str = Field("", description="file of up-regulated genes (symbols, gene ids or Ensembl ids)")
     down_file: str = Field("", description="file of down-regulated genes")
     cancer_type: str = Field("", description="query this type's consensus disease signature (no files: the first type)")
-    method: str = Field("wtcs", description="wtcs (with NCS and τ), rges, xsum or xcos")
-    top: int = 50
-    direction: str = Field("reverse", description="reverse (most negative first) or mimic")
-    space: str = Field("bing", description="gene space: bing or landmark")
-    pert_types: list[str] = Field(default_factory=lambda: ["trt_cp"], description="signatures considered; empty = all")
 
 
 def _query_genes(config: QuerySettings, queries: pd.DataFrame) -> tuple[str, list[str], list[str]]:
@@ -206,13 +246,7 @@ def out_signature_query(
 ) -> pd.DataFrame:
     """A saved CLUE-style query from its config: top signatures with τ, perturbagen and mechanism summaries, a plot."""
     name, up, down = _query_genes(config, out_consensus_queries)
-    options = QueryOptions(
-        method=config.method,  # type: ignore[arg-type]
-        top=config.top,
-        direction=config.direction,  # type: ignore[arg-type]
-        filters=SignatureFilter(pert_types=config.pert_types) if config.pert_types else None,
-        space=config.space,  # type: ignore[arg-type]
-    )
+    options = config.options()
     null = ReferenceNull.from_table(core_reference_null) if config.method == "wtcs" else None
     moa = read_moa_table(file_path(raw_compounds, "drugs"))
     progress = Progress("query · signatures", None, progress_sink(context))
@@ -220,6 +254,7 @@ def out_signature_query(
         result = run_query(
             index, core_lincs_genes, core_lincs_signatures, up, down, options, null, moa, lambda done, _: progress.update(done)
         )
+    enrichment = config.enrichment(result, moa)
     key = str(result.description["ranked_by"])
     hits = result.table.head(20)
     labels = hits.pert_iname.astype(str) + " · " + hits.cell_id.astype(str) if "pert_iname" in hits else hits.sig_id
@@ -232,7 +267,72 @@ def out_signature_query(
                 result.mechanisms.head(10).to_markdown(index=False) if len(result.mechanisms) else "none"
             ),
             "gene_report": dg.MetadataValue.md(format_report(result.genes)),
+            **_enrichment_metadata(enrichment),
             **json_metadata(query=name, seconds=progress.elapsed, **result.description),
         }
     )
     return result.table
+
+
+def _enrichment_metadata(table: pd.DataFrame | None) -> dict[str, dg.MetadataValue]:
+    """The strongest drug sets and their plot, for an asset page (nothing without an enrichment)."""
+    if table is None:
+        return {}
+    best = table.nsmallest(10, "fdr").drop(columns=[c for c in ("members_in_top", "leading_edge") if c in table.columns])
+    return {
+        "drug_sets": dg.MetadataValue.md(best.to_markdown(index=False, floatfmt=".4g")),
+        "drug_set_plot": image_metadata(enrichment_plot(table, "Drug-set enrichment of the hits"), "drug sets"),
+    }
+
+
+class BatchQuerySettings(QueryShape):
+    """Many saved queries scored in shared passes: a CLUE query GMT (``NAME_UP`` / ``NAME_DN``), or every cancer type's
+    consensus query when no file is given."""
+
+    gmt_file: str = Field("", description="query GMT file; empty: every cancer type's consensus reversal query")
+
+
+@dg.asset(partitions_def=release_partitions, group_name=GROUP, code_version="1", kinds={"pandas", "parquet"})
+def out_batch_query(
+    context: dg.AssetExecutionContext,
+    config: BatchQuerySettings,
+    core_signature_ranks: pd.DataFrame,
+    core_lincs_signatures: pd.DataFrame,
+    core_lincs_genes: pd.DataFrame,
+    core_reference_null: pd.DataFrame,
+    out_consensus_queries: pd.DataFrame,
+    raw_compounds: pd.DataFrame,
+) -> pd.DataFrame:
+    """A batch of queries in one pass over the release's index: every query's top signatures (a ``query`` column)."""
+    if config.gmt_file:
+        queries = read_query_gmt(config.gmt_file)
+    else:
+        queries = {c: consensus_genes(out_consensus_queries, c) for c in sorted(out_consensus_queries.cancer_type.unique())}
+    null = ReferenceNull.from_table(core_reference_null) if config.method == "wtcs" else None
+    moa = read_moa_table(file_path(raw_compounds, "drugs"))
+    progress = Progress("batch query · signatures", None, progress_sink(context))
+    with RankIndex(core_signature_ranks.path.iloc[0]) as index:
+        per_pass = queries_per_pass(index.n_signatures)
+        results = run_queries(
+            index,
+            core_lincs_genes,
+            core_lincs_signatures,
+            queries,
+            config.options(),
+            null,
+            moa,
+            lambda done, _: progress.update(done),
+        )
+    enrichments = {name: config.enrichment(result, moa) for name, result in results.items()}
+    summary = batch_summary(results, enrichments)
+    together = [t.assign(query=n) for n, t in enrichments.items() if t is not None]
+    context.add_output_metadata(
+        {
+            "queries": markdown_table(summary.set_index("query")),
+            **_enrichment_metadata(pd.concat(together, ignore_index=True) if together else None),
+            **json_metadata(
+                n_queries=len(results), queries_per_pass=per_pass, seconds=progress.elapsed, source=config.gmt_file or "consensus"
+            ),
+        }
+    )
+    return batch_table(results)

@@ -242,3 +242,23 @@ def batch_table(results: Mapping[str, QueryResult]) -> pd.DataFrame:
     return pd.concat([r.table.assign(query=name) for name, r in results.items()], ignore_index=True).pipe(
         lambda t: t[["query", *[c for c in t.columns if c != "query"]]]
     )
+
+
+def batch_summary(results: Mapping[str, QueryResult], enrichments: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
+    """One row per query of a batch: its sizes, best perturbagen and score, and its most enriched drug set (if tested)."""
+    rows = []
+    for name, result in results.items():
+        key = str(result.description["ranked_by"])
+        perts = result.perturbagens
+        enrichment = enrichments.get(name)
+        rows.append(
+            {
+                "query": name,
+                "n_up": len(result.up),
+                "n_down": len(result.down),
+                "top_perturbagen": str(perts.pert_iname.iloc[0]) if len(perts) and "pert_iname" in perts else "",
+                key: float(perts[key].iloc[0]) if len(perts) else float("nan"),
+                "top_drug_set": "" if enrichment is None or enrichment.empty else str(enrichment.nsmallest(1, "fdr").set.iloc[0]),
+            }
+        )
+    return pd.DataFrame(rows)
