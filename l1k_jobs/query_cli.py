@@ -22,7 +22,9 @@ from l1k_jobs.environment import prepare_environment
 from l1k_jobs.terminal import error_console, print_error
 
 SIGNATURE_COLUMNS = ("rank", "sig_id", "pert_iname", "pert_id", "pert_type", "cell_id", "pert_dose", "pert_time")
-SCORE_COLUMNS = ("wtcs", "rges", "xsum", "xcos", "ncs", "tau", "p_value")
+SCORE_COLUMNS = ("wtcs", "rges", "xsum", "xcos", "spearman", "pearson", "cosine", "es", "ncs", "tau", "p_value")
+UP_DOWN_METHODS = ("wtcs", "rges", "xsum", "xcos")
+SIGNATURE_METHODS = ("spearman", "pearson", "cosine", "xsum", "xcos")
 SHOWN_PERTURBAGENS = 10
 SHOWN_MECHANISMS = 5
 SHOWN_SETS = 10
@@ -34,9 +36,16 @@ def add_query_command(sub: argparse._SubParsersAction) -> None:
     query.add_argument("--up", type=Path, help="file of up-regulated genes (symbols, gene ids or Ensembl ids)")
     query.add_argument("--down", type=Path, help="file of down-regulated genes")
     query.add_argument("--cancer-type", help="use this cancer type's consensus reversal query instead of files")
-    query.add_argument("--gmt", type=Path, help="many queries in one pass: a GMT of NAME_UP / NAME_DN sets (CLUE's format)")
     query.add_argument("--release", help="LINCS release (default: the last one indexed)")
-    query.add_argument("--method", default="wtcs", choices=["wtcs", "rges", "xsum", "xcos"])
+    query.add_argument("--gmt", type=Path, help="many queries in one pass: a GMT of NAME_UP / NAME_DN sets (CLUE's format)")
+    query.add_argument("--signature", type=Path, help="a whole signature: a gene<TAB>value table (DE results), by correlation")
+    query.add_argument("--genes", type=Path, help="one gene set without direction (its one-sided enrichment score)")
+    methods = ["wtcs", "rges", "xsum", "xcos", "spearman", "pearson", "cosine"]
+    query.add_argument(
+        "--method",
+        choices=methods,
+        help="up/down: wtcs (default), rges, xsum, xcos; --signature: spearman (default), pearson, cosine, xsum, xcos",
+    )
     query.add_argument("--top", type=int, default=50)
     query.add_argument("--direction", default="reverse", choices=["reverse", "mimic"], help="reversers or mimics")
     query.add_argument("--space", default="bing", choices=["bing", "landmark"], help="genes a query may use (CLUE: bing)")
@@ -73,19 +82,22 @@ def cmd_query(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
     from l1k_assets.errors import L1kError
-    from l1k_assets.search.connectivity import SignatureFilter
+    from l1k_assets.search.connectivity import METHODS, SignatureFilter
     from l1k_assets.search.genespace import format_report
     from l1k_assets.search.query_gmt import read_query_gmt
     from l1k_assets.search.results import OutputPathError, check_output_path, results_json, write_results
     from l1k_assets.search.session import QueryOptions, read_gene_list
+    from l1k_assets.search.shapes import read_signature_table
     from l1k_jobs.signature_search import Query, SignatureSearch
 
     console, errors = Console(), error_console()
-    if sum((bool(args.cancer_type), bool(args.up or args.down), bool(args.gmt))) != 1:
-        print_error("give one of --up FILE and --down FILE, --cancer-type NAME or --gmt FILE")
+    shapes = (args.cancer_type, args.up or args.down, args.gmt, args.signature, args.genes)
+    if sum(bool(shape) for shape in shapes) != 1:
+        print_error("give one of --up FILE and --down FILE, --cancer-type NAME, --gmt FILE, --signature FILE or --genes FILE")
         return 2
-    if args.gmt and args.permutations:
-        print_error("--permutations is for one query; a --gmt batch reports scores without p-values")
+    problem = _shape_problem(args)
+    if problem:
+        print_error(problem)
         return 2
     dose = tuple(args.dose) if args.dose else None
     filters = SignatureFilter(args.cell or None, args.pert_type or None, dose, args.time or None)
@@ -95,7 +107,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             if args.gmt and Path(args.output).suffix.lower() == ".gct":
                 raise OutputPathError(args.output, "a batch is saved as .tsv or .parquet (one row per query and signature)")
         options = QueryOptions(
-            method=args.method,
+            method=args.method if args.method in METHODS else "wtcs",
             top=args.top,
             direction=args.direction,
             filters=filters if any((args.cell, args.pert_type, dose, args.time)) else None,
@@ -113,6 +125,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             options=options,
             tau=not args.no_tau,
         )
+        signature = read_signature_table(args.signature) if args.signature else None
+        unsigned = read_gene_list(args.genes) if args.genes else None
         started = time.monotonic()
         with Progress("{task.description}", BarColumn(), "{task.percentage:>3.0f}%", TimeElapsedColumn(), console=errors) as bar:
             task = bar.add_task("scoring signatures", total=None, visible=False)
@@ -121,7 +135,12 @@ def cmd_query(args: argparse.Namespace) -> int:
                 # shown only for queries that take over a second
                 bar.update(task, completed=done, total=total, visible=time.monotonic() - started > 1.0)
 
-            result = search.run(query, args.release, progress)
+            if signature is not None:
+                result = search.run_signature(signature, args.method or "spearman", options, args.release, progress)
+            elif unsigned is not None:
+                result = search.run_set(unsigned, options, args.release, progress)
+            else:
+                result = search.run(query, args.release, progress)
         enrichment = _enrichment(args, {"query": result}, search)
         if args.output:
             write_results(result.table, args.output)
@@ -138,7 +157,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         return 0
     errors.print(format_report(result.genes), highlight=False, markup=False)
     release = result.description["release"]
-    title = f"{args.method.upper()} · release {release} · {len(result.up)} up / {len(result.down)} down"
+    sides = f"{len(result.up)} up / {len(result.down)} down" if result.down else f"{len(result.up)} genes"
+    title = f"{str(result.description['method']).upper()} · release {release} · {sides}"
     text = [c for c in SIGNATURE_COLUMNS if c in result.table]
     console.print(_table(result.table, title, text, [c for c in SCORE_COLUMNS if c in result.table]))
     summary = result.perturbagens.head(SHOWN_PERTURBAGENS)
@@ -183,7 +203,7 @@ def _batch(args: argparse.Namespace, queries: dict, options: object, search: obj
     best = batch_summary(results, per_query)
     key = str(next(iter(results.values())).description["ranked_by"])
     text = [c for c in best.columns if c != key]
-    title = f"{args.method.upper()} · {len(results)} queries in one pass"
+    title = f"{str(next(iter(results.values())).description['method']).upper()} · {len(results)} queries in one pass"
     console.print(_table(best.astype({"n_up": str, "n_down": str}), title, text, [key]))
     _print_enrichment(enrichment, console)
     if args.output:
@@ -239,3 +259,16 @@ def _print_enrichment(table: pd.DataFrame | None, console: Console) -> None:
     best = table.nsmallest(SHOWN_SETS, "fdr").astype({"size": str})
     title = "Drug sets (BH FDR within each kind and test)"
     console.print(_table(best, title, ["query", "kind", "test", "set", "size"], ["p_value", "fdr"]))
+
+
+def _shape_problem(args: argparse.Namespace) -> str | None:
+    """What in the arguments does not fit the query's shape (checked before anything is read), or None."""
+    if args.signature and args.method and args.method not in SIGNATURE_METHODS:
+        return f"--method {args.method} is for up/down queries; a --signature query takes one of {', '.join(SIGNATURE_METHODS)}"
+    if args.genes and args.method:
+        return "an unsigned --genes query scores its one-sided enrichment score; it takes no --method"
+    if not (args.signature or args.genes) and args.method and args.method not in UP_DOWN_METHODS:
+        return f"--method {args.method} is for --signature queries; up/down queries take one of {', '.join(UP_DOWN_METHODS)}"
+    if (args.gmt or args.signature or args.genes) and args.permutations:
+        return "--permutations is for one up/down query; this shape reports scores without p-values"
+    return None

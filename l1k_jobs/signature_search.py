@@ -21,7 +21,14 @@ from l1k_assets.errors import DataError
 from l1k_assets.lincs.metadata import read_moa_table
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
-from l1k_assets.search.session import QueryOptions, QueryResult, consensus_genes, run_queries
+from l1k_assets.search.session import (
+    QueryOptions,
+    QueryResult,
+    consensus_genes,
+    run_queries,
+    run_set_query,
+    run_signature_query,
+)
 from resources.parquet_io import ParquetIOManager
 
 DEFAULT_OPTIONS = QueryOptions()
@@ -89,18 +96,51 @@ class SignatureSearch:
         progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, QueryResult]:
         """Named up/down queries (e.g. ``read_query_gmt``'s) scored together, in shared passes over the index."""
+        release, genes, sig_info, path = self._release(release)
+        null = self.reference_null(release) if tau and options.method == "wtcs" else None
+        with RankIndex(path) as index:
+            results = run_queries(index, genes, sig_info, queries, options, null, self.mechanisms(), progress)
+        for result in results.values():
+            result.description.update(release=release)
+        return results
+
+    def run_signature(
+        self,
+        signature: pd.Series,
+        method: str = "spearman",
+        options: QueryOptions = DEFAULT_OPTIONS,
+        release: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> QueryResult:
+        """A whole signature (gene → value) against every signature by correlation, cosine, XSum or XCos."""
+        release, genes, sig_info, path = self._release(release)
+        with RankIndex(path) as index:
+            result = run_signature_query(index, genes, sig_info, signature, method, options, self.mechanisms(), progress)
+        result.description.update(release=release)
+        return result
+
+    def run_set(
+        self,
+        gene_list: Sequence[str],
+        options: QueryOptions = DEFAULT_OPTIONS,
+        release: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> QueryResult:
+        """One gene set without direction: its one-sided ES in every signature (positive: the genes go up)."""
+        release, genes, sig_info, path = self._release(release)
+        with RankIndex(path) as index:
+            result = run_set_query(index, genes, sig_info, gene_list, options, self.mechanisms(), progress)
+        result.description.update(release=release)
+        return result
+
+    def _release(self, release: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame, str]:
+        """A built release (the last one by default): its name, gene table, signature table and rank index path."""
         built = self.releases()
         if not built:
             raise FileNotFoundError("no rank index is built: run `l1k materialize` (asset core_signature_ranks) first")
         release = release or built[-1]
         if release not in built:
             raise DataError(f"release {release!r} has no rank index; built: {built}")
-        null = self.reference_null(release) if tau and options.method == "wtcs" else None
         genes = self.tables.read("core_lincs_genes", release)
         sig_info = self.tables.read("core_lincs_signatures", release)
-        path = self.tables.read("core_signature_ranks", release).path.iloc[0]
-        with RankIndex(path) as index:
-            results = run_queries(index, genes, sig_info, queries, options, null, self.mechanisms(), progress)
-        for result in results.values():
-            result.description.update(release=release)
-        return results
+        return release, genes, sig_info, str(self.tables.read("core_signature_ranks", release).path.iloc[0])

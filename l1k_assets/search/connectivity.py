@@ -57,6 +57,7 @@ Method = Literal["wtcs", "rges", "xsum", "xcos"]
 Direction = Literal["reverse", "mimic"]
 METHODS: tuple[str, ...] = get_args(Method)
 WEIGHTED: frozenset[str] = frozenset({"wtcs", "xsum", "xcos"})  # methods that read the z-scores, not only ranks
+NORMALISED: frozenset[str] = frozenset({"wtcs", "es"})  # enrichment scores NCS divides per cell line × perturbagen type
 NCS_GROUPS = ("cell_id", "pert_type")
 BLOCK = 65_536  # signatures per kernel call: what progress is reported in and filters skip by
 TASK = 512  # signatures per parallel task: scratch buffers are allocated once per task
@@ -555,11 +556,11 @@ class Scored:
     and ``tau`` (with a reference null); ``meta`` is sig_info aligned to the index, if given.
     """
 
-    method: Method
+    method: str  # a connectivity Method, or a query shape's (shapes.PROFILE_METHODS, "es")
     scores: pd.DataFrame
     selected: np.ndarray
     meta: pd.DataFrame | None
-    sizes: tuple[int, int]
+    sizes: tuple[int, ...]  # genes per side (up, down), or the one set's / the shared genes' count
 
     @property
     def key(self) -> str:
@@ -606,6 +607,26 @@ def score_tables(
     """
     method = _check_method(method)
     sizes = [tuple(len(rows) for rows in query_genes(index, up, down)) for up, down in queries]
+    return scored_tables(
+        index, lambda mask: score_many(index, queries, method, mask, block_size, progress), method, sizes, sig_info, filters, null
+    )
+
+
+def scored_tables(
+    index: RankIndex,
+    score: Callable[[np.ndarray | None], np.ndarray],
+    method: str,
+    sizes: Sequence[tuple[int, ...]],
+    sig_info: pd.DataFrame | SignatureTable | None = None,
+    filters: SignatureFilter | None = None,
+    null: ReferenceNull | None = None,
+) -> list[Scored]:
+    """Raw scores of queries (``score(mask)``: queries × signatures, NaN outside the mask) with NCS, τ and filters.
+
+    What every query shape shares: sig_info aligned and checked, the filters' mask (widened to
+    whole cell line × perturbagen type groups where NCS normalises: WTCS, and the ES of an
+    unsigned set), NCS per group, τ against the reference null (WTCS only).
+    """
     signatures = SignatureTable.align(index, sig_info) if isinstance(sig_info, pd.DataFrame) else sig_info
     if signatures is not None:
         signatures.check(index)
@@ -619,18 +640,17 @@ def score_tables(
         raise DataError(f"the filters {filters} select none of the {index.n_signatures} signatures")
     if selected is not None and selected.all():
         selected = None  # nothing left out: score every signature without a mask
-    normalise = method == "wtcs" and meta is not None
+    normalise = method in NORMALISED and meta is not None
     scored = signatures.whole_groups(selected) if normalise and selected is not None else selected
-    raw_scores = score_many(index, queries, method, scored, block_size, progress)
     out = []
-    for raw, size in zip(raw_scores, sizes, strict=True):
+    for raw, size in zip(score(scored), sizes, strict=True):
         table = pd.DataFrame({method: raw}, index=index.sig_ids)
         if normalise:
             table["ncs"] = signatures.ncs(raw, scored)
         if null is not None:
             table["tau"] = null.tau(table.ncs.to_numpy(), meta.pert_type.to_numpy())
         considered = ~np.isnan(raw) if selected is None else selected
-        out.append(Scored(method, table, considered, meta, size))
+        out.append(Scored(method, table, considered, meta, tuple(size)))
     return out
 
 

@@ -274,6 +274,14 @@ class GeneSpace:
             up=valid.gene_id[valid.side == "up"].tolist(), down=valid.gene_id[valid.side == "down"].tolist(), report=report
         )
 
+    def resolve_set(self, names: Sequence[str], min_genes: int = MIN_GENES, side: str = "unsigned") -> ResolvedQuery:
+        """The gene ids of one list without direction (an unsigned set, a signature's genes), as ``up``."""
+        if min_genes < 1:
+            raise ValueError(f"min_genes must be at least 1, not {min_genes}")
+        report = pd.DataFrame(self._side(side, names), columns=REPORT_COLUMNS)
+        _check(report, min_genes, self.space, (side,))
+        return ResolvedQuery(up=report.gene_id[report.status == "valid"].tolist(), down=[], report=report)
+
 
 # ---------------------------------------------------------------- checks and their messages
 
@@ -295,28 +303,28 @@ def _gene_names(report: pd.DataFrame, gene_ids: Sequence[str]) -> str:
     return ", ".join(f"{symbols.loc[g]} ({g})" for g in gene_ids[:LISTED]) + more
 
 
-def _check(report: pd.DataFrame, min_genes: int, space: str) -> None:
+def _check(report: pd.DataFrame, min_genes: int, space: str, names: Sequence[str] = SIDES) -> None:
     """Raise the first problem that stops the query being scored, naming the sides and the genes at fault."""
-    sides = {side: report[report.side == side] for side in SIDES}
+    sides = {side: report[report.side == side] for side in names}
     empty = [side for side, rows in sides.items() if rows.empty]
     if empty:
         lists = "the up and the down gene lists are" if len(empty) == 2 else f"the {empty[0]} gene list is"
-        raise EmptySideError(f"{lists} empty: a query needs genes on both sides", report, empty)
+        raise EmptySideError(f"{lists} empty: a query needs genes on {'both sides' if len(names) == 2 else 'it'}", report, empty)
     resolved = {side: list(dict.fromkeys(rows.gene_id.dropna())) for side, rows in sides.items()}
-    both = [g for g in resolved["up"] if g in set(resolved["down"])]
+    both = [g for g in resolved.get("up", []) if g in set(resolved.get("down", []))]
     if both:
         message = f"{_genes(len(both))} in both the up and the down list: {_gene_names(report, both)}"
         raise GenesInBothSidesError(message, report, both)
     usable = {side: int((rows.status == "valid").sum()) for side, rows in sides.items()}
     unused = {side: rows[rows.status != "valid"] for side, rows in sides.items()}
-    none = [side for side in SIDES if usable[side] == 0]
+    none = [side for side in names if usable[side] == 0]
     if none:
         lines = [
             f"no name of the {side} list is a usable gene in the {SPACE_NAMES[space]} space:{_listing(unused[side])}"
             for side in none
         ]
         raise NoUsableGenesError("\n".join(lines), report, none)
-    few = [side for side in SIDES if usable[side] < min_genes]
+    few = [side for side in names if usable[side] < min_genes]
     if few:
         lines = [
             f"the {side} list has {_genes(usable[side])} usable in the {SPACE_NAMES[space]} space, fewer than the "
@@ -334,7 +342,7 @@ def format_report(report: pd.DataFrame, shown: int = LISTED) -> str:
     """Counts per side and status, then the first ``shown`` names not used and invalid (each with its gene and
     reason) and how many more: the report on a terminal stays a screen, the JSON output has every name."""
     lines = []
-    for side in SIDES:
+    for side in SIDES if set(report.side) <= set(SIDES) else report.side.unique():
         counts = report.status[report.side == side].value_counts()
         lines.append(f"{side + ':':<5} " + ", ".join(f"{int(counts.get(status, 0))} {status}" for status in STATUSES))
     listed = report[report.status != "valid"].groupby("status", sort=False, group_keys=False).head(shown)

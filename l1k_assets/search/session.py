@@ -28,6 +28,7 @@ from l1k_assets.search.connectivity import (
     ranked_signatures,
     score_table,
     score_tables,
+    scored_tables,
 )
 from l1k_assets.search.genespace import GeneSpace, QueryGenesError, ResolvedQuery, Space
 from l1k_assets.search.rank_index import RankIndex
@@ -215,12 +216,12 @@ def _summarised(
     table = ranked_signatures(index, scored, options.top, options.direction, options.permutations, options.seed)
     key = scored.key
     considered = scored.considered()
-    values = [c for c in ("tau", "ncs", options.method) if c in considered.columns]
+    values = [c for c in ("tau", "ncs", scored.method) if c in considered.columns]
     perturbagens = _best_first(summarize_perturbagens(considered, values), key, options.direction)
     has_moa = "moa" in perturbagens.columns and perturbagens.moa.notna().any()
     mechanisms = _best_first(summarize_mechanisms(perturbagens, key), key, options.direction) if has_moa else pd.DataFrame()
     description = {
-        "method": options.method,
+        "method": scored.method,
         "direction": options.direction,
         "ranked_by": key,
         "n_up": len(resolved.up),
@@ -262,3 +263,73 @@ def batch_summary(results: Mapping[str, QueryResult], enrichments: Mapping[str, 
             }
         )
     return pd.DataFrame(rows)
+
+
+def run_signature_query(
+    index: RankIndex,
+    genes: pd.DataFrame,
+    sig_info: pd.DataFrame,
+    signature: pd.Series,
+    method: str = "spearman",
+    options: QueryOptions = QueryOptions(),
+    moa: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> QueryResult:
+    """A whole signature (gene → value, e.g. ``read_signature_table``) against every signature, by ``method``
+    (``shapes.PROFILE_METHODS``), over the genes of the query's gene space both have."""
+    from l1k_assets.search.shapes import score_profile
+
+    space = GeneSpace(genes, index.gene_ids, options.space)
+    resolved = space.resolve_set([str(g) for g in signature.index], options.min_genes, "signature")
+    used = resolved.report[resolved.report.status == "valid"]
+    values = pd.Series(signature.loc[used.input].to_numpy(np.float64), index=used.gene_id.to_numpy())
+    scored = _shape_scored(
+        index,
+        sig_info,
+        moa,
+        options,
+        method,
+        len(values),
+        lambda mask: score_profile(index, values, method, mask, progress=progress),
+    )
+    result = _summarised(index, scored, resolved, space, options, None)
+    result.description.update(query="signature", n_shared_genes=len(values))
+    return result
+
+
+def run_set_query(
+    index: RankIndex,
+    genes: pd.DataFrame,
+    sig_info: pd.DataFrame,
+    gene_list: Sequence[str],
+    options: QueryOptions = QueryOptions(),
+    moa: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> QueryResult:
+    """One gene set without direction: its weighted one-sided ES in every signature, NCS per cell line × type."""
+    from l1k_assets.search.shapes import score_set
+
+    space = GeneSpace(genes, index.gene_ids, options.space)
+    resolved = space.resolve_set(gene_list, options.min_genes, "unsigned")
+    scored = _shape_scored(
+        index, sig_info, moa, options, "es", len(resolved.up), lambda mask: score_set(index, resolved.up, mask, progress=progress)
+    )
+    result = _summarised(index, scored, resolved, space, options, None)
+    result.description.update(query="unsigned set")
+    return result
+
+
+def _shape_scored(
+    index: RankIndex,
+    sig_info: pd.DataFrame,
+    moa: pd.DataFrame | None,
+    options: QueryOptions,
+    method: str,
+    n_genes: int,
+    score: Callable[[np.ndarray | None], np.ndarray],
+) -> Scored:
+    if options.permutations:
+        raise DataError("permutation p-values are for up/down queries; a signature or unsigned query reports scores only")
+    signatures = SignatureTable.align(index, with_mechanisms(sig_info, moa))
+    filters = options.filters or SignatureFilter()
+    return scored_tables(index, score, method, [(n_genes,)], signatures, filters)[0]
