@@ -303,6 +303,8 @@ def test_screened_drugs_are_lincs_compounds_with_addiction_along_their_l1000_eff
     assert compounds.is_unique and compounds.isin(lincs_smiles.index).all()
     valid = [d for d in compounds.index if int(d) not in truth["invalid_smiles"]]
     assert gdsc_smiles.loc[valid].tolist() == lincs_smiles.canonical_smiles.loc[compounds[valid]].tolist()
+    cids = pd.read_csv(gdsc_url(str(root / "gdsc"), GDSC_SMILES_FILE), dtype=str).set_index("DRUG_ID").PUBCHEM_CID
+    assert cids.loc[compounds.index].astype(float).tolist() == lincs_smiles.pubchem_cid.astype(float).loc[compounds].tolist()
     programs = build_universe("tiny").programs
     assert planted["reverses"]  # the link pretraining can carry
     for drug_id, ctype in planted["reverses"].items():  # more potent where the reversed program is high

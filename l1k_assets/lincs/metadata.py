@@ -12,6 +12,7 @@ their exact spelling.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -253,10 +254,12 @@ def join_signature_metadata(sig: pd.DataFrame, pert: pd.DataFrame, cell: pd.Data
 
 
 def read_moa_table(path: str | Path) -> pd.DataFrame:
-    """The Drug Repurposing Hub's drug table: '!'-prefixed comment lines, then tab-separated columns.
+    """The Drug Repurposing Hub's drug table; only ``pert_iname`` and ``moa`` are required, mechanisms stay '|'-separated."""
+    return read_clue_table(path, ["pert_iname", "moa"])
 
-    Only ``pert_iname`` and ``moa`` are required; mechanisms stay '|'-separated as published.
-    """
+
+def read_clue_table(path: str | Path, required: Sequence[str]) -> pd.DataFrame:
+    """A Drug Repurposing Hub table (drugs or samples): '!'-prefixed comment lines, then tab-separated columns."""
     path = Path(path)
     header_lines = 0
     for _, line in numbered_lines(path):
@@ -265,9 +268,12 @@ def read_moa_table(path: str | Path) -> pd.DataFrame:
         header_lines += 1
     with open_bounded(path) as stream:
         table = pd.read_csv(stream, sep="\t", skiprows=header_lines, dtype=str, keep_default_na=False, encoding="utf-8")
-    missing = [c for c in ("pert_iname", "moa") if c not in table.columns]
+    missing = [c for c in required if c not in table.columns]
     if missing:
         raise FormatError(
-            path, "Repurposing Hub columns pert_iname and moa", line=header_lines + 1, found=f"columns {list(table.columns)[:8]}"
+            path,
+            f"Repurposing Hub columns {' and '.join(required)}",
+            line=header_lines + 1,
+            found=f"columns {list(table.columns)[:8]}",
         )
     return table.replace("", pd.NA)

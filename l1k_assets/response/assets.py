@@ -23,13 +23,15 @@ from l1k_assets.asset_utils import (
 from l1k_assets.errors import DataError
 from l1k_assets.genesets.gmt import read_gmt
 from l1k_assets.lincs.gctx_set import GctxSet
+from l1k_assets.lincs.metadata import read_clue_table
 from l1k_assets.paper_sources import Sourced
 from l1k_assets.partitions import GPU_POOL, GPU_TAGS, release_partitions, scheme_partitions
 from l1k_assets.progress import Progress
 from l1k_assets.response import settings
 from l1k_assets.response.interpretation import attention_report, choose_library, drug_rows
 from l1k_assets.response.patients import patient_inputs, patient_response
-from l1k_assets.response.readers import read_gdsc_drugs, read_gdsc_expression
+from l1k_assets.response.readers import read_gdsc_drugs, read_gdsc_expression, read_gdsc_identities, read_gdsc_responses
+from l1k_assets.response.reversal import CANCER_TYPE_COHORTS, match_compounds, reversal_validation
 from l1k_assets.response.tcga import cohort_tumors, fetch_tcga_hub, gdsc_tcga_labels, read_drug_responses
 from l1k_assets.sources.fetch_set import fetch_urls
 from l1k_assets.sources.layout import (
@@ -488,3 +490,57 @@ def out_attention_interpretation(
         }
     )
     return report.top_pairs.assign(drug_name=report.top_pairs.drug.map(gdsc.name))
+
+
+class ReversalValidationSettings(dg.Config):
+    """Which cell lines stand for each cancer type, how many are needed, and the permutation test's size."""
+
+    cancer_types: dict[str, str] = Field(
+        default_factory=lambda: dict(CANCER_TYPE_COHORTS), description="l1k cancer type → TCGA cohort of GDSC's TCGA_DESC"
+    )
+    min_lines: int = Field(3, description="cell lines of a type a drug needs to have a relative sensitivity there")
+    min_compounds: int = Field(5, description="matched compounds a cancer type needs to be tested")
+    permutations: int = Field(2000, description="permutations of the one-sided Spearman test")
+
+
+@dg.asset(partitions_def=release_partitions, group_name="response", code_version="1", kinds={"scipy"})
+def out_reversal_validation(
+    context: dg.AssetExecutionContext,
+    config: ReversalValidationSettings,
+    out_connectivity_scores: pd.DataFrame,
+    raw_gdsc: pd.DataFrame,
+    raw_compounds: pd.DataFrame,
+) -> pd.DataFrame:
+    """Reversal scores per cancer type against GDSC sensitivity in that type's cell lines (Spearman, permutation p)."""
+    samples = read_clue_table(file_path(raw_compounds, "samples"), ["pert_iname", "pubchem_cid"])
+    identities = read_gdsc_identities(file_path(raw_gdsc, "compounds"), file_path(raw_gdsc, "smiles"))
+    matches = match_compounds(identities, samples.rename(columns={"pubchem_cid": "pubchem"}).fillna(""))
+    pairs, table = reversal_validation(
+        out_connectivity_scores,
+        read_gdsc_responses(file_path(raw_gdsc, "response")),
+        gdsc_tcga_labels(file_path(raw_gdsc, "response")),
+        matches,
+        config.cancer_types,
+        min_lines=config.min_lines,
+        min_compounds=config.min_compounds,
+        permutations=config.permutations,
+    )
+    pooled = table[table.cancer_type.str.startswith("pooled")].set_index("labels")
+    points = np.column_stack([pairs.score, -pairs.relative_ln_ic50])
+    axes = ("reversal score (τ; positive: toward normal)", "sensitivity in the type's lines (−relative ln IC50)")
+    context.add_output_metadata(
+        {
+            "correlations": markdown_table(table.set_index(["labels", "cancer_type"])),
+            "reversal_vs_sensitivity": image_metadata(
+                plots.scatter_by_label(points, pairs.cancer_type, "Reversal against GDSC sensitivity", axes), "scatter"
+            ),
+            **json_metadata(
+                matched_drugs=matches.matched_by.value_counts().to_dict(),
+                pairs=len(pairs),
+                pooled_spearman=float(pooled.spearman["GDSC"]),
+                pooled_p_permutation=float(pooled.p_permutation["GDSC"]),
+                shuffled_labels_spearman=float(pooled.spearman["shuffled"]),
+            ),
+        }
+    )
+    return pairs

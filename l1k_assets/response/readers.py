@@ -58,6 +58,22 @@ def read_gdsc_drugs(path: str | Path) -> pd.DataFrame:
     )
 
 
+def read_gdsc_identities(compounds_path: str | Path, smiles_path: str | Path) -> pd.DataFrame:
+    """GDSC's drugs with what identifies them elsewhere: drug (DRUG_ID), name, synonyms, PubChem CID (text, '' if none)."""
+    compounds = read_table(compounds_path, ["DRUG_ID", "DRUG_NAME", "SYNONYMS"], dtype=str, keep_default_na=False)
+    cids = read_table(smiles_path, ["DRUG_ID", "PUBCHEM_CID"], dtype=str, keep_default_na=False)
+    pubchem = cids.assign(DRUG_ID=cids.DRUG_ID.str.strip()).drop_duplicates("DRUG_ID").set_index("DRUG_ID").PUBCHEM_CID
+    drug = compounds.DRUG_ID.str.strip()
+    return pd.DataFrame(
+        {
+            "drug": drug.to_numpy(),
+            "name": compounds.DRUG_NAME.str.strip().to_numpy(),
+            "synonyms": compounds.SYNONYMS.to_numpy(),
+            "pubchem": drug.map(pubchem).fillna("").str.strip().to_numpy(),
+        }
+    ).drop_duplicates("drug")
+
+
 def read_gdsc_smiles(path: str | Path) -> pd.Series:
     """DRUG_ID → SMILES (missing where the table has none)."""
     table = read_table(path, ["DRUG_ID", "SMILES"], dtype=str, keep_default_na=False, na_values=[""])

@@ -164,10 +164,12 @@ def screened_compounds(universe: Universe, n: int, rng: np.random.Generator) -> 
     twin of another structure with the same L1000 effect: only pretraining can tell that
     they act alike. Promiscuous compounds are left out: their broad L1000 effect would make
     them general cytotoxics, which the fitness factor already stands for. Columns: pert_id,
-    smiles, structure_class, reverses (cancer type or "").
+    smiles, structure_class, reverses (cancer type or ""), pubchem_cid (as LINCS lists it).
     """
     cp = universe.compounds
-    molecules = make_molecules(len(cp), universe.rng(LINCS_STRUCTURES_STREAM))
+    stream = universe.rng(LINCS_STRUCTURES_STREAM)
+    molecules = make_molecules(len(cp), stream)
+    cids = distinct_ints(stream, 100_000, 90_000_000, len(cp))  # lincs_writer.pert_info's next draw: the PubChem ids
     types = rng.permutation(sorted(set(cp.reverses) - {""}))
     reversers = np.concatenate([np.flatnonzero(cp.reverses.to_numpy() == t) for t in types])
     inert = rng.permutation(np.flatnonzero((cp.reverses.to_numpy() == "") & ~cp.promiscuous.to_numpy()))
@@ -181,6 +183,7 @@ def screened_compounds(universe: Universe, n: int, rng: np.random.Generator) -> 
             "smiles": [molecules[i].smiles for i in chosen],
             "structure_class": [molecules[i].structure_class for i in chosen],
             "reverses": cp.reverses.to_numpy()[chosen],
+            "pubchem_cid": cids[chosen],
         }
     )
 
@@ -222,7 +225,7 @@ def gdsc_drugs(universe: Universe, n: int, rng: np.random.Generator) -> pd.DataF
             "SYNONYMS": [f"SYN-{k}" for k in rng.integers(100, 9999, n)],
             "TARGET": [target for target, _ in mechanisms],
             "TARGET_PATHWAY": [pathway for _, pathway in mechanisms],
-            "PUBCHEM_CID": distinct_ints(rng, 100_000, 90_000_000, n),
+            "PUBCHEM_CID": screened.pubchem_cid.to_numpy(),  # LINCS's, so the two resources join as real ones do
             "SMILES": screened.smiles.to_numpy(),
             "structure_class": classes,
             "MAX_CONC": max_conc,
