@@ -218,7 +218,35 @@ def singlecell_checks(home: Path) -> list[Check]:
     return checks
 
 
-CHECKS: list[Callable[[Path], list[Check]]] = [indication_checks, inference_checks, response_checks, singlecell_checks]
+def search_checks(home: Path) -> list[Check]:
+    """Beyond one query and the benchmark: the batch asset, reversal against GDSC, planted MoA groups in attention."""
+    from l1k_assets.response.reversal import correlation_table
+
+    answered = table(home, "out_batch_query", "GSE92742")["query"].nunique()
+    types = table(home, "out_consensus_queries").cancer_type.nunique()
+    pooled = correlation_table(table(home, "out_reversal_validation", "GSE92742"), 2000, 0, 5).iloc[-1]
+    moa = metadata(home, "out_attention_interpretation")
+    same, different = moa["same_moa_r_drug_specific"], moa["different_moa_r_drug_specific"]
+    return [
+        Check("batch query: queries answered", answered, "n/a", f"= consensus queries ({types})", answered == types),
+        Check(
+            "reversal vs GDSC sensitivity (pooled Spearman)",
+            float(pooled.spearman),
+            "OCTAD: positive vs CTRP",
+            f"> 0 with permutation p {pooled.p_permutation:.3g} < 0.05",
+            bool(pooled.spearman > 0 and pooled.p_permutation < 0.05),
+        ),
+        Check("attention, same-MoA r (drug-specific)", same, "0.338 vs 0.169", f"> different MoA {different:.3f}", same > different),
+    ]
+
+
+CHECKS: list[Callable[[Path], list[Check]]] = [
+    indication_checks,
+    inference_checks,
+    response_checks,
+    singlecell_checks,
+    search_checks,
+]
 
 
 def main() -> int:
