@@ -236,7 +236,7 @@ def search_checks(home: Path) -> list[Check]:
             f"> 0 with permutation p {pooled.p_permutation:.3g} < 0.05",
             bool(pooled.spearman > 0 and pooled.p_permutation < 0.05),
         ),
-        Check("attention, same-MoA r (drug-specific)", same, "0.338 vs 0.169", f"> different MoA {different:.3f}", same > different),
+        Check("attention, same-MoA r (drug-specific)", same, "0.338 vs 0.169", f"> other MoAs {different:.3f}", same > different),
     ]
 
 
