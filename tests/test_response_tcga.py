@@ -160,6 +160,24 @@ def test_harmonisation_is_inmoose_combat_with_gdsc_as_the_reference() -> None:
         harmonise_cohort("LUAD", gdsc, tcga.iloc[:1])
 
 
+def test_a_cohort_combat_cannot_take_is_left_out_by_name() -> None:
+    from l1k_assets.response.patients import patient_inputs
+
+    rng = np.random.default_rng(1)
+    genes = [f"G{i}" for i in range(6)]
+    gdsc = pd.DataFrame(rng.normal(8.0, 1.0, (6, 6)), index=[f"c{i}" for i in range(6)], columns=genes)
+    labels = pd.Series(["LUAD"] * 5 + ["SKCM"], index=gdsc.index)  # one melanoma line: no batch for ComBat
+    tumors = {
+        c: pd.DataFrame(rng.normal(3.0, 2.0, (4, 6)), index=[f"{c}-p{i}" for i in range(4)], columns=genes)
+        for c in ("LUAD", "SKCM")
+    }
+    inputs = patient_inputs(tumors, gdsc, labels)
+    assert set(inputs.expression.cohort) == {"LUAD"} and list(inputs.skipped) == ["SKCM"]
+    assert "cohort SKCM: 1 GDSC sample(s); ComBat needs at least 2 per batch" in inputs.skipped["SKCM"]
+    with pytest.raises(DataError, match="no TCGA cohort can be batch-corrected against GDSC: cohort SKCM"):
+        patient_inputs({"SKCM": tumors["SKCM"]}, gdsc, labels)
+
+
 def test_patients_are_scaled_by_gdscs_median_and_mad() -> None:
     from l1k_assets.response.patients import gdsc_robust_z, split_by_cohort
 

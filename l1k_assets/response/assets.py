@@ -89,6 +89,8 @@ def core_patient_expression(context: dg.AssetExecutionContext, raw_tcga: pd.Data
         read_gdsc_expression(file_path(raw_gdsc, "expression")),
         gdsc_tcga_labels(file_path(raw_gdsc, "response")),
     )
+    for reason in inputs.skipped.values():
+        context.log.warning(f"left out of the patient inputs: {reason}")
     separation = inputs.separation()
     embeddings = inputs.embeddings()
     context.add_output_metadata(
@@ -103,6 +105,7 @@ def core_patient_expression(context: dg.AssetExecutionContext, raw_tcga: pd.Data
             },
             **json_metadata(
                 patients=inputs.expression.cohort.value_counts().to_dict(),
+                cohorts_skipped=inputs.skipped,
                 genes=inputs.expression.shape[1] - 1,
                 mean_silhouette_before=float(separation.silhouette_before.mean()),
                 mean_silhouette_after=float(separation.silhouette_after.mean()),

@@ -119,6 +119,7 @@ class PatientInputs:
 
     expression: pd.DataFrame  # patients × genes, plus a ``cohort`` column
     cohorts: list[HarmonisedCohort]
+    skipped: dict[str, str] = field(default_factory=dict)  # cohort → why ComBat could not take it
 
     def separation(self) -> pd.DataFrame:
         """Per cohort: cell lines, patients, genes corrected, genes left out, silhouette before and after."""
@@ -154,14 +155,23 @@ def patient_inputs(tumors: Mapping[str, pd.DataFrame], gdsc: pd.DataFrame, label
     """ComBat each cohort's primary tumors with GDSC's lines of that type, then robust-z them against all of GDSC.
 
     ``tumors`` maps a cohort to its patients × gene symbols (log2(FPKM + 1), ``tcga.primary_tumors``);
-    ``gdsc`` is GDSC's cell lines × symbols, ``labels`` each line's ``TCGA_DESC``.
+    ``gdsc`` is GDSC's cell lines × symbols, ``labels`` each line's ``TCGA_DESC``. A cohort ComBat
+    cannot take (fewer than two lines or patients, too few shared genes) is left out and named
+    in ``skipped``; when no cohort is left, the reasons are the error.
     """
     by_cohort = split_by_cohort(gdsc, labels)
-    harmonised = [harmonise_cohort(c, by_cohort.get(c, gdsc.iloc[:0]), t) for c, t in sorted(tumors.items())]
+    harmonised, skipped = [], {}
+    for cohort, patients in sorted(tumors.items()):
+        try:
+            harmonised.append(harmonise_cohort(cohort, by_cohort.get(cohort, gdsc.iloc[:0]), patients))
+        except DataError as exc:
+            skipped[cohort] = str(exc)
+    if not harmonised:
+        raise DataError("no TCGA cohort can be batch-corrected against GDSC: " + "; ".join(skipped.values()))
     frames = [gdsc_robust_z(gdsc, h.patients()).assign(cohort=h.cohort) for h in harmonised]
     expression = pd.concat(frames).rename_axis("patient")
     genes = [c for c in expression.columns if c != "cohort"]
-    return PatientInputs(expression[["cohort", *genes]], harmonised)
+    return PatientInputs(expression[["cohort", *genes]], harmonised, skipped)
 
 
 def drug_ids_by_name(names: pd.Series) -> dict[str, list[str]]:
