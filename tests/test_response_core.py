@@ -211,7 +211,12 @@ def test_frozen_fine_tuning_changes_only_the_scaling_layer_and_heads() -> None:
     assert not torch.equal(unfrozen.module_.network.attention.w_gene, before["attention.w_gene"])
     restored = CSG2ARegressor.from_checkpoint(frozen.checkpoint_files())
     np.testing.assert_allclose(restored.predict(features[60:]), frozen.predict(features[60:]), atol=1e-6)
-    assert frozen.mean_attention(features[:10]).shape == (6, 6)
+    with torch.no_grad():  # the map from Gram matrices equals the mean of the rows' attention matrices
+        scaled, structure, conditions = frozen.module_.network_inputs(torch.as_tensor(features[:10], dtype=torch.float32))
+        d = frozen.module_.network.encoder(structure, conditions)
+        direct = frozen.module_.network.attention.attention(scaled, d).double().mean(dim=0).numpy()
+    assert frozen.module_.network.attention.ppi.any()  # the prior's term is in both
+    np.testing.assert_allclose(frozen.mean_attention(features[:10], batch_size=3), direct, rtol=1e-5, atol=1e-5)
 
 
 def test_fine_tuning_options_are_checked() -> None:

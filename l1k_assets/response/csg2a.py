@@ -651,27 +651,39 @@ class CSG2ARegressor(_CSG2AEstimator):
         return predict(self.module_, x, self.settings()).ravel() * self.target_scale_ + self.target_mean_
 
     @torch.no_grad()
-    def mean_attention(self, x: Any, batch_size: int = 64) -> np.ndarray:
+    def mean_attention(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """The genes × genes attention averaged over the rows of ``x`` (e.g. every cell line given one drug).
 
-        Built batch by batch (batch × G × G at a time), the paper's per-drug attention map.
+        The paper's per-drug attention map, without forming any row's G × G matrix: with
+        Q_s = g_s ⊙ W_gene + d_s ⊙ W_comp, (Q_s Q_sᵀ)_ij = Σ_k (g_i W_g,ik + d_i W_c,ik)(g_j W_g,jk + d_j W_c,jk),
+        so Σ_s Q_s Q_sᵀ = (W_g W_gᵀ) ⊙ GᵀG + (W_g W_cᵀ) ⊙ GᵀD + (W_c W_gᵀ) ⊙ DᵀG + (W_c W_cᵀ) ⊙ DᵀD,
+        with G and D the rows' scaled basal profiles and condition vectors: five G × G products
+        (in float64) instead of a batch × G × G tensor per batch. A test checks it against the
+        mean of :meth:`GeneGeneAttention.attention`.
         """
         x = self._inputs(x)
         if not len(x):
             raise DataError("mean_attention needs at least one row")
-        if self.module_.network.attention is None:
+        attention = self.module_.network.attention
+        if attention is None:
             raise DataError("the plain linear model has no attention to average")
         self.module_.eval()
         device, dtype = torch.device(self.device), torch_dtype(self.dtype)
-        total = None
+        n = attention.w_gene.shape[0]
+        gg, gd, dd = (torch.zeros(n, n, dtype=torch.float64, device=device) for _ in range(3))
         for start in range(0, len(x), batch_size):
             scaled, structure, conditions = self.module_.network_inputs(
                 torch.as_tensor(x[start : start + batch_size], dtype=dtype, device=device)
             )
-            d = self.module_.network.encoder(structure, conditions)
-            block = self.module_.network.attention.attention(scaled, d).sum(dim=0)
-            total = block if total is None else total + block
-        return (total / len(x)).double().cpu().numpy()
+            g = scaled.double()
+            d = self.module_.network.encoder(structure, conditions).double()
+            gg += g.T @ g
+            gd += g.T @ d
+            dd += d.T @ d
+        w_g, w_c = attention.w_gene.double(), attention.w_comp.double()
+        total = (w_g @ w_g.T) * gg + (w_g @ w_c.T) * gd + (w_c @ w_g.T) * gd.T + (w_c @ w_c.T) * dd
+        mean = total / (len(x) * math.sqrt(w_g.shape[1])) + attention.ppi.double()
+        return mean.cpu().numpy()
 
     @torch.no_grad()
     def perturbed_profiles(self, x: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

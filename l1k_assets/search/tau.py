@@ -27,11 +27,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from l1k_assets.search.connectivity import SignatureTable, is_control, score_signatures
+from l1k_assets.search.connectivity import SignatureTable, is_control, score_many
 from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.reference_null import ReferenceNull, ReferenceSetError
 
 MIN_QUERIES_PER_TYPE = 10  # twice the blocking check's default minimum
+NULL_PASS_BYTES = 2**29  # raw scores of the reference queries one pass holds (64 queries at 10^6 signatures)
 
 
 def reference_mask(meta: pd.DataFrame, column: str = "is_touchstone") -> np.ndarray:
@@ -113,14 +114,19 @@ def build_reference_null(
     ranks, _ = index.read_signatures(picked)
     ups, downs = reference_query_genes(ranks, space_rows, size)
     pooled: dict[str, list[np.ndarray]] = {t: [] for t in np.unique(types[reference_at])}
-    for k, (own, up, down) in enumerate(zip(picked, ups, downs, strict=True)):
-        wtcs = score_signatures(index, index.gene_ids[up].tolist(), index.gene_ids[down].tolist(), "wtcs")
-        ncs = signatures.ncs(wtcs, None)
-        for pert_type in pooled:
-            targets = reference_at[(types[reference_at] == pert_type) & (reference_at != own)]
-            pooled[pert_type].append(np.abs(ncs[targets]))
+    step = max(1, NULL_PASS_BYTES // (8 * index.n_signatures))  # queries scored together in one pass over the index
+    for first in range(0, len(picked), step):
+        queries = [
+            (index.gene_ids[u].tolist(), index.gene_ids[d].tolist())
+            for u, d in zip(ups[first : first + step], downs[first : first + step], strict=True)
+        ]
+        for own, wtcs in zip(picked[first : first + step], score_many(index, queries, "wtcs"), strict=True):
+            ncs = signatures.ncs(wtcs, None)
+            for pert_type in pooled:
+                targets = reference_at[(types[reference_at] == pert_type) & (reference_at != own)]
+                pooled[pert_type].append(np.abs(ncs[targets]))
         if progress is not None:
-            progress(k + 1, len(picked))
+            progress(min(first + step, len(picked)), len(picked))
     null = ReferenceNull({t: _quantile_grid(np.concatenate(v), max_values) for t, v in pooled.items()})
     summary = pd.DataFrame(
         {
