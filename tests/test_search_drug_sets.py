@@ -86,6 +86,16 @@ def test_the_running_sum_is_gseapys_prerank_and_equals_the_walk() -> None:
         assert table.loc[name, "es"] == pytest.approx(walk_es(scores, set(members)), abs=1e-6)
     assert table.loc["top", "nes"] > 0 and table.loc["top", "p_value"] < 0.05 and table.loc["random", "p_value"] > 0.05
     assert set(table.loc["top", "leading_edge"].split("|")) <= top_set
+    assert (table.p_value >= 1 / 201).all()  # never below what 200 permutations can support
+
+
+def test_a_batch_summary_names_the_set_gathered_at_the_top() -> None:
+    from l1k_assets.search.session import _top_set
+
+    enrichment = pd.DataFrame(
+        {"test": ["running_sum", "running_sum", "hypergeometric"], "set": ["bottom", "top", "hits"], "fdr": [0.001, 0.01, 0.5]}
+    ).assign(nes=[-1.8, 1.6, np.nan])
+    assert _top_set(enrichment) == "top" and _top_set(enrichment.iloc[[0]]) == "" and _top_set(None) == ""
 
 
 def test_enrichment_finds_the_reversing_mechanism_in_both_tests() -> None:

@@ -145,7 +145,8 @@ def running_sum(
             "size": [len(token_sets[t]) for t in result.Term.astype(str)],
             "es": result.ES.astype(float),
             "nes": result.NES.astype(float),
-            "p_value": result["NOM p-val"].astype(float),
+            # gseapy reports 0 when no permutation reaches the observed ES; the smallest p it can support is 1/(K + 1)
+            "p_value": np.maximum(result["NOM p-val"].astype(float), 1.0 / (permutations + 1)),
             "gseapy_fdr": result["FDR q-val"].astype(float),
             "leading_edge": ["|".join(back[t] for t in str(edge).split(";") if t in back.index) for edge in result.Lead_genes],
         }

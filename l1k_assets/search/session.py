@@ -245,6 +245,14 @@ def batch_table(results: Mapping[str, QueryResult]) -> pd.DataFrame:
     )
 
 
+def _top_set(enrichment: pd.DataFrame | None) -> str:
+    """The most enriched set at the top of a ranking: over-represented among the hits, or a positive NES."""
+    if enrichment is None or enrichment.empty:
+        return ""
+    at_top = enrichment[(enrichment.test == "hypergeometric") | (enrichment.get("nes", 0) > 0)]
+    return "" if at_top.empty else str(at_top.nsmallest(1, "fdr").set.iloc[0])
+
+
 def batch_summary(results: Mapping[str, QueryResult], enrichments: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
     """One row per query of a batch: its sizes, best perturbagen and score, and its most enriched drug set (if tested)."""
     rows = []
@@ -259,7 +267,7 @@ def batch_summary(results: Mapping[str, QueryResult], enrichments: Mapping[str, 
                 "n_down": len(result.down),
                 "top_perturbagen": str(perts.pert_iname.iloc[0]) if len(perts) and "pert_iname" in perts else "",
                 key: float(perts[key].iloc[0]) if len(perts) else float("nan"),
-                "top_drug_set": "" if enrichment is None or enrichment.empty else str(enrichment.nsmallest(1, "fdr").set.iloc[0]),
+                "top_drug_set": _top_set(enrichment),
             }
         )
     return pd.DataFrame(rows)
