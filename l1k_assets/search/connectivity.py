@@ -61,7 +61,10 @@ NORMALISED: frozenset[str] = frozenset({"wtcs", "es"})  # enrichment scores NCS 
 NCS_GROUPS = ("cell_id", "pert_type")
 BLOCK = 65_536  # signatures per kernel call: what progress is reported in and filters skip by
 TASK = 512  # signatures per parallel task: scratch buffers are allocated once per task
-TILE = 32  # signatures whose hit bitmaps and rank-indexed weights are built together (they stay in L2)
+# Signatures whose hit bitmaps and rank-indexed weights are built together: each query row is read 128 signatures
+# (256-512 bytes) at a time. At 10^6 signatures one WTCS query takes 0.68 s with 128 against 1.0 s with 32 (the
+# same process, interleaved); a batch of 10 queries 6.1 s against 7.6 s.
+TILE = 128
 
 
 # ---------------------------------------------------------------- compiled kernels (one signature per column)
