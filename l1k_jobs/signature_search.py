@@ -113,11 +113,11 @@ class SignatureSearch:
         progress: Callable[[int, int], None] | None = None,
     ) -> QueryResult:
         """A whole signature (gene → value) against every signature by correlation, cosine, XSum or XCos."""
-        release, genes, sig_info, path = self._release(release)
-        with RankIndex(path) as index:
-            result = run_signature_query(index, genes, sig_info, signature, method, options, self.mechanisms(), progress)
-        result.description.update(release=release)
-        return result
+        moa = self.mechanisms()
+        return self._on_release(
+            release,
+            lambda index, genes, sig_info: run_signature_query(index, genes, sig_info, signature, method, options, moa, progress),
+        )
 
     def run_set(
         self,
@@ -127,9 +127,20 @@ class SignatureSearch:
         progress: Callable[[int, int], None] | None = None,
     ) -> QueryResult:
         """One gene set without direction: its one-sided ES in every signature (positive: the genes go up)."""
+        moa = self.mechanisms()
+
+        def run(index: RankIndex, genes: pd.DataFrame, sig_info: pd.DataFrame) -> QueryResult:
+            return run_set_query(index, genes, sig_info, gene_list, options, moa, progress)
+
+        return self._on_release(release, run)
+
+    def _on_release(
+        self, release: str | None, run: Callable[[RankIndex, pd.DataFrame, pd.DataFrame], QueryResult]
+    ) -> QueryResult:
+        """``run(index, genes, sig_info)`` on a built release's open rank index; the result says which release."""
         release, genes, sig_info, path = self._release(release)
         with RankIndex(path) as index:
-            result = run_set_query(index, genes, sig_info, gene_list, options, self.mechanisms(), progress)
+            result = run(index, genes, sig_info)
         result.description.update(release=release)
         return result
 

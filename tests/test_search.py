@@ -158,8 +158,12 @@ def generated_info(matrix: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    matrix = generated_matrix(7)
-    folder = tmp_path_factory.mktemp("generated_search")
+    return generated_index(tmp_path_factory.mktemp("generated_search"), 7)
+
+
+def generated_index(folder: Path, seed: int) -> Built:
+    """A generated matrix's GCTX (odd chunks) and rank index (odd blocks) in ``folder``."""
+    matrix = generated_matrix(seed)
     gctx = write_gctx(folder / "generated.gctx", matrix, chunk_cols=16)
     return gctx, build_rank_index(gctx, folder / "generated.rank.h5", chunk_size=13, extreme_n=EXTREME_N), matrix
 

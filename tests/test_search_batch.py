@@ -13,13 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l1k_assets.errors import FormatError
-from l1k_assets.lincs.gctx import write_gctx
 from l1k_assets.search.connectivity import METHODS, score_many, score_signatures
 from l1k_assets.search.query_gmt import read_query_gmt
-from l1k_assets.search.rank_index import RankIndex, build_rank_index
+from l1k_assets.search.rank_index import RankIndex
 from l1k_jobs.signature_search import SignatureSearch
 from tests.conftest import PROJECT_ROOT, MaterializedHome
-from tests.test_search import EXTREME_N, generated_matrix, random_query
+from tests.test_search import generated_index, random_query
 
 RELEASE = "GSE92742"
 
@@ -74,10 +73,8 @@ def test_any_text_is_queries_or_a_format_error(tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    matrix = generated_matrix(3)
-    folder = tmp_path_factory.mktemp("batch_search")
-    gctx = write_gctx(folder / "generated.gctx", matrix, chunk_cols=16)
-    return build_rank_index(gctx, folder / "generated.rank.h5", chunk_size=13, extreme_n=EXTREME_N), matrix
+    _, index_path, matrix = generated_index(tmp_path_factory.mktemp("batch_search"), 3)
+    return index_path, matrix
 
 
 @pytest.mark.parametrize("method", METHODS)

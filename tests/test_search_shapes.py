@@ -14,22 +14,19 @@ from hypothesis import strategies as st
 from scipy.stats import pearsonr, spearmanr
 
 from l1k_assets.errors import FormatError
-from l1k_assets.lincs.gctx import write_gctx
-from l1k_assets.search.rank_index import RankIndex, build_rank_index
+from l1k_assets.search.rank_index import RankIndex
 from l1k_assets.search.shapes import PROFILE_METHODS, read_signature_table, score_profile, score_set
 from l1k_jobs.signature_search import SignatureSearch
 from tests.conftest import PROJECT_ROOT, MaterializedHome
-from tests.test_search import EXTREME_N, generated_matrix, loop_es, loop_order
+from tests.test_search import EXTREME_N, generated_index, loop_es, loop_order
 
 RELEASE = "GSE92742"
 
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    matrix = generated_matrix(5)
-    folder = tmp_path_factory.mktemp("shape_search")
-    gctx = write_gctx(folder / "generated.gctx", matrix, chunk_cols=16)
-    return build_rank_index(gctx, folder / "generated.rank.h5", chunk_size=13, extreme_n=EXTREME_N), matrix
+    _, index_path, matrix = generated_index(tmp_path_factory.mktemp("shape_search"), 5)
+    return index_path, matrix
 
 
 def loop_profile(method: str, z: pd.Series, query: pd.Series) -> float:

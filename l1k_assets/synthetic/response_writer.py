@@ -53,6 +53,7 @@ import pandas as pd
 
 from l1k_assets.errors import DataError
 from l1k_assets.fileio import atomic_path, atomic_write_text
+from l1k_assets.response.reversal import CANCER_TYPE_COHORTS
 from l1k_assets.sources.layout import (
     GDSC_COMPOUNDS_FILE,
     GDSC_EXPRESSION_FILE,
@@ -88,18 +89,9 @@ RESPONSE_COLUMNS = [
     "RMSE",
     "Z_SCORE",
 ]
-# GDSC's TCGA label for each planted cancer type, plus labels with no planted program.
-TCGA_DESC = {
-    "BRCA": "BRCA",
-    "COAD": "COAD/READ",
-    "ESCC": "ESCA",
-    "HNSC": "HNSC",
-    "KIRC": "KIRC",
-    "LIHC": "LIHC",
-    "LUAD": "LUAD",
-    "STAD": "STAD",
-    "THCA": "THCA",
-}
+# GDSC's TCGA label for each planted cancer type (its cohort; GDSC labels colon and rectum lines together),
+# plus labels with no planted program.
+TCGA_DESC = {**CANCER_TYPE_COHORTS, "COAD": "COAD/READ"}
 OTHER_TCGA = ("SKCM", "OV", "GBM", "UNCLASSIFIED")
 CELL_NAME_PREFIXES = ("NCI-H", "HCC", "SW", "KM", "SNU-", "CAL-", "OVCAR-", "HT-", "LS", "COLO-")
 # Target and GDSC pathway of each structure class: one mechanism per scaffold, as drug classes go.
