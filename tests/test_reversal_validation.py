@@ -14,6 +14,7 @@ from l1k_assets.response.reversal import (
     match_compounds,
     pubchem_text,
     relative_sensitivity,
+    reversal_validation,
 )
 from tests.conftest import MaterializedHome
 
@@ -66,6 +67,12 @@ def test_the_stratified_spearman_and_its_permutation_p() -> None:
     pairs = pd.DataFrame({"cancer_type": ["A"] * 3, "score": [1.0, 2.0, 3.0], "relative_ln_ic50": [1.0, 2.0, 3.0]})
     with pytest.raises(DataError, match="no cancer type has 5 or more compounds"):
         correlation_table(pairs, 10, 0, 5)
+
+
+def test_no_matched_drug_is_an_error_before_any_statistic() -> None:
+    empty = pd.DataFrame(columns=["drug", "pert_iname", "matched_by"])
+    with pytest.raises(DataError, match="no GDSC drug matches a LINCS compound by PubChem id or name"):
+        reversal_validation(pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=str), empty)
 
 
 def test_planted_reversers_are_more_potent_in_their_cancer_type(tiny_home: MaterializedHome) -> None:

@@ -109,10 +109,15 @@ def _spearman_permutation(x: np.ndarray, y: np.ndarray, groups: np.ndarray, perm
     """Spearman ρ of x and y (ranked within each group, then pooled) and its one-sided permutation p (y shuffled in groups)."""
     from scipy.stats import rankdata
 
-    rx, ry = np.empty(len(x)), np.empty(len(y))
-    for g in np.unique(groups):
-        at = groups == g
-        rx[at], ry[at] = rankdata(x[at]) - rankdata(x[at]).mean(), rankdata(y[at]) - rankdata(y[at]).mean()
+    def centred_ranks(values: np.ndarray) -> np.ndarray:
+        out = np.empty(len(values))
+        for g in np.unique(groups):
+            at = groups == g
+            ranks = rankdata(values[at])
+            out[at] = ranks - ranks.mean()
+        return out
+
+    rx, ry = centred_ranks(x), centred_ranks(y)
     denominator = np.sqrt((rx**2).sum() * (ry**2).sum())
     if denominator == 0:
         return float("nan"), float("nan")

@@ -366,14 +366,25 @@ def score_many(
     query's genes) are prefetched once while the block before it is scored; WTCS scores every
     set of the batch tile by tile of signatures, the other methods query after query per block.
     """
+    return _score_positions(index, [query_genes(index, up, down) for up, down in queries], method, selected, block_size, progress)
+
+
+def _score_positions(
+    index: RankIndex,
+    positions: Sequence[tuple[np.ndarray, np.ndarray]],
+    method: str,
+    selected: np.ndarray | None,
+    block_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    """``score_many`` on queries already checked and placed as index rows (``query_genes``)."""
     method = _check_method(method)
-    positions = [query_genes(index, up, down) for up, down in queries]
     sets = [rows for pair in positions for rows in pair]
     genes = np.concatenate(sets)
     bounds = np.concatenate([[0], np.cumsum([len(rows) for rows in sets])]).astype(np.int64)
     ranks, scores = index.ranks, (index.scores if method in WEIGHTED else None)
     union = np.unique(genes)
-    out = np.full((len(queries), index.n_signatures), np.nan)
+    out = np.full((len(positions), index.n_signatures), np.nan)
     spans = _spans(index.n_signatures, block_size, selected)
     for i, (start, stop) in enumerate(spans):
         for ahead in spans[i : i + 2] if i == 0 else spans[i + 1 : i + 2]:  # the next block is read while this one is scored
@@ -609,10 +620,10 @@ def score_tables(
     :class:`SignatureTable` aligned to this index once for many queries.
     """
     method = _check_method(method)
-    sizes = [tuple(len(rows) for rows in query_genes(index, up, down)) for up, down in queries]
-    return scored_tables(
-        index, lambda mask: score_many(index, queries, method, mask, block_size, progress), method, sizes, sig_info, filters, null
-    )
+    positions = [query_genes(index, up, down) for up, down in queries]  # checked and placed once
+    sizes = [(len(up), len(down)) for up, down in positions]
+    score = lambda mask: _score_positions(index, positions, method, mask, block_size, progress)  # noqa: E731
+    return scored_tables(index, score, method, sizes, sig_info, filters, null)
 
 
 def scored_tables(
