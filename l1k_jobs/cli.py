@@ -34,13 +34,19 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         os.environ["L1K_PROFILE"] = args.profile
     if args.budget_scale is not None:
         os.environ["L1K_BUDGET_SCALE"] = str(args.budget_scale)
+    if args.executor:
+        os.environ["L1K_EXECUTOR"] = args.executor
+    if args.dask_address:
+        os.environ["L1K_DASK_ADDRESS"] = args.dask_address
+    from l1k_assets.errors import L1kError
+    from l1k_jobs.concurrency import check_max_concurrent
     from l1k_jobs.resources_config import run_profile
-    from resources.profile import ProfileError
 
     console = Console(width=None if sys.stdout.isatty() else 150)
     try:
         profile = run_profile(dict(os.environ))  # before any asset runs (and before the definitions load)
-    except ProfileError as exc:
+        max_concurrent = check_max_concurrent(args.max_concurrent)
+    except L1kError as exc:
         print_error(exc)
         return 2
     import dagster as dg  # after the environment is set, so definitions read it
@@ -48,6 +54,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from l1k_assets.errors import DataError
     from l1k_assets.fileio import remove_orphaned_temp_files
     from l1k_jobs.definitions import ALL_ASSETS, defs
+    from l1k_jobs.engines import dask_target
     from l1k_jobs.monitor import SETUP_STEP, StepTiming, peak_rss_mb
     from l1k_jobs.releases import register_known_releases
     from l1k_jobs.runner import materialize_all, read_asset_config
@@ -66,18 +73,22 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         return 2
     if added:
         console.print(f"registered LINCS release partitions: {', '.join(added)}")
-    console.print(f"run profile [bold]{profile.name}[/bold] (time budgets × {profile.budget_scale:g})")
+    console.print(f"run profile [bold]{profile.name}[/bold] (time budgets × {profile.budget_scale:g}), {max_concurrent} at once")
+    resources["mlflow"].prepare()  # the tracking store and experiment exist before runs race to create them
+    target = dask_target(instance, os.environ) if os.environ.get("L1K_EXECUTOR") == "dask" else None
     timings: list[StepTiming] = [StepTiming(SETUP_STEP, None, time.monotonic() - started, peak_rss_mb())]
     materialize_all(
         ALL_ASSETS,
         resources,
         instance,
-        on_run=lambda _stage, _key, _result, steps: timings.extend(steps),
+        on_run=lambda outcome: timings.extend(outcome.steps),
         log_level=args.log_level,
         selection=args.select,
         emit=lambda line: console.print(line, highlight=False, markup=False),
         releases=args.release,
         asset_config=asset_config,
+        max_concurrent=max_concurrent,
+        target=target,
     )
     total = time.monotonic() - started
     console.print(stage_table(timings, total))
@@ -179,10 +190,14 @@ def expected_failure(exc: BaseException) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from l1k_assets.errors import L1kError
+    from l1k_jobs.engines import StepFailedError
 
     if isinstance(exc, DagsterExecutionStepExecutionError) and exc.user_exception is not None:
         inner = expected_failure(exc.user_exception)
         return None if inner is None else f"step {exc.step_key} failed: {inner}"
+    if isinstance(exc, StepFailedError):
+        inner = expected_failure(exc.cause)
+        return None if inner is None else f"step {exc.step or exc.run} failed: {inner}"
     if isinstance(exc, L1kError):
         return str(exc)
     if isinstance(exc, DagsterInvalidConfigError):
@@ -216,6 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument(
         "--release", action="append", help="only this LINCS release's partitions (GSE92742, LINCS2020, ...; repeatable)"
     )
+    mat.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="runs at once (default: one per core, as many as available memory holds at 3 GiB each)",
+    )
+    mat.add_argument(
+        "--executor",
+        choices=["multiprocess", "in_process", "dask"],
+        help="where steps run: this machine (default), or the Dask cluster at --dask-address (sets L1K_EXECUTOR)",
+    )
+    mat.add_argument("--dask-address", help="Dask scheduler, e.g. tcp://127.0.0.1:8786 (sets L1K_DASK_ADDRESS)")
     mat.set_defaults(func=cmd_materialize)
     lineage = sub.add_parser("lineage", help="print what an asset was computed from, down to the raw files")
     lineage.add_argument("asset")
@@ -237,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         message = None if args.debug else expected_failure(exc)
         if message is None:
+            sys.stderr.write(getattr(exc, "trace", ""))  # a worker's traceback: the one below is the runner's
             raise
         print_error(message)
         return 2

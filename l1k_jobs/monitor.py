@@ -14,7 +14,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +58,7 @@ class RunMonitor:
     _steps: dict[str, _StepState] = field(default_factory=dict)
     _cursor: str | None = None
     _run_id: str | None = None
+    _thread: threading.Thread | None = None
 
     def _find_run(self) -> str | None:
         runs = self.instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: self.launch_id}), limit=1)
@@ -99,18 +100,18 @@ class RunMonitor:
             with contextlib.suppress(Exception):  # a poll racing the run's own writes is retried next tick
                 self.poll()
 
-    @contextlib.contextmanager
-    def following(self) -> Iterator[RunMonitor]:
-        """Follow the run in a background thread for the duration of the block."""
-        thread = threading.Thread(target=self._loop, name="l1k-run-monitor", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join()
-            with contextlib.suppress(Exception):
-                self.poll()
+    def start(self) -> None:
+        """Follow the run in a background thread until ``stop``."""
+        self._thread = threading.Thread(target=self._loop, name="l1k-run-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following, after one last poll so the run's final events are printed."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with contextlib.suppress(Exception):
+            self.poll()
 
 
 def new_launch_id() -> str:

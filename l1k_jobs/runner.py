@@ -1,14 +1,16 @@
-"""Materialize every asset in dependency order, one run per partition of each partition scheme.
+"""Materialize every asset in dependency order, running independent runs side by side.
 
-A Dagster asset job cannot mix partitions definitions, and l1k has several (cohorts, LINCS
-releases, unpartitioned references), so the main command plans stages: each stage is a set of
-assets sharing one partitions definition whose upstreams are already materialized, and runs
-once per partition key. Runs go to the given instance, so they show up in the UI.
+``l1k_jobs.plan`` cuts the asset graph into runs (one per connected part of a stage and
+partition key) with the runs each must wait for; this module starts them as they become ready,
+at most ``max_concurrent`` at once, on an engine (``l1k_jobs.engines``), longest chain of waiting
+runs first, and follows each with a ``RunMonitor``. Runs go to the given instance, so they show up
+in the UI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,54 +19,10 @@ import dagster as dg
 import yaml
 
 from l1k_assets.errors import DataError
-from l1k_assets.partitions import release_partitions
-from l1k_jobs.monitor import LAUNCH_TAG, RunMonitor, StepTiming, new_launch_id, peak_rss_mb, reset_peak_rss, step_timings
-
-
-@dataclass
-class Stage:
-    """Assets that materialize together, once per partition key."""
-
-    partitions_def: dg.PartitionsDefinition | None
-    keys: list[dg.AssetKey]
-
-
-def plan_stages(assets: Sequence[dg.AssetsDefinition], only: set[dg.AssetKey] | None = None) -> list[Stage]:
-    """Group assets (those in ``only``, if given) into dependency-ordered stages of one partitions definition each."""
-    owner = {key: a for a in assets for key in a.keys if only is None or key in only}
-    deps = {key: {d for d in owner[key].asset_deps[key] if d in owner} for key in owner}
-    done: set[dg.AssetKey] = set()
-    remaining = list(owner)
-    stages: list[Stage] = []
-    while remaining:
-        ready = [k for k in remaining if deps[k] <= done]
-        if not ready:
-            raise RuntimeError(f"dependency cycle among {remaining}")
-        pdef = owner[ready[0]].partitions_def
-        stage: list[dg.AssetKey] = []
-        grew = True
-        while grew:
-            grew = False
-            for k in remaining:
-                if k not in stage and owner[k].partitions_def == pdef and deps[k] <= done | set(stage):
-                    stage.append(k)
-                    grew = True
-        stages.append(Stage(pdef, stage))
-        done |= set(stage)
-        remaining = [k for k in remaining if k not in done]
-    return stages
-
-
-def partition_keys(
-    pdef: dg.PartitionsDefinition | None, instance: dg.DagsterInstance, releases: Sequence[str] | None = None
-) -> list[str | None]:
-    """The partition keys to run for a stage (``[None]`` for an unpartitioned stage); ``releases`` limits release stages."""
-    if pdef is None:
-        return [None]
-    if isinstance(pdef, dg.DynamicPartitionsDefinition):
-        keys = list(instance.get_dynamic_partitions(pdef.name))
-        return [k for k in keys if k in releases] if releases and pdef.name == release_partitions.name else keys
-    return list(pdef.get_partition_keys())
+from l1k_jobs.concurrency import blas_threads
+from l1k_jobs.engines import Engine, LocalTarget, StepFailedError, Target, UnitRequest, UnitResult, started
+from l1k_jobs.monitor import RunMonitor, StepTiming, new_launch_id
+from l1k_jobs.plan import Unit, plan_units
 
 
 class SelectionError(DataError):
@@ -110,53 +68,116 @@ def read_asset_config(path: Path, assets: Sequence[dg.AssetsDefinition]) -> dict
     return {name: entry["config"] for name, entry in ops.items()}
 
 
+@dataclass
+class RunOutcome:
+    """A finished run of the materialization: which assets and partition, its run id and its steps' timings."""
+
+    unit: Unit
+    run_id: str | None
+    steps: list[StepTiming]
+
+
+def _chain_lengths(units: Sequence[Unit]) -> list[int]:
+    """For each run, the most runs on one path from it to the end: what to start first when several are ready."""
+    waiting: dict[int, list[int]] = {u.index: [] for u in units}
+    for unit in units:
+        for before in unit.after:
+            waiting[before].append(unit.index)
+    length = [1] * len(units)
+    for unit in reversed(units):  # plan order is topological
+        length[unit.index] = 1 + max((length[w] for w in waiting[unit.index]), default=0)
+    return length
+
+
+def _request(unit: Unit, log_level: str, asset_config: Mapping[str, dict[str, Any]]) -> UnitRequest:
+    ops = {name: {"config": asset_config[name]} for name in unit.names if name in asset_config}
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops}
+    return UnitRequest(unit.label, unit.names, unit.partition, new_launch_id(), run_config, {"l1k/runner": "main"})
+
+
+def run_units(
+    units: Sequence[Unit],
+    engine: Engine,
+    instance: dg.DagsterInstance,
+    max_concurrent: int,
+    emit: Callable[[str], None],
+    on_run: Callable[[RunOutcome], None],
+    log_level: str = "WARNING",
+    asset_config: Mapping[str, dict[str, Any]] | None = None,
+) -> list[RunOutcome]:
+    """Start each run once the runs it waits for succeeded, at most ``max_concurrent`` at once.
+
+    After a failure no new run starts; the runs already going finish (their work is kept), then
+    the first failure is raised as a ``StepFailedError``.
+    """
+    chain = _chain_lengths(units)
+    pending = {u.index: u for u in units}
+    succeeded: set[int] = set()
+    running: dict[Future[UnitResult], tuple[Unit, RunMonitor]] = {}
+    outcomes: list[RunOutcome] = []
+    failure: StepFailedError | None = None
+    while pending or running:
+        ready = sorted((u for u in pending.values() if u.after <= succeeded), key=lambda u: (-chain[u.index], u.index))
+        for unit in ready[: max(0, max_concurrent - len(running))] if failure is None else []:
+            del pending[unit.index]
+            request = _request(unit, log_level, asset_config or {})
+            monitor = RunMonitor(instance, request.launch, f"[{unit.partition}]" if unit.partition else "", emit)
+            monitor.start()
+            running[engine.submit(request)] = (unit, monitor)
+        if not running:
+            break
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            unit, monitor = running.pop(future)
+            monitor.stop()
+            result = future.result()
+            if result.failure is not None:
+                failure = failure or result.failure
+                continue
+            succeeded.add(unit.index)
+            outcomes.append(RunOutcome(unit, result.run_id, result.steps))
+            on_run(outcomes[-1])
+    if failure is not None:
+        raise failure
+    return outcomes
+
+
 def materialize_all(
     assets: Sequence[dg.AssetsDefinition],
     resources: dict[str, Any],
     instance: dg.DagsterInstance,
-    on_run: Callable[[Stage, str | None, dg.ExecuteInProcessResult, list[StepTiming]], None] | None = None,
+    on_run: Callable[[RunOutcome], None] | None = None,
     log_level: str = "WARNING",
     selection: str | None = None,
     emit: Callable[[str], None] | None = None,
     releases: Sequence[str] | None = None,
     asset_config: Mapping[str, dict[str, Any]] | None = None,
-) -> list[dg.ExecuteInProcessResult]:
-    """Run every stage for every partition; stop at the first failed run (its error propagates).
+    max_concurrent: int = 1,
+    target: Target | None = None,
+) -> list[RunOutcome]:
+    """Run every asset for every partition, ``max_concurrent`` runs at a time; the first failed run's error propagates.
 
     ``emit`` receives live progress lines (step start and end, the assets' progress reports,
-    heartbeats); ``on_run`` each finished run with its steps' seconds and the run's peak memory.
+    heartbeats), each naming its asset and partition; ``on_run`` each finished run with its
+    steps' seconds and peak memory.
 
     ``selection`` (Dagster's asset selection syntax, e.g. ``+key:model_indication_classifier``
     for an asset and everything upstream of it) limits the run to part of the graph, and
     ``releases`` the LINCS release partitions run (unpartitioned stages still run once).
     ``asset_config`` (``read_asset_config``) sets assets' config as the launchpad would; each
-    stage's run gets the entries of its own assets.
+    run gets the entries of its own assets.
 
-    The console shows events at ``log_level`` and above; every event is still recorded in the
-    instance, so the UI has the full log.
+    Runs execute in this process when ``max_concurrent`` is 1 and in that many forked worker
+    processes otherwise, each with ``cores // max_concurrent`` BLAS threads; their steps run there
+    too, or on ``target`` if given (``l1k_jobs.engines.DaskTarget``), which first checks that it
+    can take them, before any run is recorded. The console shows events at ``log_level`` and
+    above; every event is still recorded in the instance, so the UI has the full log.
     """
-    results = []
     only = resolve_selection(assets, resources, selection) if selection else None
-    asset_config = asset_config or {}
-    for stage in plan_stages(assets, only):
-        names = [k.to_user_string() for k in stage.keys]
-        ops = {name: {"config": asset_config[name]} for name in names if name in asset_config}
-        for key in partition_keys(stage.partitions_def, instance, releases):
-            launch = new_launch_id()
-            label = f"[{key}]" if key else ""
-            reset_peak_rss()
-            monitor = RunMonitor(instance, launch, label, emit or (lambda _line: None))
-            with monitor.following():
-                result = dg.materialize(
-                    assets,
-                    selection=stage.keys,
-                    partition_key=key,
-                    instance=instance,
-                    resources=resources,
-                    tags={"l1k/runner": "main", LAUNCH_TAG: launch},
-                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": ops},
-                )
-            if on_run is not None:
-                on_run(stage, key, result, step_timings(instance, result.run_id, key, peak_rss_mb()))
-            results.append(result)
-    return results
+    units = plan_units(assets, instance, only, releases)
+
+    target = target or LocalTarget(assets, resources)
+    quiet = emit or (lambda _line: None)
+    with started(target, instance, max_concurrent, blas_threads(max_concurrent)) as engine:
+        target.prepare(units, quiet)
+        return run_units(units, engine, instance, max_concurrent, quiet, on_run or (lambda _o: None), log_level, asset_config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -108,11 +109,37 @@ class MlflowTracking(dg.ConfigurableResource):
         return f"sqlite:///{folder / 'mlflow.db'}"
 
     def _experiment_id(self, client: Any) -> str:
+        from mlflow.exceptions import MlflowException
+
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
         location = None if self.tracking_uri else (home_dir(self.home) / "mlflow" / "artifacts").as_uri()
-        return client.create_experiment(self.experiment, artifact_location=location)
+        try:
+            return client.create_experiment(self.experiment, artifact_location=location)
+        except MlflowException:  # another process created it between the two calls
+            found = client.get_experiment_by_name(self.experiment)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def prepare(self) -> str:
+        """Create the tracking store (schema migrations, on SQLite) and the experiment; returns its id.
+
+        Called once before runs start side by side, so that two first trainings do not both
+        migrate a new SQLite store at the same moment.
+        """
+        from mlflow.tracking import MlflowClient
+
+        quiet = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]  # "Creating tables..."
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
+        try:
+            return self._experiment_id(MlflowClient(tracking_uri=self.resolved_uri()))
+        finally:
+            for logger, level in zip(quiet, levels, strict=True):
+                logger.setLevel(level)
 
     @contextlib.contextmanager
     def start_run(self, context: dg.AssetExecutionContext, **tags: str) -> Iterator[TrackedRun]:

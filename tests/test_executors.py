@@ -63,15 +63,35 @@ def test_in_process() -> None:
 
 
 def test_dask_existing_cluster_from_address() -> None:
-    executor = executor_from_env({"L1K_EXECUTOR": " Dask ", "L1K_DASK_ADDRESS": "tcp://scheduler:8786"})
-    assert executor.name == "dask"
-    assert _resolved(executor) == {"cluster": {"existing": {"address": "tcp://scheduler:8786"}}}
+    env = {"L1K_EXECUTOR": " Dask ", "L1K_DASK_ADDRESS": "tcp://scheduler:8786", "L1K_DASK_GPU_WAIT": "30"}
+    executor = executor_from_env(env)
+    assert executor.name == "l1k_dask"
+    assert _resolved(executor) == {"address": "tcp://scheduler:8786", "local_workers": 2, "gpu_wait_seconds": 30.0}
 
 
 def test_dask_local_cluster_without_address() -> None:
-    assert _resolved(executor_from_env({"L1K_EXECUTOR": "dask"})) == {"cluster": {"local": {"n_workers": 2}}}
+    default = {"address": "", "local_workers": 2, "gpu_wait_seconds": 300.0}
+    assert _resolved(executor_from_env({"L1K_EXECUTOR": "dask"})) == default
     configured = executor_from_env({"L1K_EXECUTOR": "dask", "L1K_DASK_WORKERS": "3"})
-    assert _resolved(configured) == {"cluster": {"local": {"n_workers": 3}}}
+    assert _resolved(configured)["local_workers"] == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan"])
+def test_bad_gpu_wait_names_the_variable(value: str) -> None:
+    with pytest.raises(ValueError, match=f"L1K_DASK_GPU_WAIT must be a positive number of seconds, got '{value}'"):
+        executor_from_env({"L1K_EXECUTOR": "dask", "L1K_DASK_GPU_WAIT": value})
+
+
+def test_gpu_steps_ask_dask_workers_for_the_gpu_resource() -> None:
+    """Every GPU training asks for one GPU of its worker; nothing else asks for any resource."""
+    from l1k_jobs.dask_cluster import step_resources
+    from l1k_jobs.definitions import ALL_ASSETS
+
+    asked = {key.to_user_string(): step_resources(a.node_def.tags) for a in ALL_ASSETS for key in a.keys}
+    gpu = {name for name, resources in asked.items() if resources}
+    assert {"model_expression_inference", "model_csg2a_finetuned", "model_csg2a_pretrained"} <= gpu
+    assert all(asked[name] == {"GPU": 1.0} for name in gpu)
+    assert "core_geo_expression" not in gpu and not step_resources({})
 
 
 def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

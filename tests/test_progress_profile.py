@@ -161,11 +161,10 @@ def test_materialize_all_shows_each_progress_report_and_times_each_step(tmp_path
     tracking = MlflowTracking(home=str(tmp_path))
     resources = {"profile": RunProfile(), "mlflow": tracking, "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
     with dg.DagsterInstance.ephemeral() as instance:
-        (result,) = materialize_all(
-            [slow_asset], resources, instance, on_run=lambda stage, key, result, steps: timings.extend(steps), emit=lines.append
-        )
+        on_run = lambda o: timings.extend(o.steps)  # noqa: E731
+        (outcome,) = materialize_all([slow_asset], resources, instance, on_run=on_run, emit=lines.append)
         # the Dagster log holds the same lines the UI shows
-        logged = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message.startswith("[progress]")]
+        logged = [e.user_message for e in instance.all_logs(outcome.run_id) if e.user_message.startswith("[progress]")]
     assert len(logged) == 4
     assert lines[0].startswith("▶ slow_asset")
     progress_lines = [line for line in lines if line.startswith("  … slow_asset")]
@@ -174,5 +173,7 @@ def test_materialize_all_shows_each_progress_report_and_times_each_step(tmp_path
     assert [t.step for t in timings] == ["slow_asset"] and timings[0].seconds >= 0
     assert timings[0].peak_rss_mb is None or timings[0].peak_rss_mb > 10
     client = MlflowClient(tracking.resolved_uri())
-    history = client.get_metric_history(result.output_for_node("slow_asset"), "progress/epoch/train_loss")
+    (tracked,) = client.search_runs([tracking.prepare()], f"tags.`dagster.run_id` = '{outcome.run_id}'")
+    mlflow_run_id = tracked.info.run_id
+    history = client.get_metric_history(mlflow_run_id, "progress/epoch/train_loss")
     assert [(m.step, round(m.value, 3)) for m in history] == [(1, 1.0), (2, 0.5), (3, 0.333), (4, 0.25)]

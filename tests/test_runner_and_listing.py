@@ -5,7 +5,7 @@ import pytest
 
 from l1k_assets.errors import DataError, SourceError
 from l1k_assets.sources.listing import LINCS_GEO_ROLES, OPTIONAL_LINCS_ROLES, list_directory, pick_files
-from l1k_jobs.runner import plan_stages
+from l1k_jobs.plan import plan_stages
 
 cohorts = dg.StaticPartitionsDefinition(["c1", "c2"])
 releases = dg.DynamicPartitionsDefinition(name="rel")
