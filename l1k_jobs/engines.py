@@ -24,6 +24,7 @@ import pickle
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 import dagster as dg
 from dagster._core.execution.stats import StepEventStatus
 
+from l1k_assets.errors import L1kError
 from l1k_jobs.dask_cluster import (
     ADDRESS_SETTING,
     DEFAULT_GPU_WAIT_SECONDS,
@@ -84,13 +86,40 @@ class UnitResult:
     failure: StepFailedError | None = None
 
 
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it survives pickling (to cross from a worker), else a RuntimeError with its text."""
+class WorkerDiedError(L1kError):
+    """A worker process ended in the middle of a run (killed, most often by the kernel when memory ran out)."""
+
+
+def result_of(future: Future[UnitResult], label: str) -> UnitResult:
+    """The run's result; a worker that died under it becomes the run's failure, naming the run and what to try."""
     try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
+        return future.result()
+    except BrokenProcessPool as exc:
+        cause = WorkerDiedError(
+            f"the worker process running {label} ended abruptly ({exc}); if the kernel killed it for memory, "
+            "run fewer at once (--max-concurrent)"
+        )
+        return UnitResult(None, [], StepFailedError(label, None, cause))
+
+
+def fail_abandoned_run(instance: dg.DagsterInstance, launch: str, why: str) -> None:
+    """Mark the run of ``launch`` failed if its process died before it could, so the UI does not show it running forever."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: launch}), limit=1)
+    if runs and not runs[0].is_finished:
+        instance.report_run_failed(runs[0], why)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception, or a copy of it from its arguments, if it survives pickling (to cross from a worker);
+    else a RuntimeError with its text. (Dagster may attach unpicklable state to a step's exception.)"""
+    for candidate in (exc, lambda: type(exc)(*exc.args)):
+        try:
+            copy = candidate() if callable(candidate) else candidate
+            pickle.loads(pickle.dumps(copy))
+        except Exception:
+            continue
+        return copy
+    return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def failure_of(request: UnitRequest, exc: BaseException, step: str | None) -> StepFailedError:

@@ -20,7 +20,18 @@ import yaml
 
 from l1k_assets.errors import DataError
 from l1k_jobs.concurrency import blas_threads
-from l1k_jobs.engines import Engine, LocalTarget, StepFailedError, Target, UnitRequest, UnitResult, started
+from l1k_jobs.engines import (
+    Engine,
+    LocalTarget,
+    StepFailedError,
+    Target,
+    UnitRequest,
+    UnitResult,
+    WorkerDiedError,
+    fail_abandoned_run,
+    result_of,
+    started,
+)
 from l1k_jobs.monitor import RunMonitor, StepTiming, new_launch_id
 from l1k_jobs.plan import Unit, plan_units
 
@@ -130,7 +141,9 @@ def run_units(
         for future in done:
             unit, monitor = running.pop(future)
             monitor.stop()
-            result = future.result()
+            result = result_of(future, unit.label)
+            if result.failure is not None and isinstance(result.failure.cause, WorkerDiedError):
+                fail_abandoned_run(instance, monitor.launch_id, str(result.failure.cause))
             if result.failure is not None:
                 failure = failure or result.failure
                 continue

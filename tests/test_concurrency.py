@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -110,3 +113,55 @@ def test_a_failed_run_stops_new_runs_and_names_the_step(tmp_path: Path) -> None:
     assert err.value.step == "broken" and isinstance(err.value.cause, ValueError)
     assert str(err.value) == "broken failed: planted failure after 1"
     assert any(line.startswith("✗ failed broken") for line in lines)
+
+
+@dg.asset
+def nap_a() -> float:
+    started = time.time()
+    time.sleep(3)
+    return started
+
+
+@dg.asset
+def nap_b() -> float:
+    started = time.time()
+    time.sleep(3)
+    return started
+
+
+@dg.asset
+def doomed() -> int:
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    return 0
+
+
+def test_two_independent_assets_run_at_once_in_worker_processes(tmp_path: Path) -> None:
+    for folder in ("io", "dagster"):
+        (tmp_path / folder).mkdir()
+    resources = {"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "io"))}
+    lines: list[str] = []
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
+        outcomes = materialize_all([nap_a, nap_b], resources, instance, emit=lines.append, max_concurrent=2)
+        spans = []
+        for outcome in outcomes:
+            (stats,) = instance.get_run_step_stats(outcome.run_id)
+            spans.append((stats.start_time, stats.end_time))
+    (_, a_end), (b_start, _) = sorted(spans)
+    assert b_start < a_end, f"the two naps ran one after the other: {spans}"
+    assert {line.split()[1] for line in lines if line.startswith("✓")} == {"nap_a", "nap_b"}
+    assert all(o.steps[0].peak_rss_mb is None or o.steps[0].peak_rss_mb > 10 for o in outcomes)
+
+
+def test_a_worker_killed_mid_run_is_a_named_failure_and_its_run_is_closed(tmp_path: Path) -> None:
+    from l1k_jobs.engines import StepFailedError, WorkerDiedError
+
+    for folder in ("io", "dagster"):
+        (tmp_path / folder).mkdir()
+    resources = {"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "io"))}
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
+        with pytest.raises(StepFailedError) as err:
+            materialize_all([doomed, nap_a], resources, instance, max_concurrent=2)
+        statuses = [run.status for run in instance.get_runs()]
+    assert isinstance(err.value.cause, WorkerDiedError) and "--max-concurrent" in str(err.value.cause)
+    # the killed run is closed as failed, not left "started"; the pool's other run was interrupted with it
+    assert statuses == [dg.DagsterRunStatus.FAILURE] * 2

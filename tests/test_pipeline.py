@@ -5,6 +5,7 @@ compare it with the truth the generator planted, so a broken loader cannot pass 
 """
 
 import gzip
+import itertools
 import json
 import shutil
 import subprocess
@@ -37,6 +38,21 @@ def test_main_command_materializes_every_asset_and_says_where_results_are(tiny_h
     assert cohorts == {c.cohort for c in load_catalog()}
     assert "l1k ui" in tiny_home.output
     assert str(tiny_home.home / "tables") in tiny_home.output.replace("\n", "")
+
+
+def test_main_command_runs_independent_assets_at_once_on_two_cores(tiny_home: MaterializedHome) -> None:
+    """The README command's default: one run per core (this machine has two), so independent runs overlap."""
+    from l1k_jobs.concurrency import usable_cores
+
+    if usable_cores() < 2:
+        pytest.skip("one usable core: the default runs one at a time")
+    assert "2 at once" in tiny_home.output
+    with tiny_home.instance() as instance:
+        records = instance.get_run_records(filters=dg.RunsFilter(tags={"l1k/runner": "main"}))
+    spans = sorted((r.start_time, r.end_time) for r in records)
+    assert len(spans) > 60 and all(start and end for start, end in spans)
+    overlapping = sum(1 for (_, end), (start, _) in itertools.pairwise(spans) if start < end)
+    assert overlapping > 10, f"only {overlapping} runs started before the previous one ended"
 
 
 def test_main_command_shows_progress_and_ends_with_the_stage_times(tiny_home: MaterializedHome) -> None:
