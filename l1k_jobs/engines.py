@@ -35,13 +35,12 @@ from dagster._core.execution.stats import StepEventStatus
 from l1k_assets.errors import L1kError
 from l1k_jobs.dask_cluster import (
     ADDRESS_SETTING,
-    DEFAULT_GPU_WAIT_SECONDS,
-    GPU_WAIT_SETTING,
     DaskClusterError,
     connect,
     wait_for_gpu_worker,
 )
-from l1k_jobs.monitor import LAUNCH_TAG, StepTiming, peak_rss_mb, reset_peak_rss, step_timings
+from l1k_jobs.executors import gpu_wait_seconds
+from l1k_jobs.monitor import LAUNCH_TAG, StepTiming, peak_rss_mb, reset_peak_rss, run_of_launch, step_timings
 from l1k_jobs.plan import Unit
 
 
@@ -104,9 +103,9 @@ def result_of(future: Future[UnitResult], label: str) -> UnitResult:
 
 def fail_abandoned_run(instance: dg.DagsterInstance, launch: str, why: str) -> None:
     """Mark the run of ``launch`` failed if its process died before it could, so the UI does not show it running forever."""
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: launch}), limit=1)
-    if runs and not runs[0].is_finished:
-        instance.report_run_failed(runs[0], why)
+    run = run_of_launch(instance, launch)
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, why)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -139,11 +138,6 @@ def _failed_step(instance: dg.DagsterInstance, run_id: str | None) -> str | None
     return next((s.step_key for s in stats if s.status == StepEventStatus.FAILURE), None)
 
 
-def _run_id(instance: dg.DagsterInstance, launch: str) -> str | None:
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: launch}), limit=1)
-    return runs[0].run_id if runs else None
-
-
 def execute_unit(
     assets: Sequence[dg.AssetsDefinition], resources: Mapping[str, Any], instance: dg.DagsterInstance, request: UnitRequest
 ) -> UnitResult:
@@ -160,7 +154,8 @@ def execute_unit(
             run_config=request.run_config,
         )
     except Exception as exc:
-        run_id = _run_id(instance, request.launch)
+        run = run_of_launch(instance, request.launch)
+        run_id = run.run_id if run else None
         steps = step_timings(instance, run_id, request.partition, peak_rss_mb()) if run_id else []
         return UnitResult(run_id, steps, failure_of(request, exc, _failed_step(instance, run_id)))
     return UnitResult(result.run_id, step_timings(instance, result.run_id, request.partition, peak_rss_mb()))
@@ -243,8 +238,7 @@ def dask_target(instance: dg.DagsterInstance, env: Mapping[str, str]) -> DaskTar
     if not instance.is_persistent:
         raise DaskClusterError("the Dask engine needs a persistent Dagster instance (DAGSTER_HOME with a dagster.yaml)")
     repository = ReconstructableRepository.for_module("l1k_jobs.definitions", "defs")
-    wait = float(env.get(GPU_WAIT_SETTING, "").strip() or DEFAULT_GPU_WAIT_SECONDS)
-    return DaskTarget(repository.get_reconstructable_job(IMPLICIT_ASSET_JOB), address, wait)
+    return DaskTarget(repository.get_reconstructable_job(IMPLICIT_ASSET_JOB), address, gpu_wait_seconds(env))
 
 
 class Engine(Protocol):

@@ -56,15 +56,22 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def gpu_wait_seconds(env: Mapping[str, str]) -> float:
+    """``L1K_DASK_GPU_WAIT``: how long a run with GPU steps waits for a Dask worker offering ``GPU``."""
+    from l1k_jobs.dask_cluster import DEFAULT_GPU_WAIT_SECONDS, GPU_WAIT_SETTING
+
+    return _positive_float(env, GPU_WAIT_SETTING, DEFAULT_GPU_WAIT_SECONDS)
+
+
 def _dask_executor(env: Mapping[str, str]) -> dg.ExecutorDefinition:
     """l1k's Dask executor (``l1k_jobs.dask_cluster``) on an existing scheduler, or on a local cluster started per run."""
-    from l1k_jobs.dask_cluster import DEFAULT_GPU_WAIT_SECONDS, GPU_WAIT_SETTING, l1k_dask_executor
+    from l1k_jobs.dask_cluster import l1k_dask_executor
 
     return l1k_dask_executor.configured(
         {
             "address": _setting(env, DASK_ADDRESS_ENV),
             "local_workers": _positive_int(env, DASK_WORKERS_ENV, DEFAULT_DASK_WORKERS),
-            "gpu_wait_seconds": _positive_float(env, GPU_WAIT_SETTING, DEFAULT_GPU_WAIT_SECONDS),
+            "gpu_wait_seconds": gpu_wait_seconds(env),
         }
     )
 

@@ -61,8 +61,8 @@ class RunMonitor:
     _thread: threading.Thread | None = None
 
     def _find_run(self) -> str | None:
-        runs = self.instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: self.launch_id}), limit=1)
-        return runs[0].run_id if runs else None
+        run = run_of_launch(self.instance, self.launch_id)
+        return run.run_id if run else None
 
     def poll(self) -> None:
         """Read the events since the last poll and print what they say (also called once after the run)."""
@@ -112,6 +112,12 @@ class RunMonitor:
             self._thread.join()
         with contextlib.suppress(Exception):
             self.poll()
+
+
+def run_of_launch(instance: dg.DagsterInstance, launch: str) -> dg.DagsterRun | None:
+    """The run a launch created (found by its launch tag), or None if it has not been created yet."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: launch}), limit=1)
+    return runs[0] if runs else None
 
 
 def new_launch_id() -> str:
